@@ -1,0 +1,63 @@
+# fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
+# Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS.
+
+PYTHON      ?= python3
+VENV        := .venv
+VPY         := $(VENV)/bin/python
+STAMP       := $(VENV)/.fourbit-setup
+SIM         ?= verilator
+WAVES       ?= 0
+JOBS        ?= 2
+ROWS        ?= 4
+COLS        ?= 4
+ACC_WIDTH   ?= 32
+
+export PYTHONPATH := $(CURDIR)
+export SIM WAVES
+export PYTHONDONTWRITEBYTECODE := 1
+
+PYTEST := $(VPY) -m pytest -n $(JOBS)
+
+.PHONY: help setup test sim sim-full verilog lint synth synth-check train bench clean distclean
+
+help:            ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
+
+$(STAMP): pyproject.toml tools/setup_venv.sh
+	@PYTHON=$(PYTHON) bash tools/setup_venv.sh $(VENV)
+	@touch $@
+
+setup: $(STAMP)  ## only create .venv (pip-only toolchain) and warm the Yosys WASM cache
+
+test: $(STAMP)   ## the fast suite: golden, Amaranth sim, cocotb on Verilator (+ Icarus if present)
+	$(PYTEST) -m "not slow and not synth"
+
+sim: $(STAMP)    ## the RTL regression against the golden model (SIM=verilator|icarus, WAVES=1)
+	$(PYTEST) -m "not synth" verif/rtl
+
+sim-full: $(STAMP) ## sim plus the long sweeps (all FP16 inputs under Icarus too, 10^6 FMA triples)
+	$(PYTEST) -m "not synth" --full verif/rtl
+
+verilog: $(STAMP) ## write build/verilog/*.v (array size from ROWS, COLS, ACC_WIDTH)
+	$(VPY) -m hdl.gen --out build/verilog --rows $(ROWS) --cols $(COLS) --acc-width $(ACC_WIDTH)
+
+lint: verilog    ## verilator --lint-only on every generated module (documented waivers only)
+	$(VPY) -m sim.lint build/verilog
+
+synth: $(STAMP)  ## area / Fmax of 4-bit vs FP16 designs on iCE40 and ECP5 -> build/reports/synth.*
+	$(VPY) -m synth.run --out build/reports
+
+synth-check: $(STAMP) ## fail if a design grew past its area baseline (synth/baselines/*.json)
+	$(VPY) -m pytest -m synth verif/synth
+
+train: $(STAMP)  ## 4-bit vs FP32 training on digits -> build/reports/train.json + plot
+	$(VPY) -m golden.train --out build/reports
+
+bench: $(STAMP)  ## cycles per tile and simulated cycles/s of the array under each simulator
+	$(VPY) -m sim.bench --out build/reports
+
+clean:           ## remove build outputs (keeps .venv)
+	rm -rf build sim_build .pytest_cache
+
+distclean: clean ## remove build outputs and .venv
+	rm -rf $(VENV)

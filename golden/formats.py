@@ -1,0 +1,331 @@
+"""Bit-exact 4-bit number formats: INT4, UINT4 and radix-4 FP4 (R4), per DESIGN.md section 1.
+
+Every 4-bit code in fourbit is a ``numpy.uint8`` holding the raw bit pattern 0..15, whatever the
+format; the format says how the pattern decodes. Keeping codes as patterns (not values) is what
+lets the golden model and the RTL be compared with ``==``.
+
+R4 quantization is written in integer arithmetic on the FP16 fields (exponent logic plus two
+mantissa bits for nearest rounding; an integer comparison against a 16-bit random draw for
+stochastic rounding), which is exactly what the hardware lane does. The random draws come from
+:func:`xorshift32_stream`, specified in docs/numerics.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+# --------------------------------------------------------------------------- format table
+
+
+@dataclass(frozen=True)
+class Format:
+    """One 4-bit code format: its name and the range of values its codes decode to."""
+
+    name: str
+    signed: bool
+    log_domain: bool
+    min_value: int
+    max_value: int
+
+
+#: The formats as data; ``golden.gemm`` and ``hdl`` select behaviour from this table.
+FORMATS = {
+    "int4": Format("int4", signed=True, log_domain=False, min_value=-8, max_value=7),
+    "uint4": Format("uint4", signed=False, log_domain=False, min_value=0, max_value=15),
+    "r4": Format("r4", signed=True, log_domain=True, min_value=-(2 ** 13), max_value=2 ** 13),
+}
+
+#: Phases of Two-Phase Rounding.
+PHASES = (0, 1)
+#: Rounding modes of the R4 quantizer.
+ROUNDINGS = ("nearest", "stochastic")
+#: The GradScale exponent register is a signed 8-bit field in hardware.
+SCALE_EXP_BITS = 8
+SCALE_EXP_MIN = -(2 ** (SCALE_EXP_BITS - 1))
+SCALE_EXP_MAX = 2 ** (SCALE_EXP_BITS - 1) - 1
+#: R4 exponent field of the largest level (value 4^3 before phase and scale).
+R4_EMAX = 7
+#: Default stochastic-rounding seed (any value in 1 .. 2**32-1 is allowed; 0 is not).
+DEFAULT_SEED = 0x9E3779B9
+
+
+def format_of(name: str) -> Format:
+    """Look up a format by name with a clear error for unknown names."""
+    try:
+        return FORMATS[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"format must be one of {sorted(FORMATS)}, not {name!r}") from None
+
+
+def check_codes(codes, name: str = "codes") -> np.ndarray:
+    """Return ``codes`` as a uint8 array, rejecting anything that is not a 4-bit pattern."""
+    arr = np.asarray(codes)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{name} must be an integer array of 4-bit codes, not dtype {arr.dtype}")
+    if arr.size and (arr.min() < 0 or arr.max() > 15):
+        raise ValueError(f"{name} must hold 4-bit codes 0..15, found {arr.min()}..{arr.max()}")
+    return arr.astype(np.uint8)
+
+
+def _check_phase(phase) -> int:
+    if isinstance(phase, bool) or phase not in PHASES:
+        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    return int(phase)
+
+
+def _check_scale_exp(scale_exp) -> int:
+    if isinstance(scale_exp, bool) or not isinstance(scale_exp, (int, np.integer)):
+        raise TypeError(f"scale_exp must be an integer, not {scale_exp!r}")
+    if not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX:
+        raise ValueError(f"scale_exp must be in {SCALE_EXP_MIN}..{SCALE_EXP_MAX} (the signed "
+                         f"{SCALE_EXP_BITS}-bit hardware register), not {scale_exp}")
+    return int(scale_exp)
+
+
+# --------------------------------------------------------------------------- INT4 / UINT4
+
+
+def int4_decode(codes) -> np.ndarray:
+    """Two's-complement 4-bit patterns -> int8 values -8..7."""
+    c = check_codes(codes).astype(np.int8)
+    return np.where(c >= 8, c - 16, c).astype(np.int8)
+
+
+def int4_encode(values) -> np.ndarray:
+    """Integer values -8..7 -> 4-bit two's-complement patterns."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "iu":
+        raise TypeError(f"values must be integers, not dtype {v.dtype}")
+    if v.size and (v.min() < -8 or v.max() > 7):
+        raise ValueError(f"INT4 values must be in -8..7, found {v.min()}..{v.max()}")
+    return (v.astype(np.int16) & 0xF).astype(np.uint8)
+
+
+def uint4_decode(codes) -> np.ndarray:
+    """UINT4 patterns -> values 0..15 (the identity, with checking)."""
+    return check_codes(codes).astype(np.int8)
+
+
+def uint4_encode(values) -> np.ndarray:
+    """Integer values 0..15 -> UINT4 patterns."""
+    v = np.asarray(values)
+    if v.dtype.kind not in "iu":
+        raise TypeError(f"values must be integers, not dtype {v.dtype}")
+    if v.size and (v.min() < 0 or v.max() > 15):
+        raise ValueError(f"UINT4 values must be in 0..15, found {v.min()}..{v.max()}")
+    return v.astype(np.uint8)
+
+
+# --------------------------------------------------------------------------- FP16 helpers
+
+
+def to_fp16(x) -> np.ndarray:
+    """Floats -> float16, rounding wider floats to nearest-even (IEEE, as numpy's cast does)."""
+    arr = np.asarray(x)
+    if arr.dtype.kind != "f":
+        raise TypeError(f"expected a floating-point array (FP16 values), not dtype {arr.dtype}; "
+                        "to pass raw FP16 bit patterns use bits.view(np.float16)")
+    return arr.astype(np.float16)
+
+
+class _Fp16Fields(NamedTuple):
+    sign: np.ndarray      # 0/1
+    man: np.ndarray       # significand normalised to 11 bits (1024..2047), 0 for zero
+    exp: np.ndarray       # floor(log2|x|) for finite non-zero x
+    zero: np.ndarray
+    nan: np.ndarray
+    inf: np.ndarray
+
+
+def _fp16_fields(h: np.ndarray) -> _Fp16Fields:
+    """Split float16 values into sign, normalised 11-bit significand and unbiased exponent."""
+    bits = h.view(np.uint16).astype(np.int64)
+    sign = bits >> 15
+    e = (bits >> 10) & 0x1F
+    f = bits & 0x3FF
+    nan = (e == 31) & (f != 0)
+    inf = (e == 31) & (f == 0)
+    zero = (e == 0) & (f == 0)
+    # Subnormals: f * 2^-24; shift the significand up to 11 bits and lower the exponent to match.
+    lz = np.where(f > 0, 11 - _bit_length(f), 0)
+    man = np.where(e == 0, f << lz, 1024 + f)
+    exp = np.where(e == 0, -14 - lz, e - 15)
+    man = np.where(zero | nan | inf, 0, man)
+    return _Fp16Fields(sign, man, exp, zero, nan, inf)
+
+
+def _bit_length(v: np.ndarray) -> np.ndarray:
+    """Bit length of non-negative int64 values below 2**16 (0 for 0)."""
+    out = np.zeros(v.shape, dtype=np.int64)
+    for b in range(16):
+        out = np.where(v >> b > 0, b + 1, out)
+    return out
+
+
+# --------------------------------------------------------------------------- random generator
+
+
+def xorshift32_step(state: int) -> int:
+    """One step of Marsaglia's xorshift32 (shifts 13, 17, 5); the reference for the RTL."""
+    state ^= (state << 13) & 0xFFFFFFFF
+    state ^= state >> 17
+    state ^= (state << 5) & 0xFFFFFFFF
+    return state
+
+
+_JUMP_BLOCK = 1024
+
+
+def _jump_columns() -> np.ndarray:
+    """cols[k, b] = state after k+1 steps from the single-bit seed 1<<b (xorshift is GF(2)-linear)."""
+    cols = np.zeros((_JUMP_BLOCK, 32), dtype=np.uint32)
+    for b in range(32):
+        s = 1 << b
+        for k in range(_JUMP_BLOCK):
+            s = xorshift32_step(s)
+            cols[k, b] = s
+    return cols
+
+
+_JUMP_COLS: np.ndarray | None = None
+
+
+def xorshift32_stream(seed: int, n: int) -> np.ndarray:
+    """The first ``n`` outputs of xorshift32 started from ``seed`` (each output = state after a step).
+
+    Vectorised by linearity: the states of a block of steps are XORs of precomputed columns
+    selected by the bits of the block's starting state, so no Python loop runs per element.
+    """
+    global _JUMP_COLS
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if not 1 <= seed <= 0xFFFFFFFF:
+        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), not {seed}")
+    if _JUMP_COLS is None:
+        _JUMP_COLS = _jump_columns()
+    out = np.empty(n, dtype=np.uint32)
+    state = int(seed)
+    for start in range(0, n, _JUMP_BLOCK):
+        block = np.zeros(_JUMP_BLOCK, dtype=np.uint32)
+        for b in range(32):
+            if state >> b & 1:
+                block ^= _JUMP_COLS[:, b]
+        take = min(_JUMP_BLOCK, n - start)
+        out[start:start + take] = block[:take]
+        state = int(block[-1])
+    return out
+
+
+# --------------------------------------------------------------------------- R4
+
+
+class R4Result(NamedTuple):
+    """Codes plus the per-element flags the hardware lane raises."""
+
+    codes: np.ndarray      # uint8 R4 codes
+    invalid: np.ndarray    # bool: input was NaN or +-Inf
+    saturated: np.ndarray  # bool: finite input with |x| * 2^(g+p) > 64, clipped to the top level
+
+
+def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags=False):
+    """Quantize FP16 values to R4 codes (DESIGN.md section 1), bit-exact with the RTL lane.
+
+    Parameters
+    ----------
+    x : array_like of float
+        FP16 values. Wider floats are first rounded to FP16 with round-to-nearest-even, because
+        the hardware lane only ever sees FP16; integer arrays are rejected.
+    phase : {0, 1}
+        TPR phase: 0 selects the even grid (powers of 4), 1 the odd grid.
+    scale_exp : int
+        GradScale exponent g, within the signed 8-bit register range -128..127.
+    rounding : {"nearest", "stochastic"}
+    seed : int, optional
+        Stochastic rounding only: xorshift32 seed (1..2**32-1), default :data:`DEFAULT_SEED`.
+        Exactly one draw is consumed per element in C (row-major) order, whatever its value.
+    flags : bool
+        Also return the ``invalid`` and ``saturated`` masks (as :class:`R4Result`).
+
+    Returns
+    -------
+    numpy.ndarray of uint8, or R4Result
+        Codes of the same shape as ``x``; NaN gives code 0 and +-Inf gives +-max, both flagged.
+    """
+    p = _check_phase(phase)
+    g = _check_scale_exp(scale_exp)
+    if rounding not in ROUNDINGS:
+        raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
+    if rounding == "nearest" and seed is not None:
+        raise ValueError("seed is only meaningful with rounding='stochastic'")
+    h = to_fp16(x)
+    fld = _fp16_fields(h.ravel())
+    man, finite_nz = fld.man, ~(fld.zero | fld.nan | fld.inf)
+    ey = fld.exp + g + p                     # floor(log2 y), y = |x| * 2^(g+p)
+    j = np.floor_divide(ey, 2)               # level L = 4^j with L <= y < 4L
+    t = ey - 2 * j                           # 0: y in [L, 2L), 1: y in [2L, 4L)
+    if rounding == "nearest":
+        up = (t == 1) & (man >= 1280)        # y >= 2.5 L  <=>  fraction >= 0.25 in [2L, 4L)
+        below = np.where(ey == -7, 0, -1)    # [2^-7, 2^-6) -> 4^-3, smaller -> 0
+        level = np.where(ey >= -6, j + up, below - 3)
+    else:
+        draws = xorshift32_stream(DEFAULT_SEED if seed is None else seed, man.size)
+        r = (draws >> 16).astype(np.int64)   # 16-bit uniform draw
+        # In range: up with probability (y - L) / 3L = (man * 2^t - 1024) / 3072.
+        up_in = r * 3072 < ((man << t) - 1024) << 16
+        # Below 4^-3: up with probability y / 4^-3 = man * 2^(ey - 4); compare r < man * 2^(ey+12).
+        sh = ey + 12
+        up_lo = np.where(sh >= 0, r < (man << np.clip(sh, 0, 40)),
+                         (r << np.clip(-sh, 0, 40)) < man)
+        level = np.where(ey >= -6, j + up_in, np.where(up_lo, -3, -4))
+    level = np.where(ey >= 6, 3, level)      # y >= 64 saturates to the top level
+    efield = np.where(finite_nz & (level >= -3), level + 4, 0)
+    efield = np.where(fld.inf, R4_EMAX, efield)
+    codes = np.where(efield > 0, (fld.sign << 3) | efield, 0).astype(np.uint8).reshape(h.shape)
+    if not flags:
+        return codes
+    invalid = (fld.nan | fld.inf).reshape(h.shape)
+    saturated = (finite_nz & ((ey > 6) | ((ey == 6) & (man > 1024)))).reshape(h.shape)
+    return R4Result(codes, invalid, saturated)
+
+
+def r4_decode(codes, *, phase=0, scale_exp=0) -> np.ndarray:
+    """R4 codes -> float64 values (-1)^s * 2^(2e - 8 - phase - scale_exp); e = 0 decodes to 0."""
+    p = _check_phase(phase)
+    g = _check_scale_exp(scale_exp)
+    c = check_codes(codes).astype(np.int64)
+    e = c & 7
+    mag = np.where(e > 0, np.ldexp(1.0, 2 * e - 8 - p - g), 0.0)
+    return np.where(c >> 3 == 1, -mag, mag)
+
+
+def r4_shift(codes, *, phase=0) -> np.ndarray:
+    """Left-shift amount 2e - 1 - phase of each non-zero R4 code: product units are 2^-7.
+
+    An INT4 x R4 product is ``a << r4_shift(b)`` (negated when b's sign is set) in units of
+    2^-7 at scale exponent 0; the scale exponent is applied once, at read-out.
+    """
+    p = _check_phase(phase)
+    e = check_codes(codes).astype(np.int64) & 7
+    return np.where(e > 0, 2 * e - 1 - p, 0)
+
+
+def grad_scale_exp(x) -> int:
+    """GradScale exponent g = floor(log2(64 / amax)) of an FP16 tensor; 0 for an all-zero tensor.
+
+    ``amax * 2^g`` lies in (32, 64]. Wider floats are first rounded to FP16, as for
+    :func:`r4_quantize`. NaN or Inf has no meaningful scale and is rejected.
+    """
+    h = to_fp16(x)
+    if h.size == 0:
+        raise ValueError("grad_scale_exp needs a non-empty tensor")
+    if not np.isfinite(h).all():
+        raise ValueError("grad_scale_exp: the tensor holds NaN or Inf")
+    amax = np.abs(h).max(keepdims=True)
+    fld = _fp16_fields(amax)
+    if fld.zero[0]:
+        return 0
+    # amax = man/1024 * 2^exp: a power of two gives 6 - exp, anything larger 5 - exp.
+    return int(6 - fld.exp[0] if fld.man[0] == 1024 else 5 - fld.exp[0])

@@ -1,0 +1,1 @@
+"""Running the RTL: simulator set-up, cocotb builds, waveforms, benchmarks."""

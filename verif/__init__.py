@@ -1,0 +1,1 @@
+"""fourbit verification: golden self-tests, Amaranth-simulator unit tests, cocotb RTL tests."""

@@ -1,0 +1,45 @@
+"""Shared pytest wiring: simulator selection, the ``--full`` sweep switch and logged seeds."""
+
+from __future__ import annotations
+
+import os
+import random
+
+import pytest
+
+from sim import toolchain
+
+
+def pytest_addoption(parser):
+    parser.addoption("--full", action="store_true",
+                     help="run the long sweeps in full (make sim-full)")
+    parser.addoption("--seed", type=int, default=None,
+                     help="base seed for randomised tests (default: a fresh one, logged)")
+
+
+def simulators_under_test() -> list[str]:
+    """``SIM=verilator|icarus`` selects one simulator; unset or ``all`` means every one present."""
+    sim = os.environ.get("SIM", "all") or "all"
+    if sim == "all":
+        return toolchain.available_simulators()
+    return [toolchain.selected_simulator()]
+
+
+def pytest_generate_tests(metafunc):
+    if "simulator" in metafunc.fixturenames:
+        metafunc.parametrize("simulator", simulators_under_test())
+
+
+@pytest.fixture
+def full(request) -> bool:
+    """True under ``--full``: sweeps that are sampled in the fast suite run completely."""
+    return request.config.getoption("--full")
+
+
+@pytest.fixture
+def seed(request) -> int:
+    """A seed for one randomised test, printed so a failure can be replayed with --seed."""
+    base = request.config.getoption("--seed")
+    value = base if base is not None else random.SystemRandom().randrange(1, 2 ** 31)
+    print(f"seed={value} (replay: pytest --seed {value} '{request.node.nodeid}')")
+    return value
