@@ -5,7 +5,6 @@ PYTHON      ?= python3
 VENV        := .venv
 VPY         := $(VENV)/bin/python
 STAMP       := $(VENV)/.fourbit-setup
-SIM         ?= verilator
 WAVES       ?= 0
 JOBS        ?= 2
 ROWS        ?= 4
@@ -13,7 +12,7 @@ COLS        ?= 4
 ACC_WIDTH   ?= 32
 
 export PYTHONPATH := $(CURDIR)
-export SIM WAVES
+export WAVES
 export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
@@ -32,11 +31,11 @@ setup: $(STAMP)  ## only create .venv (pip-only toolchain) and warm the Yosys WA
 test: $(STAMP)   ## the fast suite: golden, Amaranth sim, cocotb on Verilator (+ Icarus if present)
 	$(PYTEST) -m "not slow and not synth"
 
-sim: $(STAMP)    ## the RTL regression against the golden model (SIM=verilator|icarus, WAVES=1)
-	$(PYTEST) -m "not synth" verif/rtl
+sim: $(STAMP)    ## the RTL regression against the golden model (SIM=verilator|icarus|all, WAVES=1)
+	SIM=$${SIM:-verilator} $(PYTEST) -m "not synth" verif/rtl
 
-sim-full: $(STAMP) ## sim plus the long sweeps (all FP16 inputs under Icarus too, 10^6 FMA triples)
-	$(PYTEST) -m "not synth" --full verif/rtl
+sim-full: $(STAMP) ## sim plus the long sweeps in full (SIM as for sim)
+	SIM=$${SIM:-verilator} $(PYTEST) -m "not synth" --full verif/rtl
 
 verilog: $(STAMP) ## write build/verilog/*.v (array size from ROWS, COLS, ACC_WIDTH)
 	$(VPY) -m hdl.gen --out build/verilog --rows $(ROWS) --cols $(COLS) --acc-width $(ACC_WIDTH)

@@ -1,0 +1,183 @@
+"""The bit-exact integer GEMM and accumulator read-out of DESIGN.md section 3.
+
+``gemm`` returns what the systolic array's accumulators hold after a tile: exact sums of
+INT x INT or INT x R4 products, accumulated in K order in a signed ``acc_width``-bit register
+that saturates (and sets a sticky overflow flag) instead of wrapping. ``readout`` is the
+accumulator -> FP16 converter. Both are vectorised; the sequential saturating walk over K runs
+only for outputs whose worst-case partial sum could leave the register.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from golden.formats import check_codes, format_of, int4_decode, r4_shift, uint4_decode
+
+#: Accumulator widths the golden model (and the RTL parameter check) accept. 18 bits is the
+#: least that holds one UINT4 x R4 product (< 2^17); 48 keeps the read-out exact in float64.
+ACC_WIDTH_MIN = 18
+ACC_WIDTH_MAX = 48
+#: The read-out's power-of-two exponent offset is a signed 9-bit register: it must cover
+#: -7 - g for every 8-bit GradScale exponent g (R4 products are in units of 2^-7).
+READOUT_OFFSET_BITS = 9
+READOUT_OFFSET_MIN = -(2 ** (READOUT_OFFSET_BITS - 1))
+READOUT_OFFSET_MAX = 2 ** (READOUT_OFFSET_BITS - 1) - 1
+FP16_MAX = 65504.0
+
+A_FORMATS = ("int4", "uint4")
+B_FORMATS = ("int4", "uint4", "r4")
+
+
+class GemmResult(NamedTuple):
+    """Accumulators plus the per-output sticky overflow (saturation) flags."""
+
+    acc: np.ndarray        # int64 (M, N)
+    overflow: np.ndarray   # bool (M, N)
+
+
+def check_acc_width(acc_width) -> int:
+    """Validate an accumulator width (shared by golden and the RTL parameter checks)."""
+    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)):
+        raise TypeError(f"acc_width must be an integer, not {acc_width!r}")
+    if not ACC_WIDTH_MIN <= acc_width <= ACC_WIDTH_MAX:
+        raise ValueError(f"acc_width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, not {acc_width}")
+    return int(acc_width)
+
+
+def operand_values(codes, fmt: str, *, phase: int = 0) -> np.ndarray:
+    """Codes -> the integer each contributes to a product (R4: signed power of two, 2^-7 units)."""
+    if fmt == "int4":
+        return int4_decode(codes).astype(np.int64)
+    if fmt == "uint4":
+        return uint4_decode(codes).astype(np.int64)
+    if fmt == "r4":
+        c = check_codes(codes).astype(np.int64)
+        mag = np.where(c & 7, np.int64(1) << r4_shift(c, phase=phase), 0)
+        return np.where(c >> 3 == 1, -mag, mag)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def max_product(a_format: str, b_format: str) -> int:
+    """Largest |a * b| over all code pairs (sets the no-overflow bound on K)."""
+    a = operand_values(np.arange(16), a_format)
+    b = operand_values(np.arange(16), b_format)
+    return int(np.abs(np.outer(a, b)).max())
+
+
+def max_safe_k(a_format: str, b_format: str, acc_width: int = 32) -> int:
+    """Largest K for which no partial sum can saturate an ``acc_width``-bit accumulator."""
+    return (2 ** (check_acc_width(acc_width) - 1) - 1) // max_product(a_format, b_format)
+
+
+def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=False):
+    """Exact 4-bit GEMM ``C = A @ B`` as the array computes it.
+
+    Parameters
+    ----------
+    a_codes : array_like, shape (M, K)
+        INT4 or UINT4 codes (bit patterns 0..15).
+    b_codes : array_like, shape (K, N)
+        INT4, UINT4 or R4 codes.
+    a_format : {"int4", "uint4"}
+    b_format : {"int4", "uint4", "r4"}
+    phase : {0, 1}
+        TPR phase of R4 operand B (ignored for integer B, but still validated).
+    acc_width : int
+        Signed accumulator width, 18..48.
+    flags : bool
+        Return a :class:`GemmResult` with the sticky overflow flags as well.
+
+    Returns
+    -------
+    numpy.ndarray of int64, shape (M, N), or GemmResult
+        Accumulators. R4 products are in units of 2^-7 at scale exponent 0, so the real value
+        is ``acc * 2^(-7 - scale_exp)``; pass that offset to :func:`readout`. Accumulation runs
+        in K order and saturates at +-(2^(acc_width-1)) (lowest -2^(acc_width-1), highest
+        2^(acc_width-1)-1); an output that ever saturated has its overflow flag set. Without
+        ``flags`` the flags are dropped, so callers that may exceed :func:`max_safe_k` should
+        ask for them.
+    """
+    if a_format not in A_FORMATS:
+        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
+    if b_format not in B_FORMATS:
+        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
+    format_of(a_format), format_of(b_format)
+    if isinstance(phase, bool) or phase not in (0, 1):
+        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    width = check_acc_width(acc_width)
+    a = np.asarray(a_codes)
+    b = np.asarray(b_codes)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    av = operand_values(a, a_format)
+    bv = operand_values(b, b_format, phase=phase)
+    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    # float64 products and sums are exact here (|sum| < 2^17 * K < 2^53 for any sane K).
+    af, bf = av.astype(np.float64), bv.astype(np.float64)
+    acc = (af @ bf).astype(np.int64)
+    bound = np.abs(af) @ np.abs(bf)          # worst partial sum of each output
+    risky = bound > hi
+    overflow = np.zeros(acc.shape, dtype=bool)
+    if risky.any():
+        rows, cols = np.nonzero(risky)
+        run = np.zeros(rows.size, dtype=np.int64)
+        sat = np.zeros(rows.size, dtype=bool)
+        for k in range(av.shape[1]):
+            run = run + av[rows, k] * bv[k, cols]
+            sat |= (run > hi) | (run < lo)
+            run = np.clip(run, lo, hi)
+        acc[rows, cols] = run
+        overflow[rows, cols] = sat
+    if flags:
+        return GemmResult(acc, overflow)
+    return acc
+
+
+class ReadoutResult(NamedTuple):
+    """FP16 results plus the per-element overflow flag (a result that would have been Inf)."""
+
+    values: np.ndarray     # float16
+    overflow: np.ndarray   # bool
+
+
+def readout(acc, *, exp_offset=0, flags=False):
+    """Accumulators -> FP16: ``acc * 2^exp_offset`` rounded to nearest-even, as the RTL does.
+
+    IEEE subnormals are produced; a result whose rounding would overflow to +-Inf saturates to
+    +-65504 and raises the overflow flag instead. Zero is +0.
+
+    Parameters
+    ----------
+    acc : array_like of int
+        Accumulator values (at most 48 bits signed).
+    exp_offset : int
+        Power-of-two offset, a signed 9-bit register (-256..255).
+    flags : bool
+        Return a :class:`ReadoutResult` with the overflow flags.
+    """
+    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
+        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
+    if not READOUT_OFFSET_MIN <= exp_offset <= READOUT_OFFSET_MAX:
+        raise ValueError(f"exp_offset must be in {READOUT_OFFSET_MIN}..{READOUT_OFFSET_MAX}, "
+                         f"not {exp_offset}")
+    a = np.asarray(acc)
+    if a.dtype.kind not in "iu":
+        raise TypeError(f"acc must be an integer array, not dtype {a.dtype}")
+    a = a.astype(np.int64)
+    if a.size and np.abs(a).max() >= 2 ** (ACC_WIDTH_MAX - 1):
+        raise ValueError(f"accumulator values must fit {ACC_WIDTH_MAX} signed bits")
+    # Exact in float64 (|acc| < 2^47; ldexp only moves the exponent, and float64's exponent
+    # range covers 2^(47+255) and 2^-256 without rounding); the cast to float16 is one RNE step.
+    exact = np.ldexp(a.astype(np.float64), exp_offset)
+    with np.errstate(over="ignore"):
+        h = exact.astype(np.float16)
+    over = np.isinf(h)
+    h = np.where(over, np.copysign(np.float16(FP16_MAX), exact), h).astype(np.float16)
+    h = np.where(a == 0, np.float16(0.0), h).astype(np.float16)
+    if flags:
+        return ReadoutResult(h, over)
+    return h
