@@ -323,7 +323,7 @@ def grad_scale_exp(x) -> int:
         raise ValueError("grad_scale_exp needs a non-empty tensor")
     if not np.isfinite(h).all():
         raise ValueError("grad_scale_exp: the tensor holds NaN or Inf")
-    amax = np.abs(h).max(keepdims=True)
+    amax = np.abs(h).max().reshape(1)     # 1-D whatever the tensor's rank
     fld = _fp16_fields(amax)
     if fld.zero[0]:
         return 0
