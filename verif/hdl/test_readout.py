@@ -1,0 +1,97 @@
+# amaranth: UnusedElaboratable=no
+"""Amaranth-simulator tests of the read-out converter against golden.gemm.readout.
+
+Corner cases (zero, +-1, powers of two, the extreme accumulators, ties at every rounding
+position) under offsets that reach normal results, subnormals, the underflow to zero and the
+saturation to 65504, streamed with random gaps and backpressure.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from golden.gemm import ACC_WIDTH_MAX, readout
+from hdl.readout import Readout
+
+
+def corner_accs(acc_width: int) -> np.ndarray:
+    """Accumulator values at the edges of the conversion, for one width."""
+    top = 2 ** (acc_width - 1)
+    vals = {0, 1, -1, top - 1, -top, -(top - 1), 2047, 2048, 2049, 4095, 4097, 6143, 6145,
+            0x1800, 0x2800, 0x1801, 0x27FF}
+    for k in range(acc_width - 1):
+        vals |= {2 ** k, -(2 ** k), 2 ** k + 1, 3 * 2 ** k}
+    for k in range(acc_width - 13):         # exact ties above an 11-bit significand
+        vals |= {(2049 * 2 + 1) * 2 ** k, (2048 * 2 + 1) * 2 ** k, -(2050 * 2 + 1) * 2 ** k}
+    # golden.gemm.readout rejects |acc| >= 2^47, so -2^47 (a legal 48-bit value) is not checked.
+    lowest = -top if acc_width < ACC_WIDTH_MAX else -top + 1
+    return np.array(sorted(v for v in vals if lowest <= v < top), dtype=np.int64)
+
+
+def random_accs(rng: np.random.Generator, acc_width: int, n: int) -> np.ndarray:
+    """Values with log-uniform magnitude, some with few set bits so ties come up often."""
+    bits = rng.integers(1, acc_width, size=n)
+    mag = rng.integers(0, 2 ** 62, size=n, dtype=np.int64) >> (63 - bits)
+    sparse = rng.random(n) < 0.3
+    low = rng.integers(0, acc_width, size=n)
+    mag = np.where(sparse, (mag >> low) << low, mag)
+    sign = rng.random(n) < 0.5
+    return np.where(sign, -mag, mag).astype(np.int64)
+
+
+OFFSETS = (-256, -60, -37, -30, -24, -14, -7, 0, 4, 16, 40, 255)
+
+
+def run_readout(acc_width, blocks, *, seed, stall=0.3):
+    dut = Readout(acc_width)
+    rnd = random.Random(seed)
+    outputs = []
+
+    async def testbench(ctx):
+        for offset, accs in blocks:
+            ctx.set(dut.exp_offset, offset)
+            sent, got = 0, []
+            while len(got) < len(accs):
+                valid = sent < len(accs) and rnd.random() >= stall
+                ctx.set(dut.i.valid, valid)
+                if valid:
+                    ctx.set(dut.i.payload.acc, int(accs[sent]))
+                ready = rnd.random() >= stall
+                ctx.set(dut.o.ready, ready)
+                in_fire = valid and ctx.get(dut.i.ready)
+                if ready and ctx.get(dut.o.valid):
+                    got.append(ctx.get(dut.o.payload))
+                await ctx.tick()
+                sent += in_fire
+            ctx.set(dut.i.valid, 0)
+            outputs.append((np.array([p.value for p in got], dtype=np.uint16),
+                            np.array([p.overflow for p in got], dtype=bool)))
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(testbench)
+    sim.run()
+    return outputs
+
+
+@pytest.mark.parametrize("acc_width", [18, 32, 48])
+def test_readout_matches_golden(acc_width, seed):
+    rng = np.random.default_rng(seed)
+    accs = np.concatenate([corner_accs(acc_width), random_accs(rng, acc_width, 40)])
+    offsets = OFFSETS if acc_width == 32 else (-256, -30, 0, 255)
+    blocks = [(off, accs) for off in offsets]
+    for (off, acc), (values, overflow) in zip(blocks, run_readout(acc_width, blocks, seed=seed)):
+        ref = readout(acc, exp_offset=off, flags=True)
+        np.testing.assert_array_equal(values, ref.values.view(np.uint16),
+                                      err_msg=f"exp_offset={off}")
+        np.testing.assert_array_equal(overflow, ref.overflow, err_msg=f"exp_offset={off}")
+
+
+@pytest.mark.parametrize("acc_width", [17, 49, 32.0, True])
+def test_readout_rejects_bad_width(acc_width):
+    with pytest.raises((TypeError, ValueError)):
+        Readout(acc_width)
