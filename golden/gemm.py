@@ -5,10 +5,16 @@ INT x INT or INT x R4 products, accumulated in K order in a signed ``acc_width``
 that saturates (and sets a sticky overflow flag) instead of wrapping. ``readout`` is the
 accumulator -> FP16 converter. Both are vectorised; the sequential saturating walk over K runs
 only for outputs whose worst-case partial sum could leave the register.
+
+Overflow is never silent. ``gemm(..., flags=True)`` returns the per-output sticky overflow
+flags next to the accumulators; ``gemm(..., strict=True)`` (or :func:`check_k_bound` before a
+call) refuses any K beyond :func:`max_safe_k` with :class:`AccumulatorBoundError`, which is what
+the training layers use. ``gemm_fp16`` is the paper's FP16 accumulation, kept as an ablation.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -59,6 +65,7 @@ def operand_values(codes, fmt: str, *, phase: int = 0) -> np.ndarray:
     raise ValueError(f"unknown format {fmt!r}")
 
 
+@lru_cache(maxsize=None)
 def max_product(a_format: str, b_format: str) -> int:
     """Largest |a * b| over all code pairs (sets the no-overflow bound on K)."""
     a = operand_values(np.arange(16), a_format)
@@ -71,7 +78,26 @@ def max_safe_k(a_format: str, b_format: str, acc_width: int = 32) -> int:
     return (2 ** (check_acc_width(acc_width) - 1) - 1) // max_product(a_format, b_format)
 
 
-def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=False):
+class AccumulatorBoundError(ValueError):
+    """K exceeds the bound below which the accumulator provably cannot saturate."""
+
+
+def check_k_bound(k: int, a_format: str, b_format: str, acc_width: int = 32) -> int:
+    """Raise :class:`AccumulatorBoundError` if a K-long dot product could saturate the register.
+
+    Callers that must never see a saturated accumulator (the training layers) call this before
+    every GEMM; splitting K into chunks and adding the read-outs is the caller's remedy.
+    """
+    bound = max_safe_k(a_format, b_format, acc_width)
+    if k > bound:
+        raise AccumulatorBoundError(
+            f"K = {k} exceeds the guaranteed bound {bound} of a {acc_width}-bit accumulator for "
+            f"{a_format} x {b_format} products: partial sums could saturate")
+    return int(k)
+
+
+def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=False,
+         strict=False):
     """Exact 4-bit GEMM ``C = A @ B`` as the array computes it.
 
     Parameters
@@ -88,6 +114,9 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
         Signed accumulator width, 18..48.
     flags : bool
         Return a :class:`GemmResult` with the sticky overflow flags as well.
+    strict : bool
+        Raise :class:`AccumulatorBoundError` when K exceeds :func:`max_safe_k` instead of
+        computing (possibly saturated) accumulators.
 
     Returns
     -------
@@ -113,16 +142,20 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
         raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    if strict:
+        check_k_bound(a.shape[1], a_format, b_format, width)
     av = operand_values(a, a_format)
     bv = operand_values(b, b_format, phase=phase)
     lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
     # float64 products and sums are exact here (|sum| < 2^17 * K < 2^53 for any sane K).
     af, bf = av.astype(np.float64), bv.astype(np.float64)
     acc = (af @ bf).astype(np.int64)
-    bound = np.abs(af) @ np.abs(bf)          # worst partial sum of each output
-    risky = bound > hi
     overflow = np.zeros(acc.shape, dtype=bool)
-    if risky.any():
+    if a.shape[1] <= max_safe_k(a_format, b_format, width):
+        risky = None                         # no partial sum can leave the register
+    else:
+        risky = (np.abs(af) @ np.abs(bf)) > hi   # worst partial sum of each output
+    if risky is not None and risky.any():
         rows, cols = np.nonzero(risky)
         run = np.zeros(rows.size, dtype=np.int64)
         sat = np.zeros(rows.size, dtype=bool)
@@ -181,3 +214,55 @@ def readout(acc, *, exp_offset=0, flags=False):
     if flags:
         return ReadoutResult(h, over)
     return h
+
+
+class Fp16GemmResult(NamedTuple):
+    """FP16 sums plus the per-output sticky overflow flag (a partial sum that would be Inf)."""
+
+    values: np.ndarray     # float16 (M, N)
+    overflow: np.ndarray   # bool (M, N)
+
+
+def gemm_fp16(a_codes, b_codes, *, a_format, b_format, phase=0, exp_offset=0, flags=False):
+    """The paper's FP16 accumulation, an ablation: ``sum_k fp16(a*b*2^exp_offset)`` in K order.
+
+    Each product ``a_k * b_k * 2^exp_offset`` (exact in float64) is rounded to FP16 (RNE), then
+    added to the running FP16 sum with one RNE rounding after every add, sequentially in K
+    order -- the FMA-free FP16 accumulator whose swamping the exact integer accumulator avoids.
+    A product or partial sum beyond FP16 range saturates to +-65504 and sets the sticky flag.
+    The loop runs over K only; every step is vectorised over the M x N outputs.
+
+    Parameters are those of :func:`gemm`, with ``exp_offset`` (as for :func:`readout`) instead
+    of ``acc_width``: pass the offset the exact path would give :func:`readout` to compare them.
+    """
+    if a_format not in A_FORMATS:
+        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
+    if b_format not in B_FORMATS:
+        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
+    if isinstance(phase, bool) or phase not in (0, 1):
+        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
+        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
+    a = np.asarray(a_codes)
+    b = np.asarray(b_codes)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    av = np.ldexp(operand_values(a, a_format).astype(np.float64), int(exp_offset))
+    bv = operand_values(b, b_format, phase=phase).astype(np.float64)
+    top = np.float64(FP16_MAX)
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float64)
+    overflow = np.zeros(acc.shape, dtype=bool)
+    with np.errstate(over="ignore"):
+        for k in range(a.shape[1]):
+            # float64 holds any FP16 + FP16 sum exactly, so the cast is the one RNE step.
+            prod = np.outer(av[:, k], bv[k]).astype(np.float16).astype(np.float64)
+            overflow |= np.isinf(prod)
+            s = (acc + np.clip(prod, -top, top)).astype(np.float16).astype(np.float64)
+            overflow |= np.isinf(s)
+            acc = np.clip(s, -top, top)
+    values = acc.astype(np.float16)
+    if flags:
+        return Fp16GemmResult(values, overflow)
+    return values

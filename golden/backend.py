@@ -1,0 +1,305 @@
+"""The boundary between the training step (host) and the 4-bit arithmetic (NumPy now, RTL later).
+
+A training step calls exactly three operations through a :class:`Backend`, plus one ablation:
+
+========================  ======================================================================
+``gemm``                  a_codes uint8 (M, K) INT4/UINT4 patterns; b_codes uint8 (K, N)
+                          INT4/UINT4/R4 patterns; a_format, b_format (str); phase (int 0/1, the
+                          TPR phase of R4 operand B); acc_width (int).
+                          -> :class:`golden.gemm.GemmResult`: acc int64 (M, N) exact
+                          accumulators (R4 products in units of 2^-7 at scale exponent 0),
+                          overflow bool (M, N) sticky saturation flags.
+``readout``               acc int64 (M, N); exp_offset (int, signed 9-bit).
+                          -> :class:`golden.gemm.ReadoutResult`: values float16 (M, N) =
+                          RNE(acc * 2^exp_offset), overflow bool (saturated to +-65504).
+``quantize_grad``         fp16 float16 (any shape, C order = stream order); phase (0/1);
+                          scale_exp (int, signed 8-bit GradScale exponent g); rounding
+                          ("nearest"/"stochastic"); seed (int 1..2^32-1, or None for nearest).
+                          -> :class:`golden.formats.R4Result`: codes uint8 R4 patterns,
+                          invalid bool (NaN/Inf input), saturated bool (finite, clipped).
+``gemm_fp16`` (ablation)  as ``gemm`` but exp_offset instead of acc_width
+                          -> :class:`golden.gemm.Fp16GemmResult`: values float16, overflow bool.
+========================  ======================================================================
+
+Nothing else crosses: scales of SAWB/PACT, softmax, SGD stay on the host. A backend that
+returns the same integers and flags for the same inputs gives a bit-identical training run;
+``verif/golden/test_layers.py`` checks that with a second, independently written backend.
+:func:`check_crossing` is called on every tensor at the boundary so that a backend never has
+to guess a dtype.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from golden import gemm as gemm_mod
+from golden.formats import R4Result, r4_quantize
+
+
+class Backend(Protocol):
+    """What an execution backend (NumPy golden model, simulated RTL) implements."""
+
+    name: str
+
+    def gemm(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str, b_format: str,
+             phase: int, acc_width: int) -> gemm_mod.GemmResult: ...
+
+    def readout(self, acc: np.ndarray, *, exp_offset: int) -> gemm_mod.ReadoutResult: ...
+
+    def quantize_grad(self, fp16: np.ndarray, *, phase: int, scale_exp: int, rounding: str,
+                      seed: int | None) -> R4Result: ...
+
+    def gemm_fp16(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str,
+                  b_format: str, phase: int, exp_offset: int) -> gemm_mod.Fp16GemmResult: ...
+
+
+def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray:
+    """Reject a boundary tensor whose dtype (or rank) is not the documented one."""
+    a = np.asarray(arr)
+    if a.dtype != np.dtype(dtype):
+        raise TypeError(f"{name} must be {np.dtype(dtype)} at the backend boundary, not {a.dtype}")
+    if ndim is not None and a.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D at the backend boundary, got shape {a.shape}")
+    return a
+
+
+class NumpyBackend:
+    """The golden model itself: every operation is the bit-exact reference in golden/."""
+
+    name = "numpy"
+
+    def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
+        check_crossing("a_codes", a_codes, np.uint8, 2)
+        check_crossing("b_codes", b_codes, np.uint8, 2)
+        return gemm_mod.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
+                             phase=phase, acc_width=acc_width, flags=True)
+
+    def readout(self, acc, *, exp_offset):
+        check_crossing("acc", acc, np.int64)
+        return gemm_mod.readout(acc, exp_offset=exp_offset, flags=True)
+
+    def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
+        check_crossing("fp16", fp16, np.float16)
+        return r4_quantize(fp16, phase=phase, scale_exp=scale_exp, rounding=rounding,
+                           seed=seed, flags=True)
+
+    def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
+        check_crossing("a_codes", a_codes, np.uint8, 2)
+        check_crossing("b_codes", b_codes, np.uint8, 2)
+        return gemm_mod.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
+                                  phase=phase, exp_offset=exp_offset, flags=True)
+
+
+# --------------------------------------------------------------------------- table-driven backend
+
+#: Length of one block of the table-driven xorshift32 stream.
+_STREAM_BLOCK = 1024
+
+
+def _xorshift_tables() -> np.ndarray:
+    """T[j, v, k] = xorshift32 state k+1 steps after the seed ``v << 8j``.
+
+    xorshift32 is linear over GF(2), so the state k+1 steps after any seed s is the XOR of
+    T[j, byte_j(s), k] over the four bytes of s: a block of 1024 draws costs four row gathers.
+    """
+    from golden.formats import xorshift32_step
+
+    cols = np.zeros((32, _STREAM_BLOCK), dtype=np.uint32)
+    for bit in range(32):
+        s = 1 << bit
+        for k in range(_STREAM_BLOCK):
+            s = xorshift32_step(s)
+            cols[bit, k] = s
+    tables = np.zeros((4, 256, _STREAM_BLOCK), dtype=np.uint32)
+    for j in range(4):
+        for v in range(1, 256):
+            low = (v & -v).bit_length() - 1
+            tables[j, v] = tables[j, v & (v - 1)] ^ cols[8 * j + low]
+    return tables
+
+
+def _pack(threshold, down, flip, invalid, saturated) -> np.ndarray:
+    """One int32 per FP16 pattern: threshold (17 bits), down code, up^down, invalid, saturated."""
+    return (np.asarray(threshold, dtype=np.int64) | np.asarray(down, dtype=np.int64) << 17
+            | np.asarray(flip, dtype=np.int64) << 21 | np.asarray(invalid, dtype=np.int64) << 25
+            | np.asarray(saturated, dtype=np.int64) << 26).astype(np.int32)
+
+
+def _fp16_exponent_and_significand(bits: np.ndarray):
+    """floor(log2|x|) and the 11-bit normalised significand of FP16 patterns (finite, non-zero)."""
+    e = (bits >> 10) & 0x1F
+    f = bits & 0x3FF
+    # Subnormals: f * 2^-24 with f < 1024; normalise by the bit length of f.
+    blen = np.floor(np.log2(np.maximum(f, 1))).astype(np.int64) + 1
+    man = np.where(e == 0, f << (11 - blen), 1024 + f)
+    exp = np.where(e == 0, -24 + blen - 1, e - 15)
+    return exp, man
+
+
+class TableBackend:
+    """Bit-identical to :class:`NumpyBackend`, an order of magnitude faster, built from tables.
+
+    Gradient quantization looks every FP16 bit pattern up in per-(phase, scale exponent)
+    tables: the nearest-rounding codes (taken from :func:`golden.formats.r4_quantize` itself),
+    and for stochastic rounding the round-down code, the round-up code and an integer threshold
+    -- the code rounds up iff the 16-bit draw is below the threshold, the same integer
+    comparison as the reference, divided out. The xorshift32 stream uses byte tables (see
+    :func:`_xorshift_tables`). GEMM operands decode through 16-entry tables into floats whose
+    products and sums are exact. verif/golden/test_layers.py checks it against the reference
+    on every FP16 pattern and on whole training runs.
+    """
+
+    name = "numpy-table"
+
+    def __init__(self):
+        self._near_codes: dict[tuple[int, int], np.ndarray] = {}
+        self._near: dict[tuple[int, int], np.ndarray] = {}
+        self._stoch: dict[tuple[int, int], np.ndarray] = {}
+        self._flags: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._values: dict[tuple[str, int], np.ndarray] = {}
+        self._stream_tables: np.ndarray | None = None
+        self._stream_jump: list[list[int]] = []
+        self._stream_high: np.ndarray | None = None
+
+    # ---- tables
+    def _flag_tables(self, phase, scale_exp):
+        key = (phase, scale_exp)
+        if key not in self._flags:
+            res = r4_quantize(np.arange(65536, dtype=np.uint16).view(np.float16), phase=phase,
+                              scale_exp=scale_exp, flags=True)
+            self._near_codes[key] = res.codes
+            self._flags[key] = (res.invalid, res.saturated)
+        return self._flags[key]
+
+    def _stochastic_tables(self, phase, scale_exp):
+        key = (phase, scale_exp)
+        if key not in self._stoch:
+            bits = np.arange(65536, dtype=np.int64)
+            sign = bits >> 15
+            exp, man = _fp16_exponent_and_significand(bits)
+            ey = exp + scale_exp + phase
+            j = np.floor_divide(ey, 2)
+            t = ey - 2 * j
+            # In range: up iff r * 3072 < ((man << t) - 1024) << 16.
+            thr_in = -(-(((man << t) - 1024) << 16) // 3072)
+            # Below 4^-3: up iff r * 2^-(ey + 12) < man, i.e. r < ceil(man * 2^(ey + 12)).
+            sh = ey + 12
+            thr_lo = np.where(sh >= 0, man << np.clip(sh, 0, 40),
+                              -(-man >> np.clip(-sh, 0, 40)))
+            inside = ey >= -6
+            lo_level = np.where(inside, j, -4)
+            hi_level = np.where(inside, j + 1, -3)
+            thr = np.where(inside, thr_in, thr_lo)
+            top = ey >= 6
+            lo_level = np.where(top, 3, lo_level)
+            hi_level = np.where(top, 3, hi_level)
+            thr = np.where(top, 0, thr)
+
+            def code(level):
+                ef = np.where(level >= -3, level + 4, 0)
+                return np.where(ef > 0, (sign << 3) | ef, 0)
+
+            e = (bits >> 10) & 0x1F
+            zero = (bits & 0x7FFF) == 0
+            inf = (e == 31) & ((bits & 0x3FF) == 0)
+            nan = (e == 31) & ~inf
+            down = np.where(zero | nan, 0, np.where(inf, (sign << 3) | 7, code(lo_level)))
+            up = np.where(zero | nan | inf, down, code(hi_level))
+            thr = np.where(zero | nan | inf, 0, thr)
+            invalid, saturated = self._flag_tables(phase, scale_exp)
+            self._stoch[key] = _pack(np.clip(thr, 0, 65536), down, up ^ down, invalid, saturated)
+        return self._stoch[key]
+
+    def _nearest_table(self, phase, scale_exp):
+        key = (phase, scale_exp)
+        if key not in self._near:
+            invalid, saturated = self._flag_tables(phase, scale_exp)
+            self._near[key] = _pack(0, self._near_codes[key], 0, invalid, saturated)
+        return self._near[key]
+
+    def _stream_draws(self, seed: int, n: int) -> np.ndarray:
+        """The 16-bit draws (top halves of the first ``n`` xorshift32 outputs) from ``seed``."""
+        if self._stream_tables is None:
+            self._stream_tables = _xorshift_tables()
+            self._stream_jump = [[int(v) for v in t[:, -1]] for t in self._stream_tables]
+            self._stream_high = (self._stream_tables >> 16).astype(np.uint16)
+        jump, high = self._stream_jump, self._stream_high
+        nblk = -(-n // _STREAM_BLOCK)
+        starts = np.empty(nblk, dtype=np.uint32)
+        s = int(seed)
+        for i in range(nblk):
+            starts[i] = s
+            s = jump[0][s & 255] ^ jump[1][s >> 8 & 255] ^ jump[2][s >> 16 & 255] ^ jump[3][s >> 24]
+        b = [(starts >> (8 * j)) & 255 for j in range(4)]
+        out = high[0][b[0]] ^ high[1][b[1]] ^ high[2][b[2]] ^ high[3][b[3]]
+        return out.reshape(-1)[:n]
+
+    def _value_table(self, fmt, phase):
+        key = (fmt, phase if fmt == "r4" else 0)
+        if key not in self._values:
+            self._values[key] = gemm_mod.operand_values(np.arange(16), fmt,
+                                                        phase=key[1]).astype(np.float64)
+        return self._values[key]
+
+    # ---- the interface
+    def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
+        h = check_crossing("fp16", fp16, np.float16)
+        if rounding not in ("nearest", "stochastic"):
+            raise ValueError(f"rounding must be 'nearest' or 'stochastic', not {rounding!r}")
+        self._flag_tables(phase, scale_exp)           # validates phase and scale_exp
+        bits = np.ascontiguousarray(h).view(np.uint16)
+        if rounding == "nearest":
+            if seed is not None:
+                raise ValueError("seed is only meaningful with rounding='stochastic'")
+            e = np.take(self._nearest_table(phase, scale_exp), bits)
+            codes = (e >> 17) & 15
+        else:
+            from golden.formats import DEFAULT_SEED
+            s = DEFAULT_SEED if seed is None else seed
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
+                    or not 1 <= s <= 0xFFFFFFFF:
+                raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
+            e = np.take(self._stochastic_tables(phase, scale_exp), bits)
+            r = self._stream_draws(s, bits.size).reshape(bits.shape)
+            codes = ((e >> 17) ^ np.where(r < (e & 0x1FFFF), e >> 21, 0)) & 15
+        return R4Result(codes.astype(np.uint8), (e >> 25 & 1).astype(bool),
+                        (e >> 26 & 1).astype(bool))
+
+    def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
+        a = check_crossing("a_codes", a_codes, np.uint8, 2)
+        b = check_crossing("b_codes", b_codes, np.uint8, 2)
+        k = a.shape[1]
+        known = a_format in gemm_mod.A_FORMATS and b_format in gemm_mod.B_FORMATS
+        if (not known or k * gemm_mod.max_product(a_format, b_format) >= 2 ** 24 or k > gemm_mod.max_safe_k(a_format, b_format, acc_width)
+                or a.shape[1] != b.shape[0] or (a.size and a.max() > 15)
+                or (b.size and b.max() > 15) or isinstance(phase, bool) or phase not in (0, 1)):
+            # The general case (and every error message) is the reference's.
+            return gemm_mod.gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                                 acc_width=acc_width, flags=True)
+        # Every partial sum is an integer below 2^24 in magnitude: float32 is exact.
+        av = self._value_table(a_format, phase).astype(np.float32)[a]
+        bv = self._value_table(b_format, phase).astype(np.float32)[b]
+        acc = (av @ bv).astype(np.int64)
+        return gemm_mod.GemmResult(acc, np.zeros(acc.shape, dtype=bool))
+
+    def readout(self, acc, *, exp_offset):
+        a = check_crossing("acc", acc, np.int64)
+        if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)) \
+                or not gemm_mod.READOUT_OFFSET_MIN <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX:
+            return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
+        f = a.astype(np.float64)
+        if a.size and np.abs(f).max() >= 2.0 ** (gemm_mod.ACC_WIDTH_MAX - 1):
+            return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
+        # Scaling by a power of two is exact in float64; the cast is the one RNE step.
+        with np.errstate(over="ignore"):
+            h = (f * 2.0 ** int(exp_offset)).astype(np.float16)
+        over = np.isinf(h)
+        if over.any():
+            h = np.where(over, np.copysign(np.float16(gemm_mod.FP16_MAX), h), h)
+        return gemm_mod.ReadoutResult(h.astype(np.float16), over)
+
+    def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
+        return NumpyBackend.gemm_fp16(self, a_codes, b_codes, a_format=a_format,
+                                      b_format=b_format, phase=phase, exp_offset=exp_offset)

