@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 from amaranth.sim import Simulator
@@ -107,4 +109,7 @@ def test_parameters_validated():
         ProcessingElement(acc_width=ACC_WIDTH_MIN - 1)
     with pytest.raises(ValueError, match="acc_width must be in"):
         ProcessingElement(acc_width=ACC_WIDTH_MAX + 1)
-    assert ProcessingElement(acc_width=24).acc_width == 24
+    dut = ProcessingElement(acc_width=24)
+    assert dut.acc_width == 24
+    del dut
+    gc.collect()
