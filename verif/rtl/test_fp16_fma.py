@@ -1,0 +1,123 @@
+"""Runner of the FP16 FMA baseline on its generated Verilog (cocotb, every simulator).
+
+Choice documented in docs/synth.md: the combinational core is checked through a wrapper of
+``LANES`` cores side by side (one cocotb step checks ``LANES`` triples), which makes the
+million-triple run a ~1 minute job under Verilator without a C++ testbench. Golden results
+come from golden.fp16 in the pytest process and travel to the testbench in an .npz file.
+
+Fast suite: every combination of the special-value classes (13824 triples) plus random
+triples (20000 under Verilator, 2000 under Icarus) and a short PE stream. Slow (``make sim``):
+10^6 uniformly random bit patterns plus 10^5 each of near-cancelling and tiny triples under
+Verilator, and a longer PE stream.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from amaranth.hdl import Module
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.fp16 import fp16_dot, fp16_fma_bits
+from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
+from sim.cocotb_run import BUILD, run_cocotb
+from verif.golden.test_fp16 import CLASS_PATTERNS
+
+LANES = 1
+
+
+class Fp16FmaLanes(wiring.Component):
+    """``lanes`` independent combinational FMA cores: a test wrapper, never synthesised."""
+
+    def __init__(self, lanes: int):
+        if not isinstance(lanes, int) or lanes < 1:
+            raise TypeError(f"lanes must be a positive integer, not {lanes!r}")
+        self._lanes = lanes
+        word = data.ArrayLayout(16, lanes)
+        super().__init__({"a": In(word), "b": In(word), "c": In(word), "result": Out(word)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for i in range(self._lanes):
+            m.submodules[f"fma{i}"] = core = Fp16FmaCore()
+            m.d.comb += [core.a.eq(self.a[i]), core.b.eq(self.b[i]), core.c.eq(self.c[i]),
+                         self.result[i].eq(core.result)]
+        return m
+
+
+def random_triples(rng, n: int, kind: str = "uniform"):
+    """``n`` triples of bit patterns: uniform, near-cancelling (c ~ -a*b) or tiny magnitudes."""
+    a, b, c = (rng.integers(0, 1 << 16, n, dtype=np.uint16) for _ in range(3))
+    if kind == "near":
+        with np.errstate(over="ignore", invalid="ignore"):
+            prod = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)
+            c = (-prod).astype(np.float16).view(np.uint16)
+        c = c ^ rng.integers(0, 4, n, dtype=np.uint16)
+    elif kind == "tiny":
+        a = a & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
+        b = b & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
+        c = c & np.uint16(0x87FF)
+    return a, b, c
+
+
+def run_core(name, simulator, triples):
+    a, b, c = (np.concatenate(x).astype(np.uint16) for x in zip(*triples))
+    path = BUILD / name / simulator / "vectors.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, a=a, b=b, c=c, want=fp16_fma_bits(a, b, c))
+    run_cocotb(Fp16FmaLanes(LANES), name=name, test_module="verif.rtl.tb_fp16_fma",
+               simulator=simulator, testcase="core_vectors",
+               env={"FMA_VECTORS": path, "FMA_LANES": LANES})
+
+
+def run_pe(name, simulator, rng, tiles, tb_seed):
+    a, b, first, last, want = [], [], [], [], []
+    for n in rng.integers(1, 12, tiles):
+        x = rng.normal(0, 8, int(n)).astype(np.float16)
+        y = rng.normal(0, 8, int(n)).astype(np.float16)
+        a += list(x.view(np.uint16))
+        b += list(y.view(np.uint16))
+        first += [1] + [0] * (int(n) - 1)
+        last += [0] * (int(n) - 1) + [1]
+        want.append(fp16_dot(x, y).view(np.uint16))
+    path = BUILD / name / simulator / "tiles.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, a=a, b=b, first=first, last=last, want=want)
+    run_cocotb(Fp16FmaPE(), name=name, test_module="verif.rtl.tb_fp16_fma",
+               simulator=simulator, testcase="pe_stream",
+               env={"FMA_TILES": path, "TB_SEED": tb_seed, "TB_STALL": 0.3})
+
+
+def class_triples():
+    """Every combination of the special-value class representatives (24^3 triples)."""
+    t = np.array(list(itertools.product(CLASS_PATTERNS, repeat=3)), dtype=np.uint16)
+    return t[:, 0], t[:, 1], t[:, 2]
+
+
+def test_core_classes_and_random(simulator, seed):
+    rng = np.random.default_rng(seed)
+    n = 20_000 if simulator == "verilator" else 2_000
+    run_core("fp16_fma_core_fast", simulator,
+             [class_triples()] + [random_triples(rng, n // 2, k) for k in ("uniform", "near")])
+
+
+def test_pe_stream(simulator, seed):
+    run_pe("fp16_fma_pe_fast", simulator, np.random.default_rng(seed), 60, seed)
+
+
+@pytest.mark.slow
+def test_core_million_random(simulator, seed):
+    if simulator != "verilator":
+        pytest.skip("the million-triple run is a Verilator job; Icarus gets the fast subset")
+    rng = np.random.default_rng(seed)
+    run_core("fp16_fma_core_million", simulator,
+             [random_triples(rng, 1_000_000), random_triples(rng, 100_000, "near"),
+              random_triples(rng, 100_000, "tiny")])
+
+
+@pytest.mark.slow
+def test_pe_stream_long(simulator, seed):
+    run_pe("fp16_fma_pe_long", simulator, np.random.default_rng(seed), 2000, seed)
