@@ -130,7 +130,8 @@ def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
     normal = ((b + 0xFFF + ((b >> 13) & 1)) & np.uint32(0xFFFFE000)).view(np.float32)
     normal = np.where((a + 0xFFF + ((a >> 13) & 1)) >= 0x477FF000 + 0x1000,
                       np.copysign(np.float32(np.inf), f), normal)
-    tiny = np.rint(f * np.float32(2.0 ** 24)) * np.float32(2.0 ** -24)
+    tiny = np.minimum(np.abs(f), np.float32(2.0 ** -14))
+    tiny = np.copysign(np.rint(tiny * np.float32(2.0 ** 24)) * np.float32(2.0 ** -24), f)
     return np.where(a >= 0x38800000, normal, tiny)
 
 

@@ -1,0 +1,128 @@
+"""golden.gemm: exact products for every code pair, saturation and the K bound, the FP16 ablation."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden.backend import TableBackend
+from golden.formats import int4_decode, r4_decode
+from golden.gemm import (AccumulatorBoundError, GemmResult, check_k_bound, gemm, gemm_fp16,
+                         max_product, max_safe_k, operand_values, readout)
+
+PAIRS = [("int4", "int4"), ("int4", "uint4"), ("int4", "r4"), ("uint4", "int4"),
+         ("uint4", "uint4"), ("uint4", "r4")]
+
+
+def _real(codes, fmt, phase):
+    if fmt == "int4":
+        return int4_decode(codes).astype(np.float64)
+    if fmt == "uint4":
+        return codes.astype(np.float64)
+    return r4_decode(codes, phase=phase) * 2.0 ** 7      # R4 products are in units of 2^-7
+
+
+@pytest.mark.parametrize("a_format,b_format", PAIRS)
+@pytest.mark.parametrize("phase", [0, 1])
+def test_every_code_pair_is_the_exact_product(a_format, b_format, phase):
+    codes = np.arange(16, dtype=np.uint8)
+    a = np.repeat(codes, 16).reshape(256, 1)
+    b = np.tile(codes, 16).reshape(1, 256)
+    acc = gemm(a, b, a_format=a_format, b_format=b_format, phase=phase)
+    assert acc.dtype == np.int64
+    # K = 1: every output is one product; all 256 pairs appear (on the block diagonal too).
+    want = np.outer(_real(a[:, 0], a_format, phase), _real(b[0], b_format, phase))
+    assert np.array_equal(acc, want)
+
+
+@pytest.mark.parametrize("a_format,b_format", PAIRS)
+def test_random_gemm_matches_integer_reference(a_format, b_format, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 16, (17, 300), dtype=np.uint8)
+    b = rng.integers(0, 16, (300, 9), dtype=np.uint8)
+    phase = int(rng.integers(0, 2))
+    want = operand_values(a, a_format) @ operand_values(b, b_format, phase=phase)
+    res = gemm(a, b, a_format=a_format, b_format=b_format, phase=phase, flags=True)
+    assert isinstance(res, GemmResult)
+    assert np.array_equal(res.acc, want) and not res.overflow.any()
+    fast = TableBackend().gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                               acc_width=32)
+    assert np.array_equal(fast.acc, res.acc) and np.array_equal(fast.overflow, res.overflow)
+
+
+def test_k_bound_values():
+    assert max_product("uint4", "r4") == 15 * 2 ** 13
+    assert max_safe_k("uint4", "r4", 32) >= 16384          # DESIGN.md section 3
+    assert max_safe_k("uint4", "r4", 18) == 1
+    assert check_k_bound(16384, "uint4", "r4") == 16384
+    with pytest.raises(AccumulatorBoundError, match="exceeds the guaranteed bound"):
+        check_k_bound(max_safe_k("uint4", "r4") + 1, "uint4", "r4")
+
+
+def test_beyond_the_bound_saturates_with_a_flag_or_raises_when_strict():
+    width = 20
+    k = max_safe_k("uint4", "r4", width) + 1
+    a = np.full((2, k), 15, dtype=np.uint8)
+    a[1] = 0
+    b = np.full((k, 1), 7, dtype=np.uint8)                 # +2^13 (phase 0)
+    res = gemm(a, b, a_format="uint4", b_format="r4", acc_width=width, flags=True)
+    assert res.acc[0, 0] == 2 ** (width - 1) - 1 and res.overflow[0, 0]
+    assert res.acc[1, 0] == 0 and not res.overflow[1, 0]
+    with pytest.raises(AccumulatorBoundError):
+        gemm(a, b, a_format="uint4", b_format="r4", acc_width=width, strict=True)
+    # The table backend hands the general case to the reference: same flags.
+    fast = TableBackend().gemm(a, b, a_format="uint4", b_format="r4", phase=0, acc_width=width)
+    assert np.array_equal(fast.acc, res.acc) and np.array_equal(fast.overflow, res.overflow)
+
+
+def test_shape_and_format_errors():
+    a = np.zeros((2, 3), dtype=np.uint8)
+    with pytest.raises(ValueError, match="inner dimensions"):
+        gemm(a, np.zeros((4, 2), dtype=np.uint8), a_format="uint4", b_format="int4")
+    with pytest.raises(ValueError, match="2-D"):
+        gemm(a[0], a, a_format="uint4", b_format="int4")
+    with pytest.raises(ValueError, match="a_format"):
+        gemm(a, a.T, a_format="r4", b_format="int4")
+    with pytest.raises(ValueError, match="4-bit codes"):
+        gemm(a + 16, a.T, a_format="uint4", b_format="int4")
+    with pytest.raises(ValueError, match="inner dimensions"):
+        gemm_fp16(a, a, a_format="uint4", b_format="int4")
+
+
+def test_readout_rounding_subnormals_and_saturation():
+    acc = np.array([2049, 2051, 1, 3, 65504, 65520, -65520, 0])
+    out = readout(acc, exp_offset=0, flags=True)
+    assert out.values.tolist()[:2] == [2048.0, 2052.0]       # ties to even
+    assert out.values[4] == 65504 and not out.overflow[4]
+    assert out.values[5] == 65504 and out.values[6] == -65504
+    assert out.overflow.tolist() == [False] * 5 + [True, True, False]
+    sub = readout(np.array([1, 3]), exp_offset=-25)          # 2^-25 ties to 0, 3*2^-25 -> 2^-23
+    assert sub.tolist() == [0.0, 2.0 ** -23]
+
+
+def test_fp16_accumulation_swamps_where_exact_does_not():
+    # Above 2048 the FP16 spacing is 2: every +1 ties back to the even neighbour.
+    big = np.array([[15] * 20 + [1] * 64], dtype=np.uint8)
+    bb = np.array([[7]] * 20 + [[1]] * 64, dtype=np.uint8)     # 2100, then 64 ones
+    acc16 = gemm_fp16(big, bb, a_format="uint4", b_format="int4")
+    assert gemm(big, bb, a_format="uint4", b_format="int4")[0, 0] == 2164
+    assert acc16[0, 0] == 2100                                  # every +1 is lost
+    res = gemm_fp16(np.full((1, 700), 15, dtype=np.uint8), np.full((700, 1), 7, dtype=np.uint8),
+                    a_format="uint4", b_format="int4", flags=True)
+    assert res.values[0, 0] == 65504 and res.overflow[0, 0]
+
+
+def test_fp16_accumulation_table_backend_is_identical(seed):
+    rng = np.random.default_rng(seed)
+    tb = TableBackend()
+    for a_format, b_format, offset in [("uint4", "int4", 0), ("uint4", "r4", -15),
+                                       ("int4", "r4", -3), ("uint4", "r4", -28)]:
+        phase = int(rng.integers(0, 2))
+        a = rng.integers(0, 16, (7, 400), dtype=np.uint8)
+        b = rng.integers(0, 16, (400, 5), dtype=np.uint8)
+        ref = gemm_fp16(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                        exp_offset=offset, flags=True)
+        got = tb.gemm_fp16(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                           exp_offset=offset)
+        assert np.array_equal(ref.values.view(np.uint16), got.values.view(np.uint16))
+        assert np.array_equal(ref.overflow, got.overflow)
