@@ -325,6 +325,33 @@ def test_stochastic_matches_exact_rational_rule(seed):
         assert got == want, (float(xi), int(r))
 
 
+@pytest.mark.parametrize("phase", (0, 1))
+def test_stochastic_draw_equal_to_threshold_rounds_down(phase):
+    """Place x exactly where P(up) * 2^16 equals its own draw r: r < P * 2^16 is false there.
+
+    Below range P * 2^16 = y * 2^22, so y = r * 2^-22; in range P * 2^16 = (y/L - 1) * 2^16 / 3,
+    so y = L * (1 + 3 r / 2^16). Elements alternate between the two regions (and all six L);
+    wherever FP16 holds that y exactly the code must be the lower level, one FP16 step above it
+    the upper level. Random draws almost never land on these boundaries, so this test is what
+    pins ``<`` (not ``<=``) in both comparisons.
+    """
+    n, seed, g = 1 << 16, 0xC0FFEE, -2 - phase
+    r = (xorshift32_stream(seed, n) >> 16).astype(np.float64)
+    i = np.arange(n)
+    lv = 4.0 ** (i // 2 % 6 - 3)
+    y = np.where(i % 2 == 0, r * 2.0 ** -22, lv * (1 + 3 * r / 2 ** 16))
+    x = np.ldexp(y, -(g + phase)).astype(np.float16)
+    exact = (np.ldexp(x.astype(np.float64), g + phase) == y) & (r > 0)
+    assert exact[i % 2 == 0].sum() > 2000 and exact[i % 2 == 1].sum() > 200
+    for xs, want_up in ((x, False), (np.nextafter(x, np.float16(np.inf)), True)):
+        codes = r4_quantize(xs, phase=phase, scale_exp=g, rounding="stochastic", seed=seed)
+        draws16 = xorshift32_stream(seed, n) >> 16
+        np.testing.assert_array_equal(codes, reference_stochastic(xs, phase, g, draws16))
+        mag = np.abs(r4_decode(codes, phase=phase, scale_exp=g)) * 2.0 ** (g + phase)
+        lo, hi = _neighbours(_y(x, phase, g))
+        np.testing.assert_array_equal(mag[exact], (hi if want_up else lo)[exact])
+
+
 def test_stochastic_reproducible_and_seed_dependent():
     x = np.random.default_rng(5).standard_normal(4096).astype(np.float16)
     a = r4_quantize(x, rounding="stochastic", seed=77, scale_exp=3)
@@ -468,7 +495,7 @@ def test_grad_scale_exp_tensor_rules():
     for bad in ([np.nan], [1.0, np.inf], [-np.inf], [1e6]):   # 1e6 rounds to FP16 Inf
         with pytest.raises(ValueError), np.errstate(over="ignore"):
             grad_scale_exp(np.array(bad))
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="non-empty"):
         grad_scale_exp(np.array([], dtype=np.float16))
     with pytest.raises(TypeError):
         grad_scale_exp(np.array([1, 2]))
