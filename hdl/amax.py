@@ -86,7 +86,10 @@ class AmaxTracker(wiring.Component):
         for k in range(self._lanes):
             mag = self.i.payload[k][:15]
             finite = mag[10:15] != 31
-            best = Mux(self.i.valid & finite & (mag > best), mag, best)
+            # A signal per lane: the Mux reads `best` twice, bare expressions would nest 2^N.
+            running = Signal(15, name=f"max_{k}")
+            m.d.comb += running.eq(Mux(self.i.valid & finite & (mag > best), mag, best))
+            best = running
             beat_nonfinite = beat_nonfinite | ~finite
         m.d.sync += [
             self.amax.eq(best),

@@ -28,12 +28,18 @@ def xorshift32_step(state: Value) -> Value:
     return s
 
 
-def xorshift32_steps(state: Value, steps: int) -> list[Value]:
-    """The ``steps`` successive states after ``state`` (draw k is the state after k+1 steps)."""
+def xorshift32_steps(m: Module, state: Value, steps: int) -> list[Signal]:
+    """The ``steps`` successive states after ``state`` (draw k is the state after k+1 steps).
+
+    Each step lands in its own signal: a step reads its input three times, so chaining bare
+    expressions would make the emitted netlist grow as 3^steps.
+    """
     out = []
-    for _ in range(steps):
-        state = xorshift32_step(state)
-        out.append(state)
+    for k in range(steps):
+        nxt = Signal(32, name=f"step_{k}")
+        m.d.comb += nxt.eq(xorshift32_step(state))
+        out.append(nxt)
+        state = nxt
     return out
 
 
@@ -71,7 +77,7 @@ class Xorshift32(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         state = Signal(32, init=DEFAULT_SEED)
-        chain = xorshift32_steps(state, self._steps)
+        chain = xorshift32_steps(m, state, self._steps)
         for k, draw in enumerate(chain):
             m.d.comb += self.draws[k].eq(draw)
         with m.If(self.seed_load):
