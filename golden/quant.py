@@ -14,8 +14,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.formats import int4_encode
-
 #: SAWB clip coefficients (c1, c2) for 4 bits (Choi et al., as used by Sun et al.).
 SAWB_C1 = 12.68
 SAWB_C2 = -12.80
@@ -51,19 +49,27 @@ class SawbResult(NamedTuple):
     clip: float
 
 
-def sawb_clip(w) -> float:
-    """SAWB clip a = c1 * sqrt(E[w^2]) + c2 * E[|w|], falling back to max|w| when a <= 0.
-
-    An all-zero tensor has no meaningful clip; it gets 1.0 so that its codes are all zero and
-    the scale stays finite.
-    """
-    arr = check_finite(w, "SAWB input").astype(np.float64)
+def _sawb_clip64(arr: np.ndarray) -> float:
     if arr.size == 0:
         raise ValueError("SAWB needs a non-empty weight tensor")
-    a = SAWB_C1 * np.sqrt(np.mean(arr * arr)) + SAWB_C2 * np.mean(np.abs(arr))
+    mean_sq = np.mean(arr * arr)
+    # NaN or +-Inf anywhere makes the mean of squares non-finite (float32 weights cannot
+    # overflow it in float64), so one scalar check replaces a pass over the tensor.
+    if not np.isfinite(mean_sq):
+        raise FloatingPointError("SAWB input holds NaN or Inf")
+    a = SAWB_C1 * np.sqrt(mean_sq) + SAWB_C2 * np.mean(np.abs(arr))
     if a <= 0:
         a = float(np.abs(arr).max())
     return float(a) if a > 0 else 1.0
+
+
+def sawb_clip(w) -> float:
+    """SAWB clip a = c1 * sqrt(E[w^2]) + c2 * E[|w|], falling back to max|w| when a <= 0.
+
+    Computed in float64. An all-zero tensor has no meaningful clip; it gets 1.0 so that its
+    codes are all zero and the scale stays finite.
+    """
+    return _sawb_clip64(np.asarray(w, dtype=np.float64))
 
 
 def sawb_quantize(w) -> SawbResult:
@@ -72,10 +78,13 @@ def sawb_quantize(w) -> SawbResult:
     The backward pass is the straight-through estimator: the gradient with respect to the
     quantized weight is applied to the FP32 master weight unchanged.
     """
-    clip = sawb_clip(w)
+    arr = np.asarray(w, dtype=np.float64)
+    clip = _sawb_clip64(arr)
     scale = clip / INT4_QMAX
-    q = np.clip(round_half_even(np.asarray(w, dtype=np.float64) / scale), -INT4_QMAX, INT4_QMAX)
-    return SawbResult(int4_encode(q.astype(np.int8)), float(scale), float(clip))
+    q = np.clip(round_half_even(arr / scale), -INT4_QMAX, INT4_QMAX)
+    # Two's-complement 4-bit patterns of -7..7 (what golden.formats.int4_encode returns).
+    codes = q.astype(np.int8).view(np.uint8) & np.uint8(0xF)
+    return SawbResult(codes, float(scale), float(clip))
 
 
 # --------------------------------------------------------------------------- PACT
