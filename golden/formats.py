@@ -158,11 +158,12 @@ def _fp16_fields(h: np.ndarray) -> _Fp16Fields:
 
 
 def _bit_length(v: np.ndarray) -> np.ndarray:
-    """Bit length of non-negative int64 values below 2**16 (0 for 0)."""
-    out = np.zeros(v.shape, dtype=np.int64)
-    for b in range(16):
-        out = np.where(v >> b > 0, b + 1, out)
-    return out
+    """Bit length of non-negative int64 values below 2**16 (0 for 0).
+
+    ``frexp`` writes v = m * 2^k with 0.5 <= m < 1, so k is the bit length; exact, since every
+    integer below 2**53 is a float64.
+    """
+    return np.frexp(v.astype(np.float64))[1].astype(np.int64)
 
 
 # --------------------------------------------------------------------------- random generator
