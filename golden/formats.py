@@ -181,7 +181,7 @@ _JUMP_BLOCK = 1024
 
 
 def _jump_columns() -> np.ndarray:
-    """cols[k, b] = state after k+1 steps from the single-bit seed 1<<b (xorshift is GF(2)-linear)."""
+    """cols[k, b] = the state k+1 steps after seed 1 << b; xorshift32 is linear over GF(2)."""
     cols = np.zeros((_JUMP_BLOCK, 32), dtype=np.uint32)
     for b in range(32):
         s = 1 << b
@@ -195,7 +195,7 @@ _JUMP_COLS: np.ndarray | None = None
 
 
 def xorshift32_stream(seed: int, n: int) -> np.ndarray:
-    """The first ``n`` outputs of xorshift32 started from ``seed`` (each output = state after a step).
+    """The first ``n`` outputs of xorshift32 from ``seed`` (each output = the state after a step).
 
     Vectorised by linearity: the states of a block of steps are XORs of precomputed columns
     selected by the bits of the block's starting state, so no Python loop runs per element.
@@ -204,7 +204,8 @@ def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise TypeError(f"seed must be an integer, not {seed!r}")
     if not 1 <= seed <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), not {seed}")
+        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
+                         f"not {seed}")
     if _JUMP_COLS is None:
         _JUMP_COLS = _jump_columns()
     out = np.empty(n, dtype=np.uint32)
