@@ -484,6 +484,20 @@ def test_grad_scale_exp_exhaustive():
         assert 32 < scaled <= 64, (float(a), g)
 
 
+@pytest.mark.parametrize("rounding", ("nearest", "stochastic"))
+def test_phase1_saturates_top_octave_under_grad_scale(rounding):
+    """GradScale targets the phase-0 grid; in phase 1, |x| * 2^g > 32 saturates (documented)."""
+    x = fp16([50.0, -33.0, 32.0, 20.0, -0.5])
+    g = grad_scale_exp(x)
+    assert g == 0
+    seed = 3 if rounding == "stochastic" else None
+    res0 = r4_quantize(x, phase=0, scale_exp=g, rounding=rounding, seed=seed, flags=True)
+    assert not res0.saturated.any()
+    res1 = r4_quantize(x, phase=1, scale_exp=g, rounding=rounding, seed=seed, flags=True)
+    assert res1.saturated.tolist() == [True, True, False, False, False]
+    assert r4_decode(res1.codes[:3], phase=1, scale_exp=g).tolist() == [32.0, -32.0, 32.0]
+
+
 def test_grad_scale_exp_tensor_rules():
     assert grad_scale_exp(fp16([0.0, -0.0, 0.0])) == 0
     assert grad_scale_exp(fp16([-3.0, 1.0, 2.0])) == grad_scale_exp(fp16([3.0])) == 4
