@@ -1,0 +1,134 @@
+"""An end-to-end backward GEMM tile: FP16 gradients -> R4 lanes -> shift MACs -> FP16.
+
+This is the path that makes 4-bit training possible, in one piece: the gradient unit
+quantizes one row of dY (``cols`` FP16 values) per clock into R4 codes, which become operand
+B of the array (format R4, with the phase they were quantized in); operand A (the INT4
+weights or UINT4 activations) streams in on ``i_a``; the array's exact accumulators drain row
+by row through ``cols`` read-out converters into FP16. The result equals
+``golden.gemm.readout(golden.gemm.gemm(A, r4_quantize(dY, ...), ...), exp_offset=-7 - g)``.
+"""
+
+from amaranth.hdl import Module, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.gemm import READOUT_OFFSET_BITS
+from hdl.array import SystolicArray, a_layout
+from hdl.gradient_unit import GradientUnit, grad_in_layout
+from hdl.modes import BFormat
+from hdl.r4_quantizer import SAT_COUNT_BITS
+from hdl.readout import Fp16Round
+
+__all__ = ["BackwardTile", "result_row_layout"]
+
+#: One output element: the FP16 pattern, the read-out saturation flag and the array's sticky
+#: accumulator saturation flag.
+RESULT_LAYOUT = data.StructLayout({
+    "value": unsigned(16),
+    "overflow": unsigned(1),
+    "acc_overflow": unsigned(1),
+})
+
+
+def result_row_layout(cols: int) -> data.StructLayout:
+    """Payload of ``o_result``: row i of a tile's FP16 results; ``last`` on the tile's last row."""
+    return data.StructLayout({"data": data.ArrayLayout(RESULT_LAYOUT, cols), "last": 1})
+
+
+class BackwardTile(wiring.Component):
+    """GradientUnit feeding a SystolicArray's operand B, with FP16 read-out of every row.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array size; the gradient unit has ``cols`` lanes, so it keeps operand B fed.
+    acc_width : int
+        Accumulator width, 18..48.
+
+    Notes
+    -----
+    ``i_a`` is the array's operand-A stream (see :class:`hdl.array.SystolicArray`), beat k of
+    a tile pairs with beat k of ``i_grad`` (one dY row). Configuration inputs are those of
+    :class:`hdl.gradient_unit.GradientUnit` plus ``exp_offset`` of the read-out (-7 - g for
+    a tile quantized with scale exponent g), sampled when a result row leaves the array.
+    """
+
+    def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
+        self._array = SystolicArray(rows, cols, acc_width)
+        self._rows, self._cols, self._acc_width = rows, cols, acc_width
+        super().__init__({
+            "i_a": In(stream.Signature(a_layout(rows))),
+            "i_grad": In(stream.Signature(grad_in_layout(cols))),
+            "o_result": Out(stream.Signature(result_row_layout(cols))),
+            "phase": In(1),
+            "scale_exp": In(signed(8)),
+            "stochastic": In(1),
+            "seed": In(32),
+            "seed_load": In(1),
+            "exp_offset": In(signed(READOUT_OFFSET_BITS)),
+            "sat_count": Out(SAT_COUNT_BITS),
+            "sat_clear": In(1),
+            "amax_clear": In(1),
+            "next_scale_exp": Out(signed(8)),
+            "nonfinite": Out(1),
+        })
+
+    @property
+    def rows(self) -> int:
+        return self._rows
+
+    @property
+    def cols(self) -> int:
+        return self._cols
+
+    @property
+    def acc_width(self) -> int:
+        return self._acc_width
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.array = array = self._array
+        m.submodules.grad = grad = GradientUnit(self._cols)
+
+        wiring.connect(m, wiring.flipped(self.i_a), array.i_a)
+        wiring.connect(m, wiring.flipped(self.i_grad), grad.i_grad)
+        m.d.comb += [
+            grad.phase.eq(self.phase),
+            grad.scale_exp.eq(self.scale_exp),
+            grad.stochastic.eq(self.stochastic),
+            grad.seed.eq(self.seed),
+            grad.seed_load.eq(self.seed_load),
+            grad.sat_clear.eq(self.sat_clear),
+            grad.amax_clear.eq(self.amax_clear),
+            self.sat_count.eq(grad.sat_count),
+            self.next_scale_exp.eq(grad.next_scale_exp),
+            self.nonfinite.eq(grad.nonfinite),
+            # R4 codes become operand B, carrying the phase they were quantized in.
+            array.i_b.valid.eq(grad.o_codes.valid),
+            grad.o_codes.ready.eq(array.i_b.ready),
+            array.i_b.payload.format.eq(BFormat.R4),
+            array.i_b.payload.phase.eq(grad.o_codes.payload.phase),
+        ]
+        for j in range(self._cols):
+            m.d.comb += array.i_b.payload.data[j].eq(grad.o_codes.payload.lanes[j].code)
+
+        # Read-out: one converter per column, one register stage, a row per clock.
+        c = array.o_c
+        fire = c.valid & c.ready
+        m.d.comb += c.ready.eq(~self.o_result.valid | self.o_result.ready)
+        for j in range(self._cols):
+            rnd = Fp16Round(self._acc_width)
+            m.submodules[f"readout_{j}"] = rnd
+            m.d.comb += [rnd.acc.eq(c.payload.data[j].acc), rnd.exp_offset.eq(self.exp_offset)]
+            out = self.o_result.payload.data[j]
+            with m.If(fire):
+                m.d.sync += [
+                    out.value.eq(rnd.result.value),
+                    out.overflow.eq(rnd.result.overflow),
+                    out.acc_overflow.eq(c.payload.data[j].overflow),
+                ]
+        with m.If(fire):
+            m.d.sync += [self.o_result.payload.last.eq(c.payload.last), self.o_result.valid.eq(1)]
+        with m.Elif(self.o_result.ready):
+            m.d.sync += self.o_result.valid.eq(0)
+        return m
