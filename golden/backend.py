@@ -328,7 +328,8 @@ class TableBackend:
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
         k = a.shape[1]
         known = a_format in gemm_mod.A_FORMATS and b_format in gemm_mod.B_FORMATS
-        if (not known or k * gemm_mod.max_product(a_format, b_format) >= 2 ** 24 or k > gemm_mod.max_safe_k(a_format, b_format, acc_width)
+        if (not known or k * gemm_mod.max_product(a_format, b_format) >= 2 ** 24
+                or k > gemm_mod.max_safe_k(a_format, b_format, acc_width)
                 or a.shape[1] != b.shape[0] or (a.size and a.max() > 15)
                 or (b.size and b.max() > 15) or isinstance(phase, bool) or phase not in (0, 1)):
             # The general case (and every error message) is the reference's.

@@ -1,4 +1,4 @@
-"""scikit-learn's digits (1797 8x8 images, shipped with the package): the fixed split used everywhere.
+"""scikit-learn's digits (1797 8x8 images, shipped with the package) and the one fixed split.
 
 Pixels 0..16 are divided by 16 into [0, 1]. The split is ``train_test_split(test_size=0.25,
 stratify=labels, random_state=0)``: 1347 training and 450 test images, the same for every run

@@ -195,6 +195,9 @@ def main(argv=None):
     ap.add_argument("--accumulate", choices=("exact", "fp16"), default="exact")
     ap.add_argument("--all-q4", action="store_true",
                     help="4-bit first and last layers too (pixels quantized to UINT4)")
+    ap.add_argument("--backend", choices=("table", "reference"), default="table",
+                    help="4-bit arithmetic: the table-driven backend or the reference "
+                         "functions (bit-identical, slower)")
     ap.add_argument("--ablations", action="store_true",
                     help="also run the ablation table (the flags above are then ignored)")
     ap.add_argument("--ablation-seeds", type=int, default=None,
@@ -222,7 +225,7 @@ def main(argv=None):
         return args.epochs or HPARAMS[m]["epochs"]
 
     # One backend for every run; its quantizer tables are built before any epoch is timed.
-    backend = TableBackend().prepare(range(0, 24))
+    backend = TableBackend().prepare(range(0, 24)) if args.backend == "table" else NumpyBackend()
     rows = []
     total = sum(2 * len(seeds) * n_epochs(m) for m in models)
     with tqdm(total=total, unit="epoch", desc="train") as bar:

@@ -1,4 +1,4 @@
-"""golden.gemm: exact products for every code pair, saturation and the K bound, the FP16 ablation."""
+"""golden.gemm: exact products for every code pair, saturation, the K bound, FP16 accumulation."""
 
 from __future__ import annotations
 
