@@ -37,7 +37,7 @@ def pack_beats(x: np.ndarray, lanes: int) -> list[int]:
 
 
 def unpack_codes(payloads: list[int], lanes: int):
-    """o_codes payload ints -> (code, invalid, saturated) arrays (beats * lanes,), phase (beats,)."""
+    """o_codes payload ints -> [code, invalid, saturated] per element, and phase per beat."""
     lay = codes_out_layout(lanes)
     v = np.array(payloads, dtype=object)
     per_lane = np.stack([((v >> (lay["lanes"].offset + k * R4_OUT_LAYOUT.size))
