@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Amaranth-simulator tests of the R4 quantizer lane against golden.formats.r4_quantize.
 
 Fast and sampled: the exhaustive sweeps run on the generated Verilog (verif/rtl). Here a few
@@ -15,6 +16,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
+from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.xorshift import Xorshift32
 
@@ -139,3 +141,11 @@ def test_unrolled_generator_is_golden_stream(steps):
     ref = xorshift32_stream(DEFAULT_SEED, 3 * steps).reshape(3, steps)
     assert seen[:4] == [ref[0].tolist(), ref[1].tolist(), ref[2].tolist(), ref[2].tolist()]
     assert seen[4] == xorshift32_stream(12345, steps).tolist()
+
+
+@pytest.mark.parametrize("bad", [0, -2, 4.0, True, "4"])
+def test_parallel_forms_reject_bad_counts(bad):
+    with pytest.raises(TypeError, match="lanes must be a positive integer"):
+        GradientUnit(bad)
+    with pytest.raises(TypeError, match="steps must be a positive integer"):
+        Xorshift32(bad)
