@@ -23,8 +23,8 @@ Counts. ``luts`` is the number of fabric LUT4s used for logic: ``SB_LUT4`` on iC
 counts ``SB_CARRY`` / ``CCU2C`` cells and ``ff`` flip-flops.
 
 Largest array. The LUTs of the 2x2, 4x4 and 8x8 arrays are fitted with ``a + b * R * C``; the
-largest square array whose estimate fits the device's LUTs (with a margin for the wrapper) is
-placed, and if nextpnr cannot place it the next smaller one is tried (at most two tries).
+largest square array whose estimate fits the device's LUTs is placed (unless it was measured
+already), and if nextpnr cannot place it the next smaller one is tried (at most two tries).
 
 Results are cached per (design, family) under ``build/synth-cache``, keyed by a hash of the
 Verilog and every flow setting, so a rerun only redoes what changed.
@@ -83,8 +83,6 @@ COMMON_PNR = ["--timing-allow-fail", "--seed", "1"]
 FIXED_DESIGNS = ("pe", "fp16_fma_pe", "r4_quantizer", "readout")
 #: Arrays always measured; the largest that fits each device is added.
 ARRAY_SIZES = (2, 4, 8)
-#: Fraction of the device's LUTs the largest-array estimate may use (wrapper, packing).
-FIT_MARGIN = 0.85
 ACC_WIDTH = 32
 
 #: What each design accumulates in, stated next to every figure (docs/synth.md).
@@ -242,7 +240,11 @@ def _array(size: int):
 
 
 def _largest_array(results: dict, family: str, log) -> None:
-    """Estimate the largest square array from the measured ones, then place it (2 tries)."""
+    """Estimate the largest square array from the measured ones, then place it (2 tries).
+
+    The estimate fits ``icept + slope * R * C`` to the measured arrays' LUTs and divides the
+    device's LUTs by it; sizes measured already are not placed again.
+    """
     points = [(int(n.split("x")[1]) ** 2, r[family]["luts"])
               for n, r in results.items() if n.startswith("array_") and family in r]
     if len(points) < 2:
@@ -252,16 +254,17 @@ def _largest_array(results: dict, family: str, log) -> None:
     slope = (sum((p - mean_x) * (lut - mean_y) for p, lut in points)
              / sum((p - mean_x) ** 2 for p, _ in points))
     icept = mean_y - slope * mean_x
-    budget = FAMILIES[family]["device_luts"] * FIT_MARGIN
-    size = int(math.isqrt(max(int((budget - icept) / slope), 1)))
-    log(f"synth: {family}: {slope:.0f} LUTs per PE + {icept:.0f}: estimate {size}x{size} "
-        f"fits {FAMILIES[family]['device']}")
-    for attempt in range(2):
-        vname, component = _array(size)
-        result = measure(vname, component, family, log=log)
-        results.setdefault(vname, {})[family] = result
+    size = int(math.isqrt(max(int((FAMILIES[family]["device_luts"] - icept) / slope), 1)))
+    log(f"synth: {family}: {slope:.0f} LUTs per PE + {icept:.0f}: at most {size}x{size} on "
+        f"{FAMILIES[family]['device']}")
+    for _ in range(2):
+        vname = f"array_{size}x{size}"
+        result = results.get(vname, {}).get(family)
+        if result is None:
+            result = measure(vname, _array(size)[1], family, log=log)
+            results.setdefault(vname, {})[family] = result
         if result["fits"]:
-            results[vname][family]["largest_fit"] = True
+            result["largest_fit"] = True
             return
         size -= 1
 
@@ -282,6 +285,8 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
         "designs": results,
         "semantics": {n: SEMANTICS["array" if n.startswith("array_") else n] for n in results},
         "ratios": {},
+        "largest_array": {f: n for n, r in results.items() for f in families
+                          if r.get(f, {}).get("largest_fit")},
         "tools": _tool_versions(),
         "acc_width": ACC_WIDTH,
         "wall_s": round(time.monotonic() - t0, 1),
