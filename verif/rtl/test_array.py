@@ -44,4 +44,9 @@ def test_array_fast(simulator, seed):
     (8, 8, 22, 2, 2000),
 ])
 def test_array(simulator, seed, rows, cols, acc_width, jobs, kmax, full):
-    run_array(simulator, seed, rows, cols, acc_width, JOBS=jobs * (4 if full else 1), KMAX=kmax)
+    """Icarus runs the active array ~10x slower than Verilator: it gets shorter K (the
+    saturation K cap still exceeds the R4 and 18-bit UINT4 x UINT4 bounds) unless --full."""
+    env = {"JOBS": jobs * (4 if full else 1), "KMAX": kmax}
+    if simulator == "icarus" and not full:
+        env.update(KMAX=min(kmax, 200), SAT_KMAX=600)
+    run_array(simulator, seed, rows, cols, acc_width, **env)
