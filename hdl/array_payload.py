@@ -73,7 +73,8 @@ def unpack_c(beats, cols: int, acc_width: int):
     for j in range(cols):
         field = v >> (base + j * stride)
         raw = (field >> elem["acc"].offset) & mask
-        acc[:, j] = np.where(raw >= 1 << (acc_width - 1), raw - (1 << acc_width), raw).astype(np.int64)
+        signed_raw = np.where(raw >= 1 << (acc_width - 1), raw - (1 << acc_width), raw)
+        acc[:, j] = signed_raw.astype(np.int64)
         ovf[:, j] = ((field >> elem["overflow"].offset) & 1).astype(bool)
     last = ((v >> lay["last"].offset) & 1).astype(bool)
     return acc, ovf, last
@@ -119,7 +120,8 @@ def assemble_c(beats, m: int, n: int, *, rows: int, cols: int, acc_width: int):
         raise ValueError(f"expected {len(tiles) * rows} o_c beats, got {acc.shape[0]}")
     expect_last = np.arange(acc.shape[0]) % rows == rows - 1
     if not np.array_equal(last, expect_last):
-        raise ValueError(f"o_c last flags out of place at beats {np.nonzero(last != expect_last)[0]}")
+        wrong = np.nonzero(last != expect_last)[0]
+        raise ValueError(f"o_c last flags out of place at beats {wrong}")
     full_acc = np.zeros((-(-m // rows) * rows, -(-n // cols) * cols), dtype=np.int64)
     full_ovf = np.zeros(full_acc.shape, dtype=bool)
     for t, (ti, tj) in enumerate(tiles):

@@ -59,7 +59,8 @@ async def _stream(dut, a_beats, b_beats, n_out):
     Same single-trigger scheme as verif/rtl/tb_array.py: ready/valid depend on registers only.
     """
     fall = FallingEdge(dut.clk)
-    a_ready, a_data, b_ready, b_data = dut.i_a__ready, dut.i_a__payload, dut.i_b__ready, dut.i_b__payload
+    a_ready, a_data = dut.i_a__ready, dut.i_a__payload
+    b_ready, b_data = dut.i_b__ready, dut.i_b__payload
     o_valid = dut.o_c__valid
     dut.i_a__valid.value = 1
     dut.i_b__valid.value = 1
@@ -76,7 +77,8 @@ async def _stream(dut, a_beats, b_beats, n_out):
     a_took = b_took = False
     while len(out_cycles) < n_out:
         if cycle > 20 * (n_in + n_out) + 100:
-            raise AssertionError(f"stuck: {ai}/{n_in} A, {bi}/{n_in} B, {len(out_cycles)}/{n_out} results")
+            raise AssertionError(f"stuck: {ai}/{n_in} A, {bi}/{n_in} B, "
+                                 f"{len(out_cycles)}/{n_out} results")
         if a_took:
             ai += 1
             if ai < n_in:
@@ -144,7 +146,8 @@ if cocotb is not None:
         ins, outs = await _stream(dut, beats.a, beats.b, beats.tiles * rows)
         seconds = time.perf_counter() - start
         cycles = outs[-1] + 1
-        result["speed"] = {"cycles": cycles, "seconds": seconds, "cycles_per_second": cycles / seconds}
+        result["speed"] = {"cycles": cycles, "seconds": seconds,
+                           "cycles_per_second": cycles / seconds}
         Path(os.environ["BENCH_OUT"]).write_text(json.dumps(result, indent=1))
 
 

@@ -52,7 +52,8 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
         while len(got) < n_out:
             ready = int(rng.random() >= stall_prob)
             ctx.set(dut.o_c.ready, ready)
-            _, _, valid, payload = await ctx.tick().sample(dut.o_c.valid, dut.o_c.payload.as_value())
+            sampled = ctx.tick().sample(dut.o_c.valid, dut.o_c.payload.as_value())
+            _, _, valid, payload = await sampled
             if valid and ready:
                 got.append(payload)
 
