@@ -201,9 +201,10 @@ def readout(acc, *, exp_offset=0, flags=False):
     if a.dtype.kind not in "iu":
         raise TypeError(f"acc must be an integer array, not dtype {a.dtype}")
     a = a.astype(np.int64)
-    if a.size and np.abs(a).max() >= 2 ** (ACC_WIDTH_MAX - 1):
+    top = 2 ** (ACC_WIDTH_MAX - 1)
+    if a.size and (a.min() < -top or a.max() >= top):
         raise ValueError(f"accumulator values must fit {ACC_WIDTH_MAX} signed bits")
-    # Exact in float64 (|acc| < 2^47; ldexp only moves the exponent, and float64's exponent
+    # Exact in float64 (|acc| <= 2^47; ldexp only moves the exponent, and float64's exponent
     # range covers 2^(47+255) and 2^-256 without rounding); the cast to float16 is one RNE step.
     exact = np.ldexp(a.astype(np.float64), exp_offset)
     with np.errstate(over="ignore"):

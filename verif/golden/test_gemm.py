@@ -7,8 +7,8 @@ import pytest
 
 from golden.backend import TableBackend
 from golden.formats import int4_decode, r4_decode
-from golden.gemm import (AccumulatorBoundError, GemmResult, check_k_bound, gemm, gemm_fp16,
-                         max_product, max_safe_k, operand_values, readout)
+from golden.gemm import (ACC_WIDTH_MAX, AccumulatorBoundError, GemmResult, check_k_bound, gemm,
+                         gemm_fp16, max_product, max_safe_k, operand_values, readout)
 
 PAIRS = [("int4", "int4"), ("int4", "uint4"), ("int4", "r4"), ("uint4", "int4"),
          ("uint4", "uint4"), ("uint4", "r4")]
@@ -98,6 +98,14 @@ def test_readout_rounding_subnormals_and_saturation():
     assert out.overflow.tolist() == [False] * 5 + [True, True, False]
     sub = readout(np.array([1, 3]), exp_offset=-25)          # 2^-25 ties to 0, 3*2^-25 -> 2^-23
     assert sub.tolist() == [0.0, 2.0 ** -23]
+
+
+def test_readout_takes_the_whole_48_bit_range_and_no_more():
+    top = 2 ** (ACC_WIDTH_MAX - 1)
+    assert readout(np.array([-top, top - 1]), exp_offset=-40).tolist() == [-128.0, 128.0]
+    for bad in (-top - 1, top):
+        with pytest.raises(ValueError, match="48 signed bits"):
+            readout(np.array([bad]))
 
 
 def test_fp16_accumulation_swamps_where_exact_does_not():
