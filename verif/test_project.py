@@ -70,6 +70,29 @@ def test_configure_repairs_verilated_mk_pch_flag(monkeypatch, tmp_path, flags):
     assert out[1] == ("[1]" if "JOBS=1" in flags else "[]")
 
 
+def test_verilator_waves_use_fst_when_lz4_is_found(monkeypatch, tmp_path):
+    inc, lib = tmp_path / "include", tmp_path / "lib"
+    inc.mkdir()
+    lib.mkdir()
+    for name in ("lz4.h", "zlib.h", "libz.so"):
+        (inc if name.endswith(".h") else lib).joinpath(name).touch()
+    (lib / "liblz4.so.1.9.4").touch()             # runtime library only, no -dev link
+    monkeypatch.setattr(toolchain, "LZ4_HEADER_DIRS", (str(inc),))
+    monkeypatch.setattr(toolchain, "LIB_DIRS", (str(lib),))
+    build = tmp_path / "build"
+    args = toolchain.verilator_waves_args(build)
+    assert args[:2] == ["--trace-fst", "--trace-structs"]
+    assert args[args.index("-CFLAGS") + 1] == f"-I{inc}"
+    assert args[args.index("-LDFLAGS") + 1].split() == [f"-L{build / 'libs'}", f"-L{lib}"]
+    assert (build / "libs" / "liblz4.so").resolve() == lib / "liblz4.so.1.9.4"
+
+
+def test_verilator_waves_fall_back_to_vcd_without_lz4(monkeypatch, tmp_path, capsys):
+    monkeypatch.setattr(toolchain, "LZ4_HEADER_DIRS", (str(tmp_path),))
+    assert toolchain.verilator_waves_args(tmp_path / "build") == ["--trace-structs"]
+    assert "writing a VCD waveform instead" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("value, expected", [("verilator", ["verilator"]),
                                              ("all", None), ("", None)])
 def test_sim_variable_selects_simulators(monkeypatch, value, expected):
