@@ -17,7 +17,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint synth synth-check train bench clean distclean
+.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations bench clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -51,6 +51,9 @@ synth-check: $(STAMP) ## fail if a design grew past its area baseline (synth/bas
 
 train: $(STAMP)  ## 4-bit vs FP32 training on digits -> build/reports/train.json + plot
 	$(VPY) -m golden.train --out build/reports
+
+train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (~30 min) -> build/reports
+	$(VPY) -m golden.train --out build/reports --ablations --ablation-seeds 3
 
 bench: $(STAMP)  ## cycles per tile and simulated cycles/s of the array under each simulator
 	$(VPY) -m sim.bench --out build/reports
