@@ -33,6 +33,32 @@ def field(bits: np.ndarray, layout, name: str) -> np.ndarray:
     return (bits >> layout[name].offset) & ((1 << member.width) - 1)
 
 
+class GoldenQuantizer:
+    """golden r4_quantize over consecutive blocks that share the hardware's random stream.
+
+    The lane draws one number per element it quantizes stochastically, so a stochastic block
+    continues the stream where the previous one stopped; ``seed_load`` restarts it. Nearest
+    blocks draw nothing.
+    """
+
+    def __init__(self, seed: int = DEFAULT_SEED):
+        self.load(seed)
+
+    def load(self, seed: int) -> None:
+        """Mirror a ``seed_load`` pulse."""
+        self._seed, self._drawn = seed, 0
+
+    def quantize(self, x: np.ndarray, *, phase: int, scale_exp: int, stochastic: bool):
+        """The golden ``R4Result`` for block ``x``, advancing the stream if stochastic."""
+        if not stochastic:
+            return r4_quantize(x, phase=phase, scale_exp=scale_exp, flags=True)
+        start = (int(xorshift32_stream(self._seed, self._drawn)[-1]) if self._drawn
+                 else self._seed)
+        self._drawn += x.size
+        return r4_quantize(x, phase=phase, scale_exp=scale_exp, rounding="stochastic",
+                           seed=start, flags=True)
+
+
 async def reset(dut, cycles: int = 2) -> None:
     """Start the clock (C++-side under Verilator) and hold ``rst`` for a few cycles."""
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -103,25 +129,19 @@ async def lane_matches_golden(dut):
     dut.seed.value = 0
     await reset(dut)
 
-    gen_seed, drawn = DEFAULT_SEED, 0
+    golden = GoldenQuantizer()
     for block in blocks:
         phase, g, stochastic = block["phase"], block["scale_exp"], block["stochastic"]
         if stochastic and block["seed"] is not None:
             dut.seed.value = block["seed"]
             await pulse(dut, "seed_load")
-            gen_seed, drawn = block["seed"], 0
+            golden.load(block["seed"])
         dut.phase.value = phase
         dut.scale_exp.value = g & 0xFF
         dut.stochastic.value = stochastic
         got = np.array(await stream_through(dut, patterns, rnd=rnd, stall=stall),
                        dtype=np.int64)
-        if stochastic:
-            start = int(xorshift32_stream(gen_seed, drawn)[-1]) if drawn else gen_seed
-            ref = r4_quantize(x, phase=phase, scale_exp=g, rounding="stochastic", seed=start,
-                              flags=True)
-            drawn += x.size
-        else:
-            ref = r4_quantize(x, phase=phase, scale_exp=g, flags=True)
+        ref = golden.quantize(x, phase=phase, scale_exp=g, stochastic=stochastic)
         what = f"block {block}"
         np.testing.assert_array_equal(field(got, R4_OUT_LAYOUT, "code"), ref.codes,
                                       err_msg=f"codes, {what}")
