@@ -19,6 +19,7 @@ from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
 from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.xorshift import Xorshift32
+from verif.hdl.streams import stream_through
 
 SPECIAL = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00,
            0x7C01, 0xFE00, 0x3C00, 0xBC00, 0x3D00, 0x3CFF, 0x4100, 0x40FF, 0x5400, 0x5401,
@@ -51,20 +52,8 @@ def run_lane(patterns, configs, *, seed, seed_value=None, stall=0.3):
             ctx.set(dut.phase, phase)
             ctx.set(dut.scale_exp, scale_exp)
             ctx.set(dut.stochastic, stochastic)
-            sent, got = 0, []
-            while len(got) < len(patterns):
-                valid = sent < len(patterns) and rnd.random() >= stall
-                ctx.set(dut.i.valid, valid)
-                if valid:
-                    ctx.set(dut.i.payload, int(patterns[sent]))
-                ready = rnd.random() >= stall
-                ctx.set(dut.o.ready, ready)
-                in_fire = valid and ctx.get(dut.i.ready)
-                if ready and ctx.get(dut.o.valid):
-                    got.append(ctx.get(dut.o.payload))
-                await ctx.tick()
-                sent += in_fire
-            ctx.set(dut.i.valid, 0)
+            got = await stream_through(ctx, dut.i, dut.o, [int(p) for p in patterns], rnd=rnd,
+                                       stall=stall)
             results.append((np.array([p.code for p in got], dtype=np.uint8),
                             np.array([p.invalid for p in got], dtype=bool),
                             np.array([p.saturated for p in got], dtype=bool)))

@@ -16,6 +16,7 @@ from amaranth.sim import Simulator
 
 from golden.gemm import readout
 from hdl.readout import Readout
+from verif.hdl.streams import stream_through
 
 
 def corner_accs(acc_width: int) -> np.ndarray:
@@ -52,20 +53,8 @@ def run_readout(acc_width, blocks, *, seed, stall=0.3):
     async def testbench(ctx):
         for offset, accs in blocks:
             ctx.set(dut.exp_offset, offset)
-            sent, got = 0, []
-            while len(got) < len(accs):
-                valid = sent < len(accs) and rnd.random() >= stall
-                ctx.set(dut.i.valid, valid)
-                if valid:
-                    ctx.set(dut.i.payload.acc, int(accs[sent]))
-                ready = rnd.random() >= stall
-                ctx.set(dut.o.ready, ready)
-                in_fire = valid and ctx.get(dut.i.ready)
-                if ready and ctx.get(dut.o.valid):
-                    got.append(ctx.get(dut.o.payload))
-                await ctx.tick()
-                sent += in_fire
-            ctx.set(dut.i.valid, 0)
+            got = await stream_through(ctx, dut.i, dut.o, [{"acc": int(a)} for a in accs],
+                                       rnd=rnd, stall=stall)
             outputs.append((np.array([p.value for p in got], dtype=np.uint16),
                             np.array([p.overflow for p in got], dtype=bool)))
 
