@@ -72,10 +72,8 @@ def test_every_class_combination():
     assert got.tolist() == want
 
 
-@pytest.mark.parametrize("kind", ["uniform", "near", "tiny"])
-def test_random_against_fraction_reference(seed, full, kind):
-    rng = np.random.default_rng(seed)
-    n = 200_000 if full else 4_000
+def random_triples(rng, n: int, kind: str = "uniform"):
+    """``n`` triples of bit patterns: uniform, near-cancelling (c ~ -a*b) or tiny magnitudes."""
     a, b, c = (rng.integers(0, 1 << 16, n, dtype=np.uint16) for _ in range(3))
     if kind == "near":
         # c close to -a*b so that the sum cancels: the hardest case for alignment.
@@ -88,6 +86,13 @@ def test_random_against_fraction_reference(seed, full, kind):
         a = a & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
         b = b & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
         c = c & np.uint16(0x87FF)
+    return a, b, c
+
+
+@pytest.mark.parametrize("kind", ["uniform", "near", "tiny"])
+def test_random_against_fraction_reference(seed, full, kind):
+    rng = np.random.default_rng(seed)
+    a, b, c = random_triples(rng, 200_000 if full else 4_000, kind)
     got = fp16_fma_bits(a, b, c)
     want = [_reference(int(x), int(y), int(z)) for x, y, z in zip(a, b, c)]
     assert got.tolist() == want

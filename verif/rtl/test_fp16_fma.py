@@ -24,7 +24,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fp16 import fp16_dot, fp16_fma_bits
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from sim.cocotb_run import BUILD, run_cocotb
-from verif.golden.test_fp16 import CLASS_PATTERNS
+from verif.golden.test_fp16 import CLASS_PATTERNS, random_triples
 
 LANES = 1
 
@@ -46,21 +46,6 @@ class Fp16FmaLanes(wiring.Component):
             m.d.comb += [core.a.eq(self.a[i]), core.b.eq(self.b[i]), core.c.eq(self.c[i]),
                          self.result[i].eq(core.result)]
         return m
-
-
-def random_triples(rng, n: int, kind: str = "uniform"):
-    """``n`` triples of bit patterns: uniform, near-cancelling (c ~ -a*b) or tiny magnitudes."""
-    a, b, c = (rng.integers(0, 1 << 16, n, dtype=np.uint16) for _ in range(3))
-    if kind == "near":
-        with np.errstate(over="ignore", invalid="ignore"):
-            prod = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)
-            c = (-prod).astype(np.float16).view(np.uint16)
-        c = c ^ rng.integers(0, 4, n, dtype=np.uint16)
-    elif kind == "tiny":
-        a = a & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
-        b = b & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
-        c = c & np.uint16(0x87FF)
-    return a, b, c
 
 
 def run_core(name, simulator, triples):
