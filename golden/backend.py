@@ -100,23 +100,34 @@ _F16_TO_F32 = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float
 def fp16_from_f32(x: np.ndarray) -> np.ndarray:
     """float32 -> float16 with round-to-nearest-even, identical to ``x.astype(np.float16)``.
 
-    NumPy's own cast runs in scalar software on this machine (~10 ns per element); this is
-    the textbook integer rounding on the float32 bit pattern, vectorised. NaN inputs are not
-    supported (callers reject them first); overflow gives +-Inf as the cast does.
+    NumPy's own cast is scalar software, and very slow (~150 ns per element) whenever a result
+    underflows or overflows; this is the textbook integer rounding on the float32 bit pattern,
+    vectorised. NaN inputs are not supported (callers reject them first); overflow gives +-Inf
+    as the cast does.
     """
     f = np.ascontiguousarray(x, dtype=np.float32)
     b = f.view(np.uint32)
-    sign = (b >> 16) & 0x8000
-    a = b & 0x7FFFFFFF
+    a = b & np.uint32(0x7FFFFFFF)
     # Normal results: round the 23-bit significand to 10 bits (ties to even), rebias 127 -> 15
-    # (uint32 arithmetic; it wraps for subnormal results, which take the other branch).
-    r = ((a + 0xFFF + ((a >> 13) & 1)) >> 13) - np.uint32((127 - 15) << 10)
-    normal = np.minimum(r, np.uint32(0x7C00))
-    # Subnormal results (|x| < 2^-14): the integer multiple of 2^-24, rounded to even.
-    tiny = np.minimum(np.abs(f), np.float32(2.0 ** -14))
-    sub = np.rint(tiny * np.float32(2.0 ** 24)).astype(np.uint32)
-    bits = np.where(a >= 0x38800000, normal, sub) | sign
-    return bits.astype(np.uint16).view(np.float16)
+    # (uint32 arithmetic; it wraps for subnormal results, which take the other branch), and
+    # clamp everything from 65520 up to Inf.
+    r = a >> 13
+    r &= np.uint32(1)
+    r += a
+    r += np.uint32((0xFFF - ((127 - 15) << 23)) & 0xFFFFFFFF)
+    r >>= 13
+    np.minimum(r, np.uint32(0x7C00), out=r)
+    small = a < np.uint32(0x38800000)
+    if small.any():
+        # Subnormal results (|x| < 2^-14): adding 0.5 rounds |x| to a multiple of 2^-24 (ties
+        # to even; the add is the one rounding), and the low bits of the sum are that multiple.
+        sub = (a.view(np.float32) + np.float32(0.5)).view(np.uint32)
+        sub -= np.uint32(0x3F000000)
+        r = np.where(small, sub, r)
+    b = b >> 16
+    b &= np.uint32(0x8000)
+    r |= b
+    return r.astype(np.uint16).view(np.float16)
 
 
 def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
@@ -168,11 +179,22 @@ def _xorshift_tables() -> np.ndarray:
     return tables
 
 
-def _pack(threshold, down, flip, invalid, saturated) -> np.ndarray:
-    """One int32 per FP16 pattern: threshold (17 bits), down code, up^down, invalid, saturated."""
-    return (np.asarray(threshold, dtype=np.int64) | np.asarray(down, dtype=np.int64) << 17
-            | np.asarray(flip, dtype=np.int64) << 21 | np.asarray(invalid, dtype=np.int64) << 25
-            | np.asarray(saturated, dtype=np.int64) << 26).astype(np.int32)
+def _quantizer_entries(threshold, down, up, invalid, saturated) -> np.ndarray:
+    """One uint32 per FP16 pattern, read back through its four bytes (native order both ways).
+
+    Bytes 0-1: the uint16 threshold (the code rounds up iff the 16-bit draw is below it);
+    byte 2: round-down code | round-up code << 4; byte 3: invalid | saturated << 1. A threshold
+    of 65536 (every draw rounds up) is stored as the round-up code with threshold 0.
+    """
+    down, up = np.asarray(down, dtype=np.int64), np.asarray(up, dtype=np.int64)
+    thr = np.clip(np.broadcast_to(np.asarray(threshold, dtype=np.int64), down.shape), 0, 65536)
+    always = thr == 65536
+    down, thr = np.where(always, up, down), np.where(always, 0, thr)
+    entry = np.zeros((thr.size, 4), dtype=np.uint8)
+    entry[:, :2] = thr.astype(np.uint16)[:, None].view(np.uint8)
+    entry[:, 2] = down | up << 4
+    entry[:, 3] = np.asarray(invalid, dtype=np.uint8) | np.asarray(saturated, dtype=np.uint8) << 1
+    return entry.view(np.uint32).reshape(-1)
 
 
 def _fp16_exponent_and_significand(bits: np.ndarray):
@@ -194,9 +216,12 @@ class TableBackend:
     and for stochastic rounding the round-down code, the round-up code and an integer threshold
     -- the code rounds up iff the 16-bit draw is below the threshold, the same integer
     comparison as the reference, divided out. The xorshift32 stream uses byte tables (see
-    :func:`_xorshift_tables`). GEMM operands decode through 16-entry tables into floats whose
-    products and sums are exact. verif/golden/test_layers.py checks it against the reference
-    on every FP16 pattern and on whole training runs.
+    :func:`_xorshift_tables`). GEMM operands decode into float32 values whose products and
+    sums are exact integers (INT4/UINT4 arithmetically, R4 two codes at a time through a
+    65536-entry table); the read-out rounds to FP16 with integer operations on the float32
+    bit pattern. Every input outside what these fast paths cover (and every error) goes to the
+    reference functions. verif/golden/test_layers.py checks it against the reference on every
+    FP16 pattern, on the read-out's rounding cases and on whole training runs.
     """
 
     name = "numpy-table"
@@ -207,7 +232,8 @@ class TableBackend:
         self._stoch: dict[tuple[int, int], np.ndarray] = {}
         self._flags: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self._values: dict[tuple[str, int], np.ndarray] = {}
-        self._stream_tables: np.ndarray | None = None
+        self._pairs: dict[tuple[str, int], np.ndarray] = {}
+        self._k_limits: dict[tuple[str, str, int], int] = {}
         self._stream_jump: list[list[int]] = []
         self._stream_high: np.ndarray | None = None
 
@@ -217,6 +243,7 @@ class TableBackend:
             for p in (0, 1):
                 self._nearest_table(p, g)
                 self._stochastic_tables(p, g)
+        self._stream_draws(1, 1)
         return self
 
     # ---- tables
@@ -265,32 +292,33 @@ class TableBackend:
             up = np.where(zero | nan | inf, down, code(hi_level))
             thr = np.where(zero | nan | inf, 0, thr)
             invalid, saturated = self._flag_tables(phase, scale_exp)
-            self._stoch[key] = _pack(np.clip(thr, 0, 65536), down, up ^ down, invalid, saturated)
+            self._stoch[key] = _quantizer_entries(thr, down, up, invalid, saturated)
         return self._stoch[key]
 
     def _nearest_table(self, phase, scale_exp):
         key = (phase, scale_exp)
         if key not in self._near:
             invalid, saturated = self._flag_tables(phase, scale_exp)
-            self._near[key] = _pack(0, self._near_codes[key], 0, invalid, saturated)
+            codes = self._near_codes[key]
+            self._near[key] = _quantizer_entries(0, codes, codes, invalid, saturated)
         return self._near[key]
 
     def _stream_draws(self, seed: int, n: int) -> np.ndarray:
         """The 16-bit draws (top halves of the first ``n`` xorshift32 outputs) from ``seed``."""
-        if self._stream_tables is None:
-            self._stream_tables = _xorshift_tables()
-            self._stream_jump = [[int(v) for v in t[:, -1]] for t in self._stream_tables]
-            self._stream_high = (self._stream_tables >> 16).astype(np.uint16)
-        jump, high = self._stream_jump, self._stream_high
+        if self._stream_high is None:
+            tables = _xorshift_tables()
+            self._stream_jump = [[int(v) for v in t[:, -1]] for t in tables]
+            # Row 256 j + v: the draws of the block that starts at seed v << 8j.
+            self._stream_high = (tables >> 16).astype(np.uint16).reshape(4 * 256, _STREAM_BLOCK)
+        j0, j1, j2, j3 = self._stream_jump
         nblk = -(-n // _STREAM_BLOCK)
-        starts = np.empty(nblk, dtype=np.uint32)
+        rows = []
         s = int(seed)
-        for i in range(nblk):
-            starts[i] = s
-            s = jump[0][s & 255] ^ jump[1][s >> 8 & 255] ^ jump[2][s >> 16 & 255] ^ jump[3][s >> 24]
-        b = [(starts >> (8 * j)) & 255 for j in range(4)]
-        out = high[0][b[0]] ^ high[1][b[1]] ^ high[2][b[2]] ^ high[3][b[3]]
-        return out.reshape(-1)[:n]
+        for _ in range(nblk):
+            rows += (s & 255, 256 | s >> 8 & 255, 512 | s >> 16 & 255, 768 | s >> 24)
+            s = j0[s & 255] ^ j1[s >> 8 & 255] ^ j2[s >> 16 & 255] ^ j3[s >> 24]
+        parts = np.take(self._stream_high, rows, axis=0).reshape(nblk, 4, _STREAM_BLOCK)
+        return np.bitwise_xor.reduce(parts, axis=1).reshape(-1)[:n]
 
     def _value_table(self, fmt, phase):
         key = (fmt, phase if fmt == "r4" else 0)
@@ -299,18 +327,56 @@ class TableBackend:
                                                         phase=key[1]).astype(np.float32)
         return self._values[key]
 
+    def _decode(self, codes, fmt, phase):
+        """Checked 4-bit codes (uint8, 2-D, 0..15) -> their exact float32 operand values."""
+        if fmt == "uint4":
+            return codes.astype(np.float32)
+        if fmt == "int4":
+            v = (codes ^ np.uint8(8)).astype(np.float32)
+            v -= np.float32(8)
+            return v
+        # R4: two adjacent codes (one uint16) -> two float32 values (one uint64) per lookup.
+        if codes.flags.f_contiguous and not codes.flags.c_contiguous:
+            return self._decode(codes.T, fmt, phase).T
+        if not codes.flags.c_contiguous or codes.shape[1] % 2:
+            return np.take(self._value_table(fmt, phase), codes)
+        key = (fmt, phase)
+        if key not in self._pairs:
+            pair = np.arange(65536, dtype=np.uint16).view(np.uint8).reshape(-1, 2) & 15
+            self._pairs[key] = np.ascontiguousarray(
+                self._value_table(fmt, phase)[pair]).view(np.uint64).reshape(-1)
+        return np.take(self._pairs[key], codes.view(np.uint16)).view(np.float32)
+
+    def _k_limit(self, a_format, b_format, acc_width) -> int:
+        """Largest K the float32 GEMM serves exactly without any possible saturation (or -1)."""
+        key = (a_format, b_format, acc_width)
+        if key not in self._k_limits:
+            if (a_format not in gemm_mod.A_FORMATS or b_format not in gemm_mod.B_FORMATS
+                    or isinstance(acc_width, bool) or not isinstance(acc_width, int)
+                    or not gemm_mod.ACC_WIDTH_MIN <= acc_width <= gemm_mod.ACC_WIDTH_MAX):
+                return -1
+            # Every partial sum must be an integer below 2^24 in magnitude (exact in float32)
+            # and within the accumulator (the reference's saturation semantics never apply).
+            exact = (2 ** 24 - 1) // gemm_mod.max_product(a_format, b_format)
+            self._k_limits[key] = min(exact, gemm_mod.max_safe_k(a_format, b_format, acc_width))
+        return self._k_limits[key]
+
     # ---- the interface
     def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
         h = check_crossing("fp16", fp16, np.float16)
         if rounding not in ("nearest", "stochastic"):
             raise ValueError(f"rounding must be 'nearest' or 'stochastic', not {rounding!r}")
+        if (isinstance(phase, bool) or isinstance(scale_exp, bool)
+                or not isinstance(scale_exp, (int, np.integer))):
+            return r4_quantize(h, phase=phase, scale_exp=scale_exp, rounding=rounding,
+                               seed=seed, flags=True)
         self._flag_tables(phase, scale_exp)           # validates phase and scale_exp
-        bits = np.ascontiguousarray(h).view(np.uint16)
+        bits = np.ascontiguousarray(h).view(np.uint16).reshape(-1)
         if rounding == "nearest":
             if seed is not None:
                 raise ValueError("seed is only meaningful with rounding='stochastic'")
-            e = np.take(self._nearest_table(phase, scale_exp), bits)
-            codes = (e >> 17) & 15
+            entry = np.take(self._nearest_table(phase, scale_exp), bits).view(np.uint8)
+            codes = entry[2::4] & np.uint8(15)
         else:
             from golden.formats import DEFAULT_SEED
             s = DEFAULT_SEED if seed is None else seed
@@ -318,39 +384,65 @@ class TableBackend:
                     or not 1 <= s <= 0xFFFFFFFF:
                 raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
             e = np.take(self._stochastic_tables(phase, scale_exp), bits)
-            r = self._stream_draws(s, bits.size).reshape(bits.shape)
-            codes = ((e >> 17) ^ np.where(r < (e & 0x1FFFF), e >> 21, 0)) & 15
-        return R4Result(codes.astype(np.uint8), (e >> 25 & 1).astype(bool),
-                        (e >> 26 & 1).astype(bool))
+            up = self._stream_draws(s, bits.size) < e.view(np.uint16)[0::2]
+            entry = e.view(np.uint8)
+            # The round-up code is the high nibble of byte 2: shift by 4 where the draw says up.
+            codes = entry[2::4] >> (up.view(np.uint8) << np.uint8(2))
+            codes &= np.uint8(15)
+        flags = entry[3::4]
+        return R4Result(codes.reshape(h.shape), (flags & np.uint8(1)).view(bool).reshape(h.shape),
+                        (flags >> np.uint8(1)).view(bool).reshape(h.shape))
 
     def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        k = a.shape[1]
-        known = a_format in gemm_mod.A_FORMATS and b_format in gemm_mod.B_FORMATS
-        if (not known or k * gemm_mod.max_product(a_format, b_format) >= 2 ** 24
-                or k > gemm_mod.max_safe_k(a_format, b_format, acc_width)
-                or a.shape[1] != b.shape[0] or (a.size and a.max() > 15)
-                or (b.size and b.max() > 15) or isinstance(phase, bool) or phase not in (0, 1)):
-            # The general case (and every error message) is the reference's.
+        if (a.shape[1] > self._k_limit(a_format, b_format, acc_width)
+                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
+                or (a.size and a.max() > 15) or (b.size and b.max() > 15)):
+            # The general case (saturation, and every error message) is the reference's.
             return gemm_mod.gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                  acc_width=acc_width, flags=True)
-        # Every partial sum is an integer below 2^24 in magnitude: float32 is exact.
-        av = np.take(self._value_table(a_format, phase), a)
-        bv = np.take(self._value_table(b_format, phase), b)
-        acc = (av @ bv).astype(np.int64)
+        acc = (self._decode(a, a_format, phase) @ self._decode(b, b_format, phase)).astype(
+            np.int64)
         return gemm_mod.GemmResult(acc, np.zeros(acc.shape, dtype=bool))
 
     def readout(self, acc, *, exp_offset):
         a = check_crossing("acc", acc, np.int64)
         if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)) \
-                or not gemm_mod.READOUT_OFFSET_MIN <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX:
+                or not -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX or not a.size:
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
-        if not -100 <= exp_offset <= 100 or (a.size and np.abs(a).max() >= 2 ** 24):
-            return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
+        off = int(exp_offset)
+        top = max(int(a.max()), -int(a.min()))
+        if top >= 2 ** 24 or top * 2.0 ** off >= 65520:
+            # Beyond float32's exact integers, or some result saturates: the general path.
+            return self._readout_general(a, off)
+        # acc * 2^(off - 112) is exact in float32 (|acc| < 2^24; off >= -37 keeps it a multiple
+        # of 2^-149, float32's smallest step), and its bit pattern is the FP16 pattern of
+        # acc * 2^off shifted left by 13, FP16 subnormals included: rounding away the low 13
+        # bits (ties to even) is the read-out's one RNE step.
+        f = a.astype(np.int32).astype(np.float32)
+        f *= np.float32(2.0 ** (off - 112))
+        b = f.view(np.int32)
+        # Copy the sign into bits 28..30 (zero in any magnitude below 2^16 * 2^-112), so that it
+        # lands in bit 15 after the shift.
+        s = b >> 31
+        s &= 0x70000000
+        b |= s
+        r = b >> 13
+        r &= 1
+        r += b
+        r += 0xFFF
+        r >>= 13
+        return gemm_mod.ReadoutResult(r.astype(np.uint16).view(np.float16),
+                                      np.zeros(a.shape, dtype=bool))
+
+    @staticmethod
+    def _readout_general(a, off):
+        if not -100 <= off <= 100 or max(int(a.max()), -int(a.min())) >= 2 ** 24:
+            return gemm_mod.readout(a, exp_offset=off, flags=True)
         # |acc| < 2^24 is exact in float32, and so is the power-of-two scaling (no float32
         # underflow or overflow for |offset| <= 100); the FP16 conversion is the one RNE step.
-        h = fp16_from_f32(a.astype(np.float32) * np.float32(2.0 ** int(exp_offset)))
+        h = fp16_from_f32(a.astype(np.float32) * np.float32(2.0 ** off))
         bits = h.view(np.uint16)
         over = (bits & 0x7FFF) == 0x7C00
         if over.any():

@@ -35,6 +35,8 @@ GRAD_SCALE_MODES = ("current", "delayed", "off")
 ACCUMULATE_MODES = ("exact", "fp16")
 #: R4 products are in units of 2^-7 at scale exponent 0 (DESIGN.md section 3).
 R4_PRODUCT_EXP = -7
+#: The smallest magnitude that FP16 round-to-nearest-even turns into Inf.
+FP16_INF_FROM = 65520.0
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,7 @@ class _GemmLayer(Layer):
             res = ctx.backend.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
                                         phase=phase, exp_offset=exp_offset)
             check_crossing("gemm_fp16 values", res.values, np.float16)
-            ctx.stats["fp16_acc_overflow"] += int(res.overflow.sum())
+            ctx.stats["fp16_acc_overflow"] += int(np.count_nonzero(res.overflow))
             return f32_from_fp16(res.values)
         check_k_bound(a_codes.shape[1], a_format, b_format, cfg.acc_width)
         res = ctx.backend.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
@@ -233,15 +235,13 @@ class _GemmLayer(Layer):
             raise AccumulatorBoundError(f"{self.name}: accumulator saturated")
         out = ctx.backend.readout(res.acc, exp_offset=exp_offset)
         check_crossing("readout values", out.values, np.float16)
-        ctx.stats["readout_overflow"] += int(out.overflow.sum())
+        ctx.stats["readout_overflow"] += int(np.count_nonzero(out.overflow))
         return f32_from_fp16(out.values)
 
-    def _scale_exp(self, dy16, ctx) -> int:
+    def _scale_exp(self, amax, ctx) -> int:
         cfg = ctx.config
         if cfg.grad_scale == "off":
             return cfg.fixed_scale_exp
-        # Positive FP16 bit patterns are ordered like their values: amax is a max of integers.
-        amax = np.uint16((dy16.view(np.uint16) & 0x7FFF).max()).view(np.float16)
         current = scale_exp_of_amax(amax)
         if cfg.grad_scale == "current":
             return current
@@ -258,7 +258,7 @@ class _GemmLayer(Layer):
         check_crossing("R4 codes", res.codes, np.uint8)
         if res.invalid.any():
             raise FloatingPointError(f"{self.name}: NaN or Inf reached the gradient quantizer")
-        ctx.stats["grad_saturated"] += int(res.saturated.sum())
+        ctx.stats["grad_saturated"] += int(np.count_nonzero(res.saturated))
         return res.codes
 
     # ---- forward / backward on matrices
@@ -287,11 +287,19 @@ class _GemmLayer(Layer):
             check_finite(dy, f"{self.name} output gradient")
             self.grads["w"] = dy.T @ self._x
             return dy @ self.params["w"] if need_dx else None
-        check_finite(dy, f"{self.name} output gradient")
-        dy16 = fp16_from_f32(dy)                     # FP32 -> FP16, round to nearest even
-        if ((dy16.view(np.uint16) & 0x7FFF) == 0x7C00).any():
+        hi, lo = dy.max(), dy.min()                  # both propagate NaN
+        if not (np.isfinite(hi) and np.isfinite(lo)):
+            raise FloatingPointError(f"{self.name} output gradient holds NaN or Inf")
+        d32 = np.ascontiguousarray(dy, dtype=np.float32)
+        if d32 is not dy:
+            hi, lo = d32.max(), d32.min()
+        # RNE to FP16 is monotone and odd, so the FP16 amax is max|dy| rounded once, and some
+        # element overflows to Inf iff max|dy| >= 65520 (65504 plus half an ULP, tie to even).
+        top = max(float(hi), -float(lo))
+        if top >= FP16_INF_FROM:
             raise FloatingPointError(f"{self.name}: gradient overflows FP16 (Inf)")
-        g = self._scale_exp(dy16, ctx)
+        dy16 = fp16_from_f32(d32)                    # FP32 -> FP16, round to nearest even
+        g = self._scale_exp(np.float16(top), ctx)
         cfg = ctx.config
         codes0 = self._quantize_grad(ctx, dy16, 0, g)
         x, q = self._x, self._w

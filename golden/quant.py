@@ -25,9 +25,9 @@ UINT4_QMAX = 15
 PIXEL_OFFSET = 8
 
 
-def round_half_even(x) -> np.ndarray:
+def round_half_even(x, out=None) -> np.ndarray:
     """Round to the nearest integer, ties to even (IEEE roundTiesToEven), as float."""
-    return np.rint(x)
+    return np.rint(x, out=out)
 
 
 def check_finite(x, what: str) -> np.ndarray:
@@ -49,15 +49,17 @@ class SawbResult(NamedTuple):
     clip: float
 
 
-def _sawb_clip64(arr: np.ndarray) -> float:
+def _sawb_clip64(arr: np.ndarray, work: np.ndarray | None = None) -> float:
+    """The clip from float64 weights; ``work`` (same shape) is scratch space it may overwrite."""
     if arr.size == 0:
         raise ValueError("SAWB needs a non-empty weight tensor")
-    mean_sq = np.mean(arr * arr)
+    work = np.empty_like(arr) if work is None else work
+    mean_sq = np.mean(np.multiply(arr, arr, out=work))
     # NaN or +-Inf anywhere makes the mean of squares non-finite (float32 weights cannot
     # overflow it in float64), so one scalar check replaces a pass over the tensor.
     if not np.isfinite(mean_sq):
         raise FloatingPointError("SAWB input holds NaN or Inf")
-    a = SAWB_C1 * np.sqrt(mean_sq) + SAWB_C2 * np.mean(np.abs(arr))
+    a = SAWB_C1 * np.sqrt(mean_sq) + SAWB_C2 * np.mean(np.abs(arr, out=work))
     if a <= 0:
         a = float(np.abs(arr).max())
     return float(a) if a > 0 else 1.0
@@ -79,11 +81,14 @@ def sawb_quantize(w) -> SawbResult:
     quantized weight is applied to the FP32 master weight unchanged.
     """
     arr = np.asarray(w, dtype=np.float64)
-    clip = _sawb_clip64(arr)
+    q = np.empty_like(arr)
+    clip = _sawb_clip64(arr, q)
     scale = clip / INT4_QMAX
-    q = np.clip(round_half_even(arr / scale), -INT4_QMAX, INT4_QMAX)
+    np.divide(arr, scale, out=q)
+    np.clip(round_half_even(q, out=q), -INT4_QMAX, INT4_QMAX, out=q)
     # Two's-complement 4-bit patterns of -7..7 (what golden.formats.int4_encode returns).
-    codes = q.astype(np.int8).view(np.uint8) & np.uint8(0xF)
+    codes = q.astype(np.int8).view(np.uint8)
+    codes &= np.uint8(0xF)
     return SawbResult(codes, float(scale), float(clip))
 
 
@@ -124,8 +129,17 @@ def pact_backward(x, alpha, grad) -> tuple[np.ndarray, float]:
     g = check_finite(grad, "PACT gradient")
     if arr.shape != g.shape:
         raise ValueError(f"PACT gradient shape {g.shape} differs from its input's {arr.shape}")
-    inside = (arr >= 0) & (arr < a)
-    dx = np.where(inside, g, 0).astype(g.dtype)
+    inside = arr >= 0
+    inside &= arr < a
+    if g.dtype == np.float32:
+        # np.where(inside, g, 0) without its per-element branches: AND the bit patterns with
+        # all-ones where the gradient passes, zero (+0.0) elsewhere.
+        keep = inside.view(np.int8).astype(np.int32)
+        np.negative(keep, out=keep)
+        keep &= g.view(np.int32)
+        dx = keep.view(np.float32)
+    else:
+        dx = np.where(inside, g, 0).astype(g.dtype)
     dalpha = float(np.sum(g, where=arr >= a, dtype=np.float64))
     return dx, dalpha
 
