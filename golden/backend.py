@@ -179,22 +179,17 @@ def _xorshift_tables() -> np.ndarray:
     return tables
 
 
-def _quantizer_entries(threshold, down, up, invalid, saturated) -> np.ndarray:
-    """One uint32 per FP16 pattern, read back through its four bytes (native order both ways).
+def _stochastic_entries(threshold, down, up) -> np.ndarray:
+    """One uint32 per FP16 pattern: round-down code, round-up code << 4, threshold << 16.
 
-    Bytes 0-1: the uint16 threshold (the code rounds up iff the 16-bit draw is below it);
-    byte 2: round-down code | round-up code << 4; byte 3: invalid | saturated << 1. A threshold
-    of 65536 (every draw rounds up) is stored as the round-up code with threshold 0.
+    The code rounds up iff the 16-bit draw is below the threshold. A threshold of 65536 (every
+    draw rounds up) is stored as the round-up code with threshold 0.
     """
+    thr = np.clip(np.asarray(threshold, dtype=np.int64), 0, 65536)
     down, up = np.asarray(down, dtype=np.int64), np.asarray(up, dtype=np.int64)
-    thr = np.clip(np.broadcast_to(np.asarray(threshold, dtype=np.int64), down.shape), 0, 65536)
     always = thr == 65536
     down, thr = np.where(always, up, down), np.where(always, 0, thr)
-    entry = np.zeros((thr.size, 4), dtype=np.uint8)
-    entry[:, :2] = thr.astype(np.uint16)[:, None].view(np.uint8)
-    entry[:, 2] = down | up << 4
-    entry[:, 3] = np.asarray(invalid, dtype=np.uint8) | np.asarray(saturated, dtype=np.uint8) << 1
-    return entry.view(np.uint32).reshape(-1)
+    return (down | up << 4 | thr << 16).astype(np.uint32)
 
 
 def _fp16_exponent_and_significand(bits: np.ndarray):
@@ -227,10 +222,9 @@ class TableBackend:
     name = "numpy-table"
 
     def __init__(self):
-        self._near_codes: dict[tuple[int, int], np.ndarray] = {}
         self._near: dict[tuple[int, int], np.ndarray] = {}
         self._stoch: dict[tuple[int, int], np.ndarray] = {}
-        self._flags: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        self._flags: dict[tuple[int, int], int] = {}
         self._values: dict[tuple[str, int], np.ndarray] = {}
         self._pairs: dict[tuple[str, int], np.ndarray] = {}
         self._k_limits: dict[tuple[str, str, int], int] = {}
@@ -241,19 +235,29 @@ class TableBackend:
         """Build the quantizer tables for these GradScale exponents now (else on first use)."""
         for g in scale_exps:
             for p in (0, 1):
-                self._nearest_table(p, g)
                 self._stochastic_tables(p, g)
         self._stream_draws(1, 1)
         return self
 
     # ---- tables
     def _flag_tables(self, phase, scale_exp):
+        """Nearest codes and the saturation bound of (phase, g), from the reference quantizer.
+
+        The flags need no table: ``invalid`` is an exponent field of 31, and ``saturated``
+        (|x| * 2^(g+p) > 64, finite) holds exactly for the magnitude patterns above the
+        largest unsaturated one, FP16 magnitudes being ordered like their bit patterns.
+        """
         key = (phase, scale_exp)
         if key not in self._flags:
             res = r4_quantize(np.arange(65536, dtype=np.uint16).view(np.float16), phase=phase,
                               scale_exp=scale_exp, flags=True)
-            self._near_codes[key] = res.codes
-            self._flags[key] = (res.invalid, res.saturated)
+            mag = np.arange(65536, dtype=np.int64) & 0x7FFF
+            bound = int(np.count_nonzero(~res.saturated[:0x7C00])) - 1
+            if not (np.array_equal(res.invalid, mag >= 0x7C00) and np.array_equal(
+                    res.saturated, (mag > bound) & (mag < 0x7C00))):
+                raise AssertionError("R4 flags are not ordered by FP16 magnitude")
+            self._near[key] = res.codes
+            self._flags[key] = bound
         return self._flags[key]
 
     def _stochastic_tables(self, phase, scale_exp):
@@ -291,17 +295,8 @@ class TableBackend:
             down = np.where(zero | nan, 0, np.where(inf, (sign << 3) | 7, code(lo_level)))
             up = np.where(zero | nan | inf, down, code(hi_level))
             thr = np.where(zero | nan | inf, 0, thr)
-            invalid, saturated = self._flag_tables(phase, scale_exp)
-            self._stoch[key] = _quantizer_entries(thr, down, up, invalid, saturated)
+            self._stoch[key] = _stochastic_entries(thr, down, up)
         return self._stoch[key]
-
-    def _nearest_table(self, phase, scale_exp):
-        key = (phase, scale_exp)
-        if key not in self._near:
-            invalid, saturated = self._flag_tables(phase, scale_exp)
-            codes = self._near_codes[key]
-            self._near[key] = _quantizer_entries(0, codes, codes, invalid, saturated)
-        return self._near[key]
 
     def _stream_draws(self, seed: int, n: int) -> np.ndarray:
         """The 16-bit draws (top halves of the first ``n`` xorshift32 outputs) from ``seed``."""
@@ -370,13 +365,12 @@ class TableBackend:
                 or not isinstance(scale_exp, (int, np.integer))):
             return r4_quantize(h, phase=phase, scale_exp=scale_exp, rounding=rounding,
                                seed=seed, flags=True)
-        self._flag_tables(phase, scale_exp)           # validates phase and scale_exp
-        bits = np.ascontiguousarray(h).view(np.uint16).reshape(-1)
+        bound = self._flag_tables(phase, scale_exp)    # validates phase and scale_exp
+        bits = np.ascontiguousarray(h).view(np.uint16)
         if rounding == "nearest":
             if seed is not None:
                 raise ValueError("seed is only meaningful with rounding='stochastic'")
-            entry = np.take(self._nearest_table(phase, scale_exp), bits).view(np.uint8)
-            codes = entry[2::4] & np.uint8(15)
+            codes = np.take(self._near[(phase, scale_exp)], bits)
         else:
             from golden.formats import DEFAULT_SEED
             s = DEFAULT_SEED if seed is None else seed
@@ -384,14 +378,14 @@ class TableBackend:
                     or not 1 <= s <= 0xFFFFFFFF:
                 raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
             e = np.take(self._stochastic_tables(phase, scale_exp), bits)
-            up = self._stream_draws(s, bits.size) < e.view(np.uint16)[0::2]
-            entry = e.view(np.uint8)
-            # The round-up code is the high nibble of byte 2: shift by 4 where the draw says up.
-            codes = entry[2::4] >> (up.view(np.uint8) << np.uint8(2))
+            up = self._stream_draws(s, bits.size).reshape(bits.shape) < (e >> 16)
+            # The round-up code is bits 4..7: shift by 4 where the draw says up.
+            codes = (e >> (up.view(np.uint8) << np.uint8(2))).astype(np.uint8)
             codes &= np.uint8(15)
-        flags = entry[3::4]
-        return R4Result(codes.reshape(h.shape), (flags & np.uint8(1)).view(bool).reshape(h.shape),
-                        (flags >> np.uint8(1)).view(bool).reshape(h.shape))
+        mag = bits & np.uint16(0x7FFF)
+        invalid = mag >= np.uint16(0x7C00)
+        mag -= np.uint16(bound + 1)                   # wraps below the bound
+        return R4Result(codes, invalid, mag < np.uint16(0x7C00 - bound - 1))
 
     def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
