@@ -232,6 +232,7 @@ class TableBackend:
         """Build the quantizer tables for these GradScale exponents now (else on first use)."""
         for g in scale_exps:
             for p in (0, 1):
+                self._flag_tables(p, g)
                 self._stochastic_tables(p, g)
         self._stream_draws(1, 1)
         return self
