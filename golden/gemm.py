@@ -1,8 +1,9 @@
 """The bit-exact integer GEMM and accumulator read-out of DESIGN.md section 3.
 
-``gemm`` returns what the systolic array's accumulators hold after a tile: exact sums of
-INT x INT or INT x R4 products, accumulated in K order in a signed ``acc_width``-bit register
-that saturates (and sets a sticky overflow flag) instead of wrapping. ``readout`` is the
+``gemm`` returns what the systolic array drains after a tile: exact sums of INT x INT or
+INT x R4 products, accumulated in K order in a signed ``acc_width``-bit register with sticky
+saturation (the first partial sum that leaves the range decides the rail, and a sticky overflow
+flag is set) instead of wrapping. ``readout`` is the
 accumulator -> FP16 converter. Both are vectorised; the sequential saturating walk over K runs
 only for outputs whose worst-case partial sum could leave the register.
 
@@ -122,11 +123,22 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
     -------
     numpy.ndarray of int64, shape (M, N), or GemmResult
         Accumulators. R4 products are in units of 2^-7 at scale exponent 0, so the real value
-        is ``acc * 2^(-7 - scale_exp)``; pass that offset to :func:`readout`. Accumulation runs
-        in K order and saturates at +-(2^(acc_width-1)) (lowest -2^(acc_width-1), highest
-        2^(acc_width-1)-1); an output that ever saturated has its overflow flag set. Without
+        is ``acc * 2^(-7 - scale_exp)``; pass that offset to :func:`readout`. Without
         ``flags`` the flags are dropped, so callers that may exceed :func:`max_safe_k` should
         ask for them.
+
+    Notes
+    -----
+    Sticky saturation. Accumulation runs in K order over the exact partial sums
+    ``S_k = sum_{i <= k} a_i * b_i``. If every ``S_k`` lies in ``[-2^(W-1), 2^(W-1) - 1]``
+    (W = ``acc_width``) the result is the exact sum; otherwise the result is the rail on the
+    side of the *first* ``S_k`` outside that range (``2^(W-1) - 1`` above, ``-2^(W-1)``
+    below) and the overflow flag is set, whatever the later products do. This is what the PE
+    does in hardware: it freezes the accumulator at the first overflow and the drain clamps
+    once, so no clamp sits in the per-add loop (docs/array.md). It differs from clamping after
+    every add only for K beyond :func:`max_safe_k` (a later product of the other sign would
+    pull a per-add clamped sum back into range, the sticky result stays at the rail); within
+    the bound no partial sum can leave the range and the result is the exact sum.
     """
     if a_format not in A_FORMATS:
         raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
@@ -157,17 +169,27 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
         risky = (np.abs(af) @ np.abs(bf)) > hi   # worst partial sum of each output
     if risky is not None and risky.any():
         rows, cols = np.nonzero(risky)
-        run = np.zeros(rows.size, dtype=np.int64)
-        sat = np.zeros(rows.size, dtype=bool)
-        for k in range(av.shape[1]):
-            run = run + av[rows, k] * bv[k, cols]
-            sat |= (run > hi) | (run < lo)
-            run = np.clip(run, lo, hi)
-        acc[rows, cols] = run
-        overflow[rows, cols] = sat
+        acc[rows, cols], overflow[rows, cols] = _sticky_walk(av, bv, rows, cols, lo, hi)
     if flags:
         return GemmResult(acc, overflow)
     return acc
+
+
+def _sticky_walk(av, bv, rows, cols, lo, hi):
+    """Sticky saturation of the outputs (rows[n], cols[n]) of ``av @ bv``, walking K in order.
+
+    Returns (acc, overflow): the exact sum where every partial sum stays in [lo, hi];
+    otherwise the rail (lo or hi) on the side of the *first* partial sum that left the range.
+    """
+    run = np.zeros(rows.size, dtype=np.int64)
+    rail = np.zeros(rows.size, dtype=np.int64)
+    sat = np.zeros(rows.size, dtype=bool)
+    for k in range(av.shape[1]):
+        run = run + av[rows, k] * bv[k, cols]
+        first = ~sat & ((run > hi) | (run < lo))
+        rail[first] = np.where(run[first] > hi, hi, lo)
+        sat |= first
+    return np.where(sat, rail, run), sat
 
 
 class ReadoutResult(NamedTuple):

@@ -6,9 +6,10 @@ PE(i, j) adds A[i, k] * B[k, j] to its own accumulator. Compared with a skewed s
 this removes the R(R-1)/2 + C(C-1)/2 skew registers and the 8-bit operand forwarding
 registers in every PE, all PEs finish a tile in the same cycle, so the result drain is a
 plain shift chain that runs while the next tile accumulates, and there is no fill or drain
-bubble between tiles. The price is fan-out (one A code drives C PEs, one B code R PEs), which
-is harmless at the 2x2..16x16 sizes fourbit puts on iCE40/ECP5 and is what limits scaling
-far beyond; docs/array.md has the figures.
+bubble between tiles. The price is fan-out (one A code drives C PEs, one B code R PEs): the
+broadcast ends at each PE's own decode registers (hdl.pe), so a route across the array is
+never followed by a multiplier in the same cycle; docs/array.md and docs/synth.md have the
+figures.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
 from hdl.modes import AFormat, BFormat
-from hdl.pe import ProcessingElement
+from hdl.pe import ProcessingElement, drain_layout, saturate
 
 
 def a_layout(rows: int) -> data.StructLayout:
@@ -97,10 +98,17 @@ class SystolicArray(wiring.Component):
     ahead by one beat and neither ``ready`` depends on any ``valid``: both are functions of
     registers only. The mode fields travel with the operands and apply to the product they
     arrive with, so a tile's mode is whatever its beats carry: keep them constant over a tile
-    to match golden.gemm. One MAC per PE per cycle while both streams are valid. A tile costs
-    ``max(K, rows + 1)`` cycles in steady state: the drain of tile t (R beats) overlaps tile
-    t+1 and stalls the inputs only when K <= R or ``o_c`` applies backpressure. The first row
-    of a tile appears on ``o_c`` 3 cycles after its last beat was accepted.
+    to match golden.gemm. One MAC per PE per cycle while both streams are valid.
+
+    The PEs are pipelined (:data:`hdl.pe.LATENCY` = 3 cycles from operands to the add). A
+    tile's last add is drained straight into the result chain while the accumulators clear,
+    so consecutive tiles follow each other without a bubble; the chain must then be empty,
+    so a tile's last beat waits in the input register while the previous tile still drains
+    or is in flight. A tile costs ``max(K, rows + LATENCY + 1)`` cycles in steady state
+    (``max(K, rows + 4)``): the drain of tile t (R beats) overlaps tile t+1 and stalls the
+    inputs only for short K or under ``o_c`` backpressure. The first row of a tile appears
+    on ``o_c`` 5 cycles after its last beat was accepted. The saturation clamp (sticky
+    saturation, golden.gemm) is applied once per column, on ``o_c``.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
@@ -134,35 +142,41 @@ class SystolicArray(wiring.Component):
         a_full = Signal()
         b_reg = Signal(b_layout(cols))
         b_full = Signal()
-        # Tile bookkeeping: the next product starts a tile; a tile's last product was added.
-        first = Signal(init=1)
-        done = Signal()
-        # Result shift chain: row 0 at the head; `pending` rows still to be sent.
-        chain = [Signal(data.ArrayLayout(result_layout(self._acc_width), cols), name=f"res_{i}")
+        # A tile's last product is in PE stage 1 / 2 / 3 (the drain is in stage 3's cycle).
+        end_1 = Signal()
+        end_2 = Signal()
+        end_3 = Signal()
+        # Result shift chain: row 0 at the head; `pending` rows still to be sent, and the same
+        # as registered flags (valid: pending != 0, last_row: pending == 1).
+        chain = [Signal(data.ArrayLayout(drain_layout(self._acc_width), cols), name=f"res_{i}")
                  for i in range(rows)]
         pending = Signal(range(rows + 1))
+        out_valid = Signal()
+        out_last = Signal()
+        fire = out_valid & self.o_c.ready
 
-        # A finished tile waits in its accumulators until the chain is free to take it.
-        stall = done & (pending != 0)
-        advance = a_full & b_full & ~stall
+        # A tile's last product enters the PEs only when its drain will find the chain empty:
+        # nothing refills the chain in between, so a chain empty now stays empty till then.
+        # `busy` (chain not empty, or a tile end in flight) is registered, computed from the
+        # next state, so that `issue` and `ready` are one LUT from registers.
+        busy = Signal()
+        issue = a_full & b_full & ~(a_reg.last & busy)
+        m.d.sync += busy.eq(end_3 | end_2 | end_1 | (issue & a_reg.last)
+                            | (out_valid & ~(fire & out_last)))
         m.d.comb += [
-            self.i_a.ready.eq(~a_full | advance),
-            self.i_b.ready.eq(~b_full | advance),
+            self.i_a.ready.eq(~a_full | issue),
+            self.i_b.ready.eq(~b_full | issue),
         ]
         with m.If(self.i_a.valid & self.i_a.ready):
             m.d.sync += [a_reg.eq(self.i_a.payload), a_full.eq(1)]
-        with m.Elif(advance):
+        with m.Elif(issue):
             m.d.sync += a_full.eq(0)
         with m.If(self.i_b.valid & self.i_b.ready):
             m.d.sync += [b_reg.eq(self.i_b.payload), b_full.eq(1)]
-        with m.Elif(advance):
+        with m.Elif(issue):
             m.d.sync += b_full.eq(0)
-        with m.If(advance):
-            m.d.sync += first.eq(a_reg.last)
-        with m.If(~stall):
-            m.d.sync += done.eq(advance & a_reg.last)
+        m.d.sync += [end_1.eq(issue & a_reg.last), end_2.eq(end_1), end_3.eq(end_2)]
 
-        capture = done & ~stall
         for i in range(rows):
             for j in range(cols):
                 pe = ProcessingElement(self._acc_width)
@@ -173,23 +187,25 @@ class SystolicArray(wiring.Component):
                     pe.mode.a_format.eq(a_reg.format),
                     pe.mode.b_format.eq(b_reg.format),
                     pe.mode.phase.eq(b_reg.phase),
-                    pe.en.eq(advance),
-                    pe.first.eq(first),
+                    pe.en.eq(issue),
+                    pe.last.eq(a_reg.last),
                 ]
-                with m.If(capture):
-                    m.d.sync += [
-                        chain[i][j].acc.eq(pe.acc),
-                        chain[i][j].overflow.eq(pe.overflow),
-                    ]
+                with m.If(end_3):
+                    m.d.sync += chain[i][j].eq(pe.o_drain)
 
         m.d.comb += [
-            self.o_c.valid.eq(pending != 0),
-            self.o_c.payload.data.eq(chain[0]),
-            self.o_c.payload.last.eq(pending == 1),
+            self.o_c.valid.eq(out_valid),
+            self.o_c.payload.last.eq(out_last),
         ]
-        with m.If(capture):
-            m.d.sync += pending.eq(rows)
-        with m.Elif(self.o_c.valid & self.o_c.ready):
-            m.d.sync += pending.eq(pending - 1)
+        for j in range(cols):
+            m.d.comb += [
+                self.o_c.payload.data[j].acc.eq(saturate(chain[0][j], self._acc_width)),
+                self.o_c.payload.data[j].overflow.eq(chain[0][j].overflow),
+            ]
+        with m.If(end_3):
+            m.d.sync += [pending.eq(rows), out_valid.eq(1), out_last.eq(rows == 1)]
+        with m.Elif(fire):
+            m.d.sync += [pending.eq(pending - 1), out_valid.eq(~out_last),
+                         out_last.eq(pending == 2)]
             m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
         return m

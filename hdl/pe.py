@@ -1,8 +1,8 @@
 """The 4-bit multiply-accumulate processing element of DESIGN.md section 3.
 
 One PE computes every product a 4-bit training step needs: INT4/UINT4 x INT4/UINT4 in the
-forward GEMM and INT4/UINT4 x R4 in both backward GEMMs, and adds it exactly into a saturating
-accumulator. The two kinds of product share one datapath:
+forward GEMM and INT4/UINT4 x R4 in both backward GEMMs, and adds it exactly into an
+accumulator with sticky saturation. The two kinds of product share one datapath:
 
     product = (a * m) << sh
 
@@ -11,8 +11,18 @@ accumulator. The two kinds of product share one datapath:
   simply the bits ``{e - 1, ~phase}``: the multiply degenerates to a conditional negation and
   the shifter does the work, so no second multiplier and no wide product mux are built.
 
-The accumulator adds in ``acc_width + 1`` bits and clamps when the two top bits differ, which is
-exactly golden.gemm's clamp after every add; the overflow flag is sticky until the next tile.
+Four pipeline stages (decode, multiply, shift, accumulate) keep the accumulator loop down to
+the adder alone and every other stage short. A tile ends with ``last``: its final add is drained (``o_drain``) straight from the
+adder while the flip-flops' synchronous reset clears the accumulator, so the next tile's first
+product adds to zero with no ``first`` mux and no bubble.
+
+Sticky saturation (golden.gemm): the accumulator is ``acc_width + 1`` bits wide (at least 20)
+and holds the exact partial sum while it fits ``acc_width`` bits. The first add that leaves
+that range is kept and the accumulator then freezes (flip-flop enable) for the rest of the
+tile: the extra bits hold it exactly and its sign is the overflow direction, because a product
+(< 2^17 in magnitude) is too small to carry a partial sum across zero and out of range in one
+step. The drain reports ``overflow`` and the direction ``negative``; the clamp to the rail is
+:func:`saturate`, applied once per array column after the drain instead of in every PE.
 Operand forwarding (systolic or broadcast) is the array's business: the PE is the arithmetic
 and the accumulator only, so its area is the one to compare with an FP16 FMA PE.
 """
@@ -20,7 +30,7 @@ and the accumulator only, so its area is the one to compare with an FP16 FMA PE.
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
@@ -28,16 +38,44 @@ from hdl.modes import Mode
 
 #: Width of the largest product, UINT4 x R4 = 15 * 2^13 < 2^17, as a signed number.
 PRODUCT_WIDTH = 18
+#: Cycles from a product's inputs (``a``, ``b``, ``mode``, ``en``, ``last``) to its add: the
+#: drain of a tile whose last product entered in cycle t is valid in cycle t + LATENCY.
+LATENCY = 3
+
+
+def drain_layout(acc_width: int) -> data.StructLayout:
+    """A finished accumulator as it leaves the PE, before the clamp (:func:`saturate`).
+
+    ``value`` is the exact sum when ``overflow`` is clear; otherwise only ``negative`` (the
+    direction of the first partial sum that left the ``acc_width``-bit range) matters.
+    """
+    return data.StructLayout({"value": signed(acc_width), "overflow": 1, "negative": 1})
+
+
+def saturate(drained, acc_width: int):
+    """The tile result of a :func:`drain_layout` value: the sum, or the rail it overflowed to."""
+    low = Const(-(2 ** (acc_width - 1)), signed(acc_width))
+    high = Const(2 ** (acc_width - 1) - 1, signed(acc_width))
+    return Mux(drained.overflow, Mux(drained.negative, low, high), drained.value)
+
+
+def register_width(acc_width: int) -> int:
+    """Bits of the accumulator register for an ``acc_width``-bit result.
+
+    It must hold the first out-of-range partial sum and one more product added to it with the
+    sign intact: |S| < 2^(w-1) + 2 * 2^17, so ``w + 1`` bits from w = 19 on and 20 below.
+    """
+    return max(acc_width + 1, 20)
 
 
 class ProcessingElement(wiring.Component):
-    """A 4-bit MAC with an exact, saturating ``acc_width``-bit accumulator.
+    """A four-stage 4-bit MAC with an exact ``acc_width``-bit result and sticky saturation.
 
     Parameters
     ----------
     acc_width : int
-        Signed accumulator width, 18..48 (golden.gemm.check_acc_width: the same rule as the
-        golden model, so every width the RTL accepts has a golden reference).
+        Signed result width, 18..48 (golden.gemm.check_acc_width: the same rule as the golden
+        model, so every width the RTL accepts has a golden reference).
 
     Attributes
     ----------
@@ -48,16 +86,16 @@ class ProcessingElement(wiring.Component):
     mode : In(:data:`hdl.modes.Mode`)
         How to read ``a`` and ``b`` for this product.
     en : In(1)
-        Accumulate this cycle's product (otherwise the accumulator and flag hold).
-    first : In(1)
-        With ``en``: this product starts a new tile, so it replaces the accumulator (and clears
-        the overflow flag) instead of adding to it. No separate clear cycle is needed, which is
-        what lets tiles follow each other without a bubble.
-    acc : Out(signed(acc_width))
-        The accumulator, registered: the sum of the products accepted since the last ``first``,
-        clamped to the signed range after every add.
-    overflow : Out(1)
-        Sticky: set once an add of this tile saturated.
+        This cycle's operands are a product to accumulate (otherwise they are ignored).
+    last : In(1)
+        With ``en``: this product ends the tile. Its add is drained and the accumulator starts
+        the next tile from zero, with no clear cycle: that is what lets tiles follow each other
+        without a bubble.
+    o_drain : Out(:func:`drain_layout`)
+        The accumulator plus the product being added, unregistered (straight from the adder);
+        a tile's result when ``o_done`` is set (:func:`saturate` gives the clamped value).
+    o_done : Out(1)
+        ``o_drain`` is a finished tile: the last product entered :data:`LATENCY` cycles ago.
     """
 
     def __init__(self, acc_width: int = 32):
@@ -67,9 +105,9 @@ class ProcessingElement(wiring.Component):
             "b": In(4),
             "mode": In(Mode),
             "en": In(1),
-            "first": In(1),
-            "acc": Out(signed(self._acc_width)),
-            "overflow": Out(1),
+            "last": In(1),
+            "o_drain": Out(drain_layout(self._acc_width)),
+            "o_done": Out(1),
         })
 
     @property
@@ -79,7 +117,15 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self._acc_width
+        rw = register_width(w)
 
+        # Stage 1: decode, with operand isolation: A's register loads only for a nonzero B
+        # code and B's only for a nonzero A code (or a zero B), so whenever one operand is zero
+        # the other register may hold a stale value and the product is still a * b = 0. Code 0
+        # is zero in every format. The point is placement: the enables combine the PE's row
+        # and column, so synthesis cannot merge these registers into one per row or column
+        # (whose outputs would cross the whole array into the multipliers); each PE keeps its
+        # own, and the broadcast ends at a register.
         a = Cat(self.a, self.a[3] & ~self.mode.a_format.as_value()[0]).as_signed()
         fmt = self.mode.b_format.as_value()
         is_r4 = fmt[1]
@@ -89,24 +135,51 @@ class ProcessingElement(wiring.Component):
         # 0b1000 "negative zero" code) -- the multiplier then only negates.
         int_m = Cat(self.b, self.b[3] & ~fmt[0]).as_signed()
         r4_m = Mux(nonzero, Mux(self.b[3], -1, 1), 0)
-        mult = Signal(signed(5))
-        m.d.comb += mult.eq(Mux(is_r4, r4_m, int_m))
-        # 2e - 1 - phase = {e - 1, ~phase} for e >= 1; the shift is 0 on the integer path.
-        shift = Signal(4)
-        m.d.comb += shift.eq(Mux(is_r4 & nonzero, Cat(~self.mode.phase, e - 1), 0))
-        scaled = Signal(signed(9))
-        m.d.comb += scaled.eq(a * mult)
-        product = Signal(signed(PRODUCT_WIDTH))
-        m.d.comb += product.eq(scaled << shift)
-
-        base = Mux(self.first, 0, self.acc)
-        total = Signal(signed(w + 1))
-        m.d.comb += total.eq(base + product)
-        saturated = total[w] != total[w - 1]
-        limit = Mux(total[w], Const(-(2 ** (w - 1)), signed(w)), Const(2 ** (w - 1) - 1, signed(w)))
-        with m.If(self.en):
+        a_1 = Signal(signed(5))
+        mult_1 = Signal(signed(5))
+        shift_1 = Signal(4)
+        valid_1 = Signal()
+        last_1 = Signal()
+        b_zero = self.b == 0
+        with m.If(~b_zero):
+            m.d.sync += a_1.eq(a)
+        with m.If(self.a.any() | b_zero):
             m.d.sync += [
-                self.acc.eq(Mux(saturated, limit, total[0:w])),
-                self.overflow.eq((self.overflow & ~self.first) | saturated),
+                mult_1.eq(Mux(is_r4, r4_m, int_m)),
+                # 2e - 1 - phase = {e - 1, ~phase} for e >= 1; the shift is 0 on the integer
+                # path.
+                shift_1.eq(Mux(is_r4 & nonzero, Cat(~self.mode.phase, e - 1), 0)),
             ]
+        m.d.sync += [valid_1.eq(self.en), last_1.eq(self.en & self.last)]
+
+        # Stage 2: the 5 x 5 signed multiply.
+        scaled = Signal(signed(9))
+        shift_2 = Signal(4)
+        valid_2 = Signal()
+        last_2 = Signal()
+        m.d.sync += [scaled.eq(a_1 * mult_1), shift_2.eq(shift_1), valid_2.eq(valid_1),
+                     last_2.eq(last_1)]
+
+        # Stage 3: the shift.
+        product = Signal(signed(PRODUCT_WIDTH))
+        valid_3 = Signal()
+        last_3 = Signal()
+        m.d.sync += [product.eq(scaled << shift_2), valid_3.eq(valid_2), last_3.eq(last_2)]
+
+        # Stage 4: accumulate. Out of range = the bits from w - 1 up are not all equal.
+        acc = Signal(signed(rw))
+        total = Signal(signed(rw))
+        m.d.comb += total.eq(acc + product)
+        frozen = acc[w - 1:].any() & ~acc[w - 1:].all()
+        leaves = total[w - 1:].any() & ~total[w - 1:].all()
+        with m.If(last_3):
+            m.d.sync += acc.eq(0)
+        with m.Elif(valid_3 & ~frozen):
+            m.d.sync += acc.eq(total)
+        m.d.comb += [
+            self.o_drain.value.eq(total[0:w]),
+            self.o_drain.overflow.eq(frozen | leaves),
+            self.o_drain.negative.eq(total[rw - 1]),
+            self.o_done.eq(last_3),
+        ]
         return m

@@ -75,6 +75,88 @@ def test_beyond_the_bound_saturates_with_a_flag_or_raises_when_strict():
     assert np.array_equal(fast.acc, res.acc) and np.array_equal(fast.overflow, res.overflow)
 
 
+def sticky_reference(a, b, width):
+    """Sticky saturation in plain Python ints, one output at a time: walk K in order and stop
+    at the first partial sum outside the signed ``width``-bit range, whose side picks the rail."""
+    lo, hi = -(2 ** (width - 1)), 2 ** (width - 1) - 1
+    acc = np.zeros((a.shape[0], b.shape[1]), dtype=np.int64)
+    flag = np.zeros(acc.shape, dtype=bool)
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            total = 0
+            for x, y in zip(a[i].tolist(), b[:, j].tolist()):
+                total += x * y
+                if not lo <= total <= hi:
+                    acc[i, j], flag[i, j] = (hi if total > hi else lo), True
+                    break
+            else:
+                acc[i, j] = total
+    return acc, flag
+
+
+def drifting_operands(rng, a_format, b_format, phase, shape):
+    """(M, K) A and (K, N) B codes whose products are mostly the largest of one sign over the
+    first half of K and the largest of the other sign (if any) over the second half."""
+    m, k, n = shape
+    av = operand_values(np.arange(16), a_format)
+    bv = operand_values(np.arange(16), b_format, phase=phase)
+    ends = [(int(x), int(y)) for x in (av.argmax(), av.argmin()) for y in (bv.argmax(), bv.argmin())]
+    up = max(ends, key=lambda c: abs(av[c[0]] * bv[c[1]]))
+    down = min(ends, key=lambda c: av[c[0]] * bv[c[1]] * np.sign(av[up[0]] * bv[up[1]]))
+    a = np.empty((m, k), dtype=np.int64)
+    b = np.empty((k, n), dtype=np.int64)
+    a[:, :k // 2], b[:k // 2] = up
+    a[:, k // 2:], b[k // 2:] = down
+    a = np.where(rng.random(a.shape) < 0.9, a, rng.integers(0, 16, a.shape))
+    b = np.where(rng.random(b.shape) < 0.9, b, rng.integers(0, 16, b.shape))
+    return a.astype(np.uint8), b.astype(np.uint8)
+
+
+@pytest.mark.parametrize("a_format,b_format", PAIRS)
+@pytest.mark.parametrize("width", [18, 20])
+def test_saturation_is_sticky_like_a_plain_loop(a_format, b_format, width, seed):
+    """Saturating GEMMs against the plain loop: K = 3 x the bound, partial sums driven across
+    one rail and (where the formats have products of both signs) back down again."""
+    rng = np.random.default_rng(seed)
+    phase = int(rng.integers(0, 2))
+    # 3 x the bound, for this phase's products (R4 phase 1 products are half those of phase 0).
+    top = np.abs(np.outer(operand_values(np.arange(16), a_format),
+                          operand_values(np.arange(16), b_format, phase=phase))).max()
+    k = 3 * ((2 ** (width - 1) - 1) // int(top)) + 5
+    a, b = drifting_operands(rng, a_format, b_format, phase, (4, k, 3))
+    av, bv = operand_values(a, a_format), operand_values(b, b_format, phase=phase)
+    want_acc, want_flag = sticky_reference(av, bv, width)
+    res = gemm(a, b, a_format=a_format, b_format=b_format, phase=phase, acc_width=width,
+               flags=True)
+    assert np.array_equal(res.acc, want_acc) and np.array_equal(res.overflow, want_flag)
+    assert res.overflow.any(), "the stimulus should saturate"
+    fast = TableBackend().gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                               acc_width=width)
+    assert np.array_equal(fast.acc, res.acc) and np.array_equal(fast.overflow, res.overflow)
+
+
+def test_sticky_saturation_differs_from_clamping_every_add():
+    """First overflow upwards, then products pull the sum back down: the result stays on the
+    top rail (a clamp after every add would end in range, or here even on the bottom rail)."""
+    width = 18
+    hi, lo = 2 ** (width - 1) - 1, -(2 ** (width - 1))
+    a = np.full((1, 5), 15, dtype=np.uint8)
+    b = np.array([[0b0111], [0b0111], [0b1111], [0b1111], [0b1111]], dtype=np.uint8)
+    # Exact partial sums: 122880, 245760 (> hi: the first overflow), 122880, 0, -122880.
+    res = gemm(a, b, a_format="uint4", b_format="r4", acc_width=width, flags=True)
+    assert res.acc[0, 0] == hi and res.overflow[0, 0]
+    clamped = 0
+    for p in operand_values(b[:, 0], "r4") * 15:
+        clamped = min(max(clamped + int(p), lo), hi)
+    assert clamped == lo                                 # what per-add clamping would give
+    # Only the first three: the sum is back in range, yet the flag and the rail stay.
+    res3 = gemm(a[:, :3], b[:3], a_format="uint4", b_format="r4", acc_width=width, flags=True)
+    assert res3.acc[0, 0] == hi and res3.overflow[0, 0]
+    # Downwards first: the bottom rail, whatever follows.
+    res_neg = gemm(a, b[::-1], a_format="uint4", b_format="r4", acc_width=width, flags=True)
+    assert res_neg.acc[0, 0] == lo and res_neg.overflow[0, 0]
+
+
 def test_shape_and_format_errors():
     a = np.zeros((2, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="inner dimensions"):

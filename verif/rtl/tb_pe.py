@@ -1,8 +1,9 @@
 """cocotb testbench of the generated processing-element Verilog, checked against golden.gemm.
 
 Environment: ``ACC_WIDTH``, ``SEED``. One trigger (the falling edge) per cycle: inputs are
-written there and take effect at the next rising edge; the registered outputs read at the
-following falling edge hold the result.
+written there and take effect at the next rising edge; ``o_done``/``o_drain`` (from registers)
+are read at every falling edge, so a tile's result is collected ``hdl.pe.LATENCY`` cycles after
+its last product was driven, while the next tile streams in.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from cocotb.triggers import FallingEdge
 
 from golden.gemm import gemm
 from hdl.modes import mode_code
+from hdl.pe import drain_layout
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
@@ -23,11 +25,39 @@ ACC_WIDTH = int(os.environ.get("ACC_WIDTH", "32"))
 SEED = int(os.environ.get("SEED", "1"))
 
 
+DRAIN = drain_layout(ACC_WIDTH)
+
+
+def clamped(raw: int) -> tuple[int, int]:
+    """A drained value -> (tile result, overflow), the clamp hdl.pe.saturate applies."""
+    value = (raw >> DRAIN["value"].offset) & ((1 << ACC_WIDTH) - 1)
+    value -= (value >> (ACC_WIDTH - 1)) << ACC_WIDTH
+    overflow = (raw >> DRAIN["overflow"].offset) & 1
+    if overflow:
+        low = (raw >> DRAIN["negative"].offset) & 1
+        value = -(2 ** (ACC_WIDTH - 1)) if low else 2 ** (ACC_WIDTH - 1) - 1
+    return value, overflow
+
+
+class Collector:
+    """Reads ``o_done``/``o_drain`` once per falling edge and keeps every finished tile."""
+
+    def __init__(self, dut):
+        self.dut = dut
+        self.fall = FallingEdge(dut.clk)
+        self.tiles = []
+
+    async def step(self):
+        await self.fall
+        if self.dut.o_done.value:
+            self.tiles.append(clamped(int(self.dut.o_drain.value)))
+
+
 async def start(dut):
     cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     dut.rst.value = 1
     dut.en.value = 0
-    dut.first.value = 0
+    dut.last.value = 0
     dut.a.value = 0
     dut.b.value = 0
     dut.mode.value = 0
@@ -35,29 +65,31 @@ async def start(dut):
     await fall
     await fall
     dut.rst.value = 0
-    return fall
 
 
 @cocotb.test()
 async def every_code_pair(dut):
     """All 256 code pairs in all 8 (a_format, b_format, phase) modes, one K = 1 tile each."""
-    fall = await start(dut)
+    await start(dut)
+    col = Collector(dut)
     a, b = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
     a, b = a.ravel(), b.ravel()
     dut.en.value = 1
-    dut.first.value = 1
+    dut.last.value = 1
+    expected = []
     for af, bf, p in MODES:
-        expected = np.diag(gemm(a[:, None], b[None, :], a_format=af, b_format=bf, phase=p,
-                                acc_width=ACC_WIDTH)).tolist()
+        expected += np.diag(gemm(a[:, None], b[None, :], a_format=af, b_format=bf, phase=p,
+                                 acc_width=ACC_WIDTH)).tolist()
         dut.mode.value = mode_code(af, bf, p)
-        got = []
         for x, y in zip(a.tolist(), b.tolist()):
             dut.a.value = x
             dut.b.value = y
-            await fall
-            got.append(dut.acc.value.to_signed())
-        assert got == expected, f"mode {af} x {bf} phase {p}"
-        assert int(dut.overflow.value) == 0
+            await col.step()
+    dut.en.value = 0
+    while len(col.tiles) < len(expected):
+        await col.step()
+    assert [t[0] for t in col.tiles] == expected
+    assert not any(t[1] for t in col.tiles)
 
 
 @cocotb.test()
@@ -65,28 +97,30 @@ async def saturating_tiles(dut):
     """Random tiles with enable gaps, biased so that narrow accumulators saturate."""
     dut._log.info(f"seed={SEED} acc_width={ACC_WIDTH}")
     rng = np.random.default_rng(SEED)
-    fall = await start(dut)
-    saturated = 0
+    await start(dut)
+    col = Collector(dut)
+    expected = []
     for _ in range(40):
         af, bf, p = MODES[rng.integers(len(MODES))]
         k = int(rng.integers(1, 60))
         a = np.where(rng.random(k) < 0.8, rng.choice([7, 15, 0b1000], k), rng.integers(0, 16, k))
-        b = np.where(rng.random(k) < 0.8, rng.choice([0b0111, 0b1111], k, p=[2 / 3, 1 / 3]), rng.integers(0, 16, k))
+        b = np.where(rng.random(k) < 0.8, rng.choice([0b0111, 0b1111], k, p=[2 / 3, 1 / 3]),
+                     rng.integers(0, 16, k))
         exp = gemm(a[None, :], b[:, None], a_format=af, b_format=bf, phase=p,
                    acc_width=ACC_WIDTH, flags=True)
+        expected.append((int(exp.acc[0, 0]), int(exp.overflow[0, 0])))
         dut.mode.value = mode_code(af, bf, p)
         for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
             while rng.random() < 0.2:
                 dut.en.value = 0
-                await fall
+                await col.step()
             dut.en.value = 1
-            dut.first.value = int(i == 0)
+            dut.last.value = int(i == k - 1)
             dut.a.value = x
             dut.b.value = y
-            await fall
-        dut.en.value = 0
-        await fall
-        assert dut.acc.value.to_signed() == int(exp.acc[0, 0])
-        assert int(dut.overflow.value) == int(exp.overflow[0, 0])
-        saturated += int(exp.overflow[0, 0])
-    dut._log.info(f"{saturated} of 40 tiles saturated")
+            await col.step()
+    dut.en.value = 0
+    while len(col.tiles) < len(expected):
+        await col.step()
+    assert col.tiles == expected
+    dut._log.info(f"{sum(t[1] for t in expected)} of 40 tiles saturated")
