@@ -304,13 +304,14 @@ class _GemmLayer(Layer):
         codes0 = self._quantize_grad(ctx, dy16, 0, g)
         x, q = self._x, self._w
         dwt = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0, R4_PRODUCT_EXP - g)
-        self.grads["w"] = (dwt * np.float32(x.scale)).T
+        # Row-major like the FP32 path's gradients (the optimizer runs on them next).
+        self.grads["w"] = np.multiply(dwt.T, np.float32(x.scale), order="C")
         if not need_dx:
             return None
         phase = 1 if cfg.tpr else 0
         codes1 = self._quantize_grad(ctx, dy16, 1, g) if cfg.tpr else codes0
         dxt = self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g)
-        return (dxt * np.float32(q.scale)).T
+        return np.multiply(dxt.T, np.float32(q.scale), order="C")
 
     def _check_in(self, shape):
         if len(shape) != 2 or shape[1] != self.n_in:
