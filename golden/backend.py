@@ -377,8 +377,9 @@ class TableBackend:
                 raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
             e = np.take(self._stochastic_tables(phase, scale_exp), bits)
             up = self._stream_draws(s, bits.size).reshape(bits.shape) < (e >> 16)
-            # The round-up code is bits 4..7: shift by 4 where the draw says up.
-            codes = (e >> (up.view(np.uint8) << np.uint8(2))).astype(np.uint8)
+            # Byte 0 holds both codes; the round-up one (bits 4..7) where the draw says up.
+            codes = e.astype(np.uint8)
+            codes >>= up.view(np.uint8) << np.uint8(2)
             codes &= np.uint8(15)
         mag = bits & np.uint16(0x7FFF)
         invalid = mag >= np.uint16(0x7C00)

@@ -113,8 +113,9 @@ def pact_quantize(x, alpha) -> PactResult:
     """PACT forward: code = round_half_even(clip(x, 0, alpha) * 15 / alpha)."""
     a = _check_alpha(alpha)
     arr = check_finite(x, "PACT input")
-    q = round_half_even(np.clip(arr, 0.0, a) * (UINT4_QMAX / a))
-    return PactResult(q.astype(np.uint8), a / UINT4_QMAX)
+    q = np.clip(arr, 0.0, a)
+    np.multiply(q, UINT4_QMAX / a, out=q)
+    return PactResult(round_half_even(q, out=q).astype(np.uint8), a / UINT4_QMAX)
 
 
 def pact_backward(x, alpha, grad) -> tuple[np.ndarray, float]:
