@@ -35,7 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from golden import gemm as gemm_mod
-from golden.formats import R4Result, r4_quantize
+from golden.formats import DEFAULT_SEED, R4Result, r4_quantize
 
 
 class Backend(Protocol):
@@ -370,7 +370,6 @@ class TableBackend:
                 raise ValueError("seed is only meaningful with rounding='stochastic'")
             codes = np.take(self._near[(phase, scale_exp)], bits)
         else:
-            from golden.formats import DEFAULT_SEED
             s = DEFAULT_SEED if seed is None else seed
             if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
                     or not 1 <= s <= 0xFFFFFFFF:

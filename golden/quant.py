@@ -130,8 +130,8 @@ def pact_backward(x, alpha, grad) -> tuple[np.ndarray, float]:
     g = check_finite(grad, "PACT gradient")
     if arr.shape != g.shape:
         raise ValueError(f"PACT gradient shape {g.shape} differs from its input's {arr.shape}")
-    inside = arr >= 0
-    inside &= arr < a
+    clipped = arr >= a
+    inside = np.greater(arr >= 0, clipped)            # 0 <= x and not x >= alpha
     if g.dtype == np.float32:
         # np.where(inside, g, 0) without its per-element branches: AND the bit patterns with
         # all-ones where the gradient passes, zero (+0.0) elsewhere.
@@ -141,7 +141,8 @@ def pact_backward(x, alpha, grad) -> tuple[np.ndarray, float]:
         dx = keep.view(np.float32)
     else:
         dx = np.where(inside, g, 0).astype(g.dtype)
-    dalpha = float(np.sum(g, where=arr >= a, dtype=np.float64))
+    # Nothing clipped: the (slow, masked) float64 sum would be +0.0.
+    dalpha = float(np.sum(g, where=clipped, dtype=np.float64)) if clipped.any() else 0.0
     return dx, dalpha
 
 
