@@ -35,7 +35,7 @@ from typing import Protocol
 import numpy as np
 
 from golden import gemm as gemm_mod
-from golden.formats import DEFAULT_SEED, R4Result, r4_quantize
+from golden.formats import DEFAULT_SEED, SCALE_EXP_MAX, SCALE_EXP_MIN, R4Result, r4_quantize
 
 
 class Backend(Protocol):
@@ -94,9 +94,6 @@ class NumpyBackend:
 
 # --------------------------------------------------------------------------- FP16 conversions
 
-_F16_TO_F32 = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
-
-
 def fp16_from_f32(x: np.ndarray) -> np.ndarray:
     """float32 -> float16 with round-to-nearest-even, identical to ``x.astype(np.float16)``.
 
@@ -144,8 +141,10 @@ def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
 
 
 def f32_from_fp16(h: np.ndarray) -> np.ndarray:
-    """float16 -> float32 (exact) through a 65536-entry table, NumPy's cast being slow here."""
-    return np.take(_F16_TO_F32, np.ascontiguousarray(h).view(np.uint16))
+    """float16 -> float32 (exact). NumPy's widening cast never rounds, so it never takes the
+    slow exception path of the narrowing one, and it needs no table that competes for cache.
+    """
+    return np.asarray(h, dtype=np.float16).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- table-driven backend
@@ -219,9 +218,9 @@ class TableBackend:
     name = "numpy-table"
 
     def __init__(self):
-        self._near: dict[tuple[int, int], np.ndarray] = {}
-        self._stoch: dict[tuple[int, int], np.ndarray] = {}
-        self._flags: dict[tuple[int, int], int] = {}
+        self._near: dict[int, np.ndarray] = {}
+        self._stoch: dict[int, np.ndarray] = {}
+        self._flags: dict[int, int] = {}
         self._values: dict[tuple[str, int], np.ndarray] = {}
         self._pairs: dict[tuple[str, int], np.ndarray] = {}
         self._k_limits: dict[tuple[str, str, int], int] = {}
@@ -232,23 +231,26 @@ class TableBackend:
         """Build the quantizer tables for these GradScale exponents now (else on first use)."""
         for g in scale_exps:
             for p in (0, 1):
-                self._flag_tables(p, g)
-                self._stochastic_tables(p, g)
+                self._flag_tables(g + p)
+                self._stochastic_tables(g + p)
         self._stream_draws(1, 1)
         return self
 
     # ---- tables
-    def _flag_tables(self, phase, scale_exp):
-        """Nearest codes and the saturation bound of (phase, g), from the reference quantizer.
+    def _flag_tables(self, shift):
+        """Nearest codes and the saturation bound for g + p = ``shift``, from the reference.
 
+        The quantizer sees only y = |x| * 2^(g+p), so phase 1 with g shares the tables of
+        phase 0 with g + 1 (TPR's two quantizations of one tensor often share all of them).
         The flags need no table: ``invalid`` is an exponent field of 31, and ``saturated``
-        (|x| * 2^(g+p) > 64, finite) holds exactly for the magnitude patterns above the
-        largest unsaturated one, FP16 magnitudes being ordered like their bit patterns.
+        (y > 64, finite) holds exactly for the magnitude patterns above the largest
+        unsaturated one, FP16 magnitudes being ordered like their bit patterns.
         """
-        key = (phase, scale_exp)
+        key = shift
         if key not in self._flags:
+            phase = 0 if shift <= SCALE_EXP_MAX else 1
             res = r4_quantize(np.arange(65536, dtype=np.uint16).view(np.float16), phase=phase,
-                              scale_exp=scale_exp, flags=True)
+                              scale_exp=shift - phase, flags=True)
             mag = np.arange(65536, dtype=np.int64) & 0x7FFF
             bound = int(np.count_nonzero(~res.saturated[:0x7C00])) - 1
             if not (np.array_equal(res.invalid, mag >= 0x7C00) and np.array_equal(
@@ -258,13 +260,13 @@ class TableBackend:
             self._flags[key] = bound
         return self._flags[key]
 
-    def _stochastic_tables(self, phase, scale_exp):
-        key = (phase, scale_exp)
+    def _stochastic_tables(self, shift):
+        key = shift
         if key not in self._stoch:
             bits = np.arange(65536, dtype=np.int64)
             sign = bits >> 15
             exp, man = _fp16_exponent_and_significand(bits)
-            ey = exp + scale_exp + phase
+            ey = exp + shift
             j = np.floor_divide(ey, 2)
             t = ey - 2 * j
             # In range: up iff r * 3072 < ((man << t) - 1024) << 16.
@@ -359,22 +361,25 @@ class TableBackend:
         h = check_crossing("fp16", fp16, np.float16)
         if rounding not in ("nearest", "stochastic"):
             raise ValueError(f"rounding must be 'nearest' or 'stochastic', not {rounding!r}")
-        if (isinstance(phase, bool) or isinstance(scale_exp, bool)
-                or not isinstance(scale_exp, (int, np.integer))):
+        if (isinstance(phase, bool) or phase not in (0, 1) or isinstance(scale_exp, bool)
+                or not isinstance(scale_exp, (int, np.integer))
+                or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX):
+            # Invalid phase or scale exponent: the reference's error.
             return r4_quantize(h, phase=phase, scale_exp=scale_exp, rounding=rounding,
                                seed=seed, flags=True)
-        bound = self._flag_tables(phase, scale_exp)    # validates phase and scale_exp
+        shift = int(scale_exp) + int(phase)
+        bound = self._flag_tables(shift)
         bits = np.ascontiguousarray(h).view(np.uint16)
         if rounding == "nearest":
             if seed is not None:
                 raise ValueError("seed is only meaningful with rounding='stochastic'")
-            codes = np.take(self._near[(phase, scale_exp)], bits)
+            codes = np.take(self._near[shift], bits)
         else:
             s = DEFAULT_SEED if seed is None else seed
             if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
                     or not 1 <= s <= 0xFFFFFFFF:
                 raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
-            e = np.take(self._stochastic_tables(phase, scale_exp), bits)
+            e = np.take(self._stochastic_tables(shift), bits)
             up = self._stream_draws(s, bits.size).reshape(bits.shape) < (e >> 16)
             # Byte 0 holds both codes; the round-up one (bits 4..7) where the draw says up.
             codes = e.astype(np.uint8)
