@@ -144,6 +144,33 @@ def test_nan_inf_never_pass_silently():
     assert flags.invalid.tolist() == [True, True, False]
 
 
+def test_grad_scale_comes_from_the_fp16_amax(seed):
+    """The layer takes g from max|dY| rounded once to FP16 (RNE is monotone and odd): the g of
+    the FP16 tensor's amax, also where rounding carries max|dY| up to a power of two; FP16
+    overflow starts exactly at 65520."""
+    rng = np.random.default_rng(seed)
+    seen = []
+
+    class Spy(TableBackend):
+        def quantize_grad(self, fp16, **kw):
+            seen.append((kw["scale_exp"], grad_scale_exp(fp16)))
+            return super().quantize_grad(fp16, **kw)
+
+    ctx = _ctx(Spy())
+    q4 = Linear("fc", 6, 5, precision="q4", rng=rng)
+    for k in range(-20, 12):
+        dy = (rng.standard_normal((4, 5)) * 2.0 ** (k - 2)).astype(np.float32)
+        dy[rng.integers(0, 4), rng.integers(0, 5)] = np.float32(rng.choice([-1, 1])
+                                                                * 2.0 ** k * (2 - 2 ** -12))
+        q4.forward(QAct(rng.integers(0, 16, (4, 6)).astype(np.uint8), 0.1), ctx)
+        q4.backward(dy, ctx)
+    assert seen and all(got == want for got, want in seen)
+    q4.forward(QAct(np.ones((1, 6), np.uint8), 0.1), ctx)
+    q4.backward(np.array([[65519.99, -65519.99, 0, 0, 0]], np.float32), ctx)
+    with pytest.raises(FloatingPointError, match="overflows FP16"):
+        q4.backward(np.array([[0, -65520, 0, 0, 0]], np.float32), ctx)
+
+
 def test_k_beyond_the_accumulator_bound_is_an_error():
     rng = np.random.default_rng(0)
     ctx = _ctx(acc_width=18)                  # max_safe_k(uint4 x int4) = 1092, (uint4 x r4) = 1
@@ -183,23 +210,109 @@ def test_fp16_conversions_match_numpy_casts(seed):
 @pytest.mark.parametrize("phase", [0, 1])
 def test_table_quantizer_is_the_reference_on_every_fp16(phase, seed):
     ref, fast = NumpyBackend(), TableBackend()
-    g = int(np.random.default_rng(seed).integers(-4, 20))
-    for rounding, s in (("nearest", None), ("stochastic", seed % (2 ** 32 - 1) + 1)):
-        a = ref.quantize_grad(ALL_FP16, phase=phase, scale_exp=g, rounding=rounding, seed=s)
-        b = fast.quantize_grad(ALL_FP16, phase=phase, scale_exp=g, rounding=rounding, seed=s)
-        for x, y in zip(a, b):
-            assert np.array_equal(x, y), (rounding, g)
+    rng = np.random.default_rng(seed)
+    # A random g, the range ends (phase 1 with g = 127 needs the tables of g + p = 128) and
+    # both phases of one g, which share tables.
+    for g in (int(rng.integers(-4, 20)), -128, 127, 7):
+        for rounding, s in (("nearest", None), ("stochastic", seed % (2 ** 32 - 1) + 1)):
+            a = ref.quantize_grad(ALL_FP16, phase=phase, scale_exp=g, rounding=rounding, seed=s)
+            b = fast.quantize_grad(ALL_FP16, phase=phase, scale_exp=g, rounding=rounding,
+                                   seed=s)
+            for x, y in zip(a, b):
+                assert x.dtype == y.dtype and np.array_equal(x, y), (rounding, g)
+
+
+def test_table_quantizer_shapes_stream_order_and_errors(seed):
+    """Any shape and layout is quantized in C order (one draw per element, partial blocks of
+    the table-driven stream included); bad arguments raise what the reference raises."""
+    ref, fast = NumpyBackend(), TableBackend()
+    rng = np.random.default_rng(seed)
+    s = seed % (2 ** 32 - 1) + 1
+    x = (rng.standard_normal((3, 5, 700)) * 0.1).astype(np.float16)
+    for arr in (x, x[:, ::2, 1:], x.transpose(2, 0, 1), x[0, 0, :1], x[:0]):
+        for phase in (0, 1):
+            a = ref.quantize_grad(arr, phase=phase, scale_exp=9, rounding="stochastic", seed=s)
+            b = fast.quantize_grad(arr, phase=phase, scale_exp=9, rounding="stochastic", seed=s)
+            for u, v in zip(a, b):
+                assert u.shape == arr.shape and np.array_equal(u, v)
+    for kw in ({"phase": 2}, {"phase": True}, {"scale_exp": 128}, {"scale_exp": 1.0},
+               {"rounding": "up"}, {"seed": 0}, {"seed": 2 ** 32}, {"rounding": "nearest"}):
+        args = {"phase": 0, "scale_exp": 3, "rounding": "stochastic", "seed": 5} | kw
+        errors = []
+        for backend in (ref, fast):
+            with pytest.raises((TypeError, ValueError)) as info:
+                backend.quantize_grad(x, **args)
+            errors.append(type(info.value))
+        assert errors[0] == errors[1], kw
+
+
+@pytest.mark.parametrize("a_format,b_format", [("uint4", "int4"), ("uint4", "r4"),
+                                               ("int4", "r4"), ("int4", "uint4")])
+def test_table_gemm_is_the_reference_for_every_layout(a_format, b_format, seed):
+    """C- and F-ordered, strided and odd-width operands (the R4 pair decoding needs an even
+    contiguous axis and falls back otherwise), both phases."""
+    rng = np.random.default_rng(seed)
+    ref, fast = NumpyBackend(), TableBackend()
+    a = rng.integers(0, 16, (9, 40), dtype=np.uint8)
+    b = rng.integers(0, 16, (40, 12), dtype=np.uint8)
+    for phase in (0, 1):
+        for aa, bb in ((a, b), (np.asfortranarray(a), np.asfortranarray(b)), (b.T, a.T),
+                       (a[:, ::2], b[::2, :]), (a[:, :7], b[:7, :5]), (a[:, :7], b[:7, :5].T.T)):
+            want = ref.gemm(aa, bb, a_format=a_format, b_format=b_format, phase=phase,
+                            acc_width=32)
+            got = fast.gemm(aa, bb, a_format=a_format, b_format=b_format, phase=phase,
+                            acc_width=32)
+            assert got.acc.dtype == np.int64 and np.array_equal(want.acc, got.acc)
+            assert np.array_equal(want.overflow, got.overflow)
+
+
+def _rounding_cases(rng) -> np.ndarray:
+    """Accumulators that land on, next to and between FP16 rounding points at any offset."""
+    s = np.arange(1, 14)
+    m = rng.integers(1 << 10, 1 << 11, s.size)                   # 11 significant bits
+    ties = (m << s) + (1 << (s - 1))                             # exactly halfway, odd and even m
+    near = np.concatenate([ties - 1, ties, ties + 1, m << s])
+    small = np.arange(-2100, 2100)                               # every subnormal step
+    return np.concatenate([near, -near, small, rng.integers(-2 ** 23, 2 ** 23, 3000),
+                           rng.integers(-2 ** 14, 2 ** 14, 1000),
+                           [2 ** 24 - 1, -(2 ** 24 - 1), 2 ** 24, -(2 ** 24), 2 ** 30]])
 
 
 def test_table_readout_is_the_reference(seed):
+    """Every offset the fast path serves (and its edges): ties, subnormals, zero, both signs,
+    the 2^24 and FP16-overflow limits where it hands over to the general path."""
     rng = np.random.default_rng(seed)
-    acc = np.concatenate([rng.integers(-2 ** 23, 2 ** 23, 5000),
-                          rng.integers(-2 ** 30, 2 ** 30, 100), [0, 1, -1, 65520, -65520]])
-    for offset in (-40, -20, -7, 0, 5):
-        ref = NumpyBackend().readout(acc, exp_offset=offset)
-        got = TableBackend().readout(acc, exp_offset=offset)
-        assert np.array_equal(ref.values.view(np.uint16), got.values.view(np.uint16))
-        assert np.array_equal(ref.overflow, got.overflow)
+    acc = _rounding_cases(rng)[:-1]
+    ref_backend, fast = NumpyBackend(), TableBackend()
+    for offset in list(range(-45, 21)) + [-100, -101, 100, 255, -256]:
+        top = np.array([65519, -65519, 65520, -65520, 0]) << min(max(0, -offset), 31)
+        cases = [acc, acc.reshape(-1, 2), np.asfortranarray(acc.reshape(2, -1)), top]
+        for a in cases:
+            ref = ref_backend.readout(a, exp_offset=offset)
+            got = fast.readout(a, exp_offset=offset)
+            assert got.values.shape == a.shape and got.values.dtype == np.float16
+            assert np.array_equal(ref.values.view(np.uint16), got.values.view(np.uint16)), offset
+            assert np.array_equal(ref.overflow, got.overflow), offset
+    for bad in (1.5, True, 256, -257):
+        with pytest.raises((TypeError, ValueError)):
+            ref_backend.readout(acc, exp_offset=bad)
+        with pytest.raises((TypeError, ValueError)):
+            fast.readout(acc, exp_offset=bad)
+
+
+def test_fp16_from_f32_on_random_float32_patterns(seed):
+    """The one-addition rounding against NumPy's cast on random bit patterns of every exponent
+    (the conversion was also checked on all 2^32 patterns once; that takes minutes)."""
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2 ** 32, 300000, dtype=np.uint64).astype(np.uint32)
+    exps = (np.arange(256, dtype=np.uint32) << 23)[:, None]
+    edges = np.array([0, 1, 0xFFF, 0x1000, 0x1FFF, 0x2000, 0x3FFFFF, 0x7FFFFF], dtype=np.uint32)
+    bits = np.concatenate([bits, (exps | edges).ravel(), (exps | edges).ravel() | 0x80000000])
+    x = bits.view(np.float32)
+    x = x[~np.isnan(x)]
+    with np.errstate(over="ignore", under="ignore"):
+        want = x.astype(np.float16)
+    assert np.array_equal(fp16_from_f32(x).view(np.uint16), want.view(np.uint16))
 
 
 class RecordingBackend(NumpyBackend):

@@ -81,3 +81,34 @@ def test_pixels():
         pixel_quantize(np.array([1.5]))
     with pytest.raises(FloatingPointError):
         pixel_quantize(np.array([np.nan]))
+
+
+def test_pact_backward_keeps_signed_zeros_and_dtype(seed):
+    """dx is exactly np.where(0 <= x < alpha, g, 0): -0.0 passes where the gradient passes,
+    every blocked element is +0.0, for float32 (the bitwise path) and float64 alike."""
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-2, 6, (8, 50))
+    for dtype in (np.float32, np.float64):
+        g = rng.standard_normal(x.shape).astype(dtype)
+        g[::3] = -0.0
+        dx, dalpha = pact_backward(x.astype(dtype), 4.0, g)
+        want = np.where((x >= 0) & (x < 4.0), g, 0).astype(dtype)
+        assert dx.dtype == dtype and np.array_equal(dx.view(np.uint8), want.view(np.uint8))
+        assert dalpha == float(np.sum(g, where=x >= 4.0, dtype=np.float64))
+    # Nothing clipped: dalpha is +0.0.
+    dx, dalpha = pact_backward(np.zeros((2, 3), np.float32), 1.0, np.ones((2, 3), np.float32))
+    assert dalpha == 0.0 and np.copysign(1.0, dalpha) == 1.0 and dx.tolist() == [[1.0] * 3] * 2
+
+
+def test_sawb_is_the_textbook_formula(seed):
+    """sawb_quantize (in place, float64) against the formula written out plainly."""
+    rng = np.random.default_rng(seed)
+    for shape in ((128, 128), (32, 288), (10, 512), (16, 9), (3,)):
+        w = (rng.standard_normal(shape) * rng.uniform(0.01, 1)).astype(np.float32)
+        arr = w.astype(np.float64)
+        clip = 12.68 * np.sqrt(np.mean(arr * arr)) - 12.80 * np.mean(np.abs(arr))
+        clip = float(np.abs(arr).max()) if clip <= 0 else float(clip)
+        codes = np.clip(np.rint(arr / (clip / 7)), -7, 7).astype(np.int8).view(np.uint8) & 0xF
+        q = sawb_quantize(w)
+        assert q.clip == clip and q.scale == clip / 7
+        assert q.codes.dtype == np.uint8 and np.array_equal(q.codes, codes)
