@@ -140,13 +140,6 @@ def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
     return np.where(a >= 0x38800000, normal, tiny)
 
 
-def f32_from_fp16(h: np.ndarray) -> np.ndarray:
-    """float16 -> float32 (exact). NumPy's widening cast never rounds, so it never takes the
-    slow exception path of the narrowing one, and it needs no table that competes for cache.
-    """
-    return np.asarray(h, dtype=np.float16).astype(np.float32)
-
-
 # --------------------------------------------------------------------------- table-driven backend
 
 #: Length of one block of the table-driven xorshift32 stream.

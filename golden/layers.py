@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.backend import Backend, check_crossing, f32_from_fp16, fp16_from_f32
+from golden.backend import Backend, check_crossing, fp16_from_f32
 from golden.formats import ROUNDINGS
 from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
 from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
@@ -218,15 +218,17 @@ class _GemmLayer(Layer):
         self._prev_scale_exp = None
 
     # ---- the 4-bit GEMM through the backend
-    def _gemm(self, ctx, a_codes, b_codes, a_format, b_format, phase, exp_offset):
-        """One backend GEMM plus read-out; returns FP32 values of acc * 2^exp_offset."""
+    def _gemm(self, ctx, a_codes, b_codes, a_format, b_format, phase, exp_offset, scale,
+              transpose=False):
+        """One backend GEMM plus read-out: the FP32 values of acc * 2^exp_offset times the FP32
+        ``scale`` (transposed into a row-major array if asked)."""
         cfg = ctx.config
         if cfg.accumulate == "fp16":
             res = ctx.backend.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
                                         phase=phase, exp_offset=exp_offset)
             check_crossing("gemm_fp16 values", res.values, np.float16)
             ctx.stats["fp16_acc_overflow"] += int(np.count_nonzero(res.overflow))
-            return f32_from_fp16(res.values)
+            return _scaled(res.values, scale, transpose)
         check_k_bound(a_codes.shape[1], a_format, b_format, cfg.acc_width)
         res = ctx.backend.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
                                phase=phase, acc_width=cfg.acc_width)
@@ -236,7 +238,7 @@ class _GemmLayer(Layer):
         out = ctx.backend.readout(res.acc, exp_offset=exp_offset)
         check_crossing("readout values", out.values, np.float16)
         ctx.stats["readout_overflow"] += int(np.count_nonzero(out.overflow))
-        return f32_from_fp16(out.values)
+        return _scaled(out.values, scale, transpose)
 
     def _scale_exp(self, amax, ctx) -> int:
         cfg = ctx.config
@@ -275,8 +277,7 @@ class _GemmLayer(Layer):
         self._check_in(x.codes.shape)
         q = sawb_quantize(w)
         self._x, self._w = x, q
-        acc = self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0)
-        return acc * np.float32(x.scale * q.scale) + b
+        return self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0, x.scale * q.scale) + b
 
     def _backward_mat(self, dy, ctx, need_dx):
         if dy.ndim != 2 or dy.shape[1] != self.n_out:
@@ -303,20 +304,25 @@ class _GemmLayer(Layer):
         cfg = ctx.config
         codes0 = self._quantize_grad(ctx, dy16, 0, g)
         x, q = self._x, self._w
-        dwt = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0, R4_PRODUCT_EXP - g)
-        # Row-major like the FP32 path's gradients (the optimizer runs on them next).
-        self.grads["w"] = np.multiply(dwt.T, np.float32(x.scale), order="C")
+        # dW^T, handed on row-major as dW like the FP32 path's (the optimizer runs on it next).
+        self.grads["w"] = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0,
+                                     R4_PRODUCT_EXP - g, x.scale, transpose=True)
         if not need_dx:
             return None
         phase = 1 if cfg.tpr else 0
         codes1 = self._quantize_grad(ctx, dy16, 1, g) if cfg.tpr else codes0
-        dxt = self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g)
-        return np.multiply(dxt.T, np.float32(q.scale), order="C")
+        return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g,
+                          q.scale, transpose=True)
 
     def _check_in(self, shape):
         if len(shape) != 2 or shape[1] != self.n_in:
             raise ValueError(f"{self.name}: input shape {shape} does not match the input width "
                              f"{self.n_in}")
+
+
+def _scaled(h: np.ndarray, scale: float, transpose: bool) -> np.ndarray:
+    """FP16 read-out values times an FP32 scale; they widen exactly to FP32 inside the multiply."""
+    return np.multiply(h.T if transpose else h, np.float32(scale), dtype=np.float32, order="C")
 
 
 class Linear(_GemmLayer):

@@ -5,8 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from golden.backend import (NumpyBackend, TableBackend, f32_from_fp16, fp16_from_f32,
-                            round_f32_to_fp16)
+from golden.backend import NumpyBackend, TableBackend, fp16_from_f32, round_f32_to_fp16
 from golden.data import load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import AccumulatorBoundError
@@ -204,7 +203,6 @@ def test_fp16_conversions_match_numpy_casts(seed):
     assert np.array_equal(fp16_from_f32(x).view(np.uint16), want.view(np.uint16))
     assert np.array_equal(round_f32_to_fp16(x).view(np.uint32),
                           want.astype(np.float32).view(np.uint32))
-    assert np.array_equal(f32_from_fp16(h).view(np.uint32), f.view(np.uint32))
 
 
 @pytest.mark.parametrize("phase", [0, 1])
