@@ -88,8 +88,9 @@ ACC_WIDTH = 32
 #: What each design accumulates in, stated next to every figure (docs/synth.md).
 SEMANTICS = {
     "pe": "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
-          "(saturating)",
-    "array": "R x C of the 4-bit PE, exact 32-bit integer accumulators",
+          "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
+    "array": "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
+             "one clamp per column)",
     "fp16_fma_pe": "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per "
                    "step, subnormals, Inf/NaN)",
     "r4_quantizer": "FP16 -> R4 gradient quantizer lane",
