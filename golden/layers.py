@@ -441,14 +441,28 @@ class Sgd:
         lr = self.lr if lr is None else lr
         for layer in self.layers:
             for k, p in layer.params.items():
-                g = layer.grads[k] / batch_size
-                if k == "w":
-                    g = g + self.wd * p
-                elif k == "alpha":
-                    g = g + layer.l2 * p
                 v = self.vel[(id(layer), k)]
-                v *= self.momentum
-                v += g
-                p -= (lr * v).astype(p.dtype)
-                if k == "alpha":
-                    np.maximum(p, np.float32(1e-3), out=p)
+                if p.ndim == 0:
+                    # The same float32 operations on NumPy scalars: a 0-d array ufunc costs
+                    # about a microsecond, and the PACT alphas would pay it eight times.
+                    p[()], v[()] = self._update(layer, k, p[()], layer.grads[k][()], v[()],
+                                                batch_size, lr)
+                else:
+                    self._update(layer, k, p, layer.grads[k], v, batch_size, lr)
+
+    def _update(self, layer, k, p, grad, v, batch_size, lr):
+        """One momentum-SGD update; in place for arrays, returned (p, v) for scalars."""
+        g = grad / batch_size
+        if k == "w":
+            g = g + self.wd * p
+        elif k == "alpha":
+            g = g + layer.l2 * p
+        v *= self.momentum
+        v += g
+        p -= (lr * v).astype(p.dtype)
+        if k == "alpha":
+            if isinstance(p, np.ndarray):
+                np.maximum(p, np.float32(1e-3), out=p)
+            else:
+                p = np.maximum(p, np.float32(1e-3))
+        return p, v

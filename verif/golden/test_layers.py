@@ -9,7 +9,7 @@ from golden.backend import NumpyBackend, TableBackend, fp16_from_f32, round_f32_
 from golden.data import load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import AccumulatorBoundError
-from golden.layers import (Conv2d, Linear, Pact, QAct, QuantConfig, StepContext,
+from golden.layers import (Conv2d, Linear, Pact, QAct, QuantConfig, Sgd, StepContext,
                            scale_exp_of_amax, softmax_xent)
 from golden.train import train_run
 
@@ -64,6 +64,25 @@ def test_fp32_conv_gradients(seed, stride):
     rng = np.random.default_rng(seed)
     layer = Conv2d("conv", 2, 3, stride=stride, precision="fp32", rng=rng)
     _gradcheck(layer, rng.standard_normal((2, 2, 5, 5)), rng)
+
+
+def test_sgd_updates_scalar_alphas_like_arrays(seed):
+    """The 0-d (PACT alpha) update runs on NumPy scalars: the same float32 bits as the array
+    update, with a Python-float and a float64 learning rate, through the 1e-3 floor."""
+    rng = np.random.default_rng(seed)
+    scalar, array = Pact("a", 0.01), Pact("b", 0.01)
+    array.params["alpha"] = array.params["alpha"].reshape(1)
+    opts = [Sgd([layer], lr=0.05) for layer in (scalar, array)]
+    for step in range(40):
+        dalpha = np.float32(rng.standard_normal() * 10)
+        scalar.grads["alpha"] = np.array(dalpha, dtype=np.float32)
+        array.grads["alpha"] = np.array([dalpha], dtype=np.float32)
+        lr = None if step % 2 else np.float64(rng.uniform(0, 0.1))
+        for opt in opts:
+            opt.step(64, lr=lr)
+        assert scalar.params["alpha"].shape == () and scalar.params["alpha"].dtype == np.float32
+        assert scalar.params["alpha"].tobytes() == array.params["alpha"].tobytes()
+    assert float(scalar.params["alpha"]) >= 1e-3
 
 
 def test_softmax_xent_gradient():
