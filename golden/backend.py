@@ -217,6 +217,7 @@ class TableBackend:
         self._values: dict[tuple[str, int], np.ndarray] = {}
         self._pairs: dict[tuple[str, int], np.ndarray] = {}
         self._k_limits: dict[tuple[str, str, int], int] = {}
+        self._image: tuple[np.ndarray, np.ndarray] | None = None
         self._stream_jump: list[list[int]] = []
         self._stream_high: np.ndarray | None = None
 
@@ -392,17 +393,27 @@ class TableBackend:
             # The general case (saturation, and every error message) is the reference's.
             return gemm_mod.gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                  acc_width=acc_width, flags=True)
-        acc = (self._decode(a, a_format, phase) @ self._decode(b, b_format, phase)).astype(
-            np.int64)
+        image = self._decode(a, a_format, phase) @ self._decode(b, b_format, phase)
+        acc = image.astype(np.int64)
+        # Handed out read-only and remembered with its float32 image: the read-out of exactly
+        # this array (a training step's next call) then needs no pass over the int64 values.
+        acc.flags.writeable = False
+        self._image = (acc, image)
         return gemm_mod.GemmResult(acc, np.zeros(acc.shape, dtype=bool))
 
     def readout(self, acc, *, exp_offset):
         a = check_crossing("acc", acc, np.int64)
+        image, self._image = self._image, None
         if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)) \
                 or not -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX or not a.size:
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
         off = int(exp_offset)
-        top = max(int(a.max()), -int(a.min()))
+        if image is not None and image[0] is a:     # our own, unmodified (read-only) result
+            f = image[1]
+            top = max(float(f.max()), -float(f.min()))
+        else:
+            f = None
+            top = max(int(a.max()), -int(a.min()))
         if top >= 2 ** 24 or top * 2.0 ** off >= 65520:
             # Beyond float32's exact integers, or some result saturates: the general path.
             return self._readout_general(a, off)
@@ -410,7 +421,8 @@ class TableBackend:
         # of 2^-149, float32's smallest step), and its bit pattern is the FP16 pattern of
         # acc * 2^off shifted left by 13, FP16 subnormals included: rounding away the low 13
         # bits (ties to even) is the read-out's one RNE step.
-        f = a.astype(np.int32).astype(np.float32)
+        if f is None:
+            f = a.astype(np.int32).astype(np.float32)
         f *= np.float32(2.0 ** (off - 112))
         b = f.view(np.int32)
         # Copy the sign into bits 28..30 (zero in any magnitude below 2^16 * 2^-112), so that it

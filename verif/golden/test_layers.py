@@ -332,6 +332,28 @@ def test_fp16_from_f32_on_random_float32_patterns(seed):
     assert np.array_equal(fp16_from_f32(x).view(np.uint16), want.view(np.uint16))
 
 
+def test_table_readout_of_its_own_gemm_result(seed):
+    """TableBackend keeps the float32 image of its last GEMM result for that result's
+    read-out; the accumulators are read-only, and any other array (a copy, an older result,
+    a second read-out) takes the ordinary path, with the same values."""
+    rng = np.random.default_rng(seed)
+    fast, ref = TableBackend(), NumpyBackend()
+    a = rng.integers(0, 16, (6, 50), dtype=np.uint8)
+    b = rng.integers(0, 16, (50, 4), dtype=np.uint8)
+    first = fast.gemm(a, b, a_format="uint4", b_format="r4", phase=1, acc_width=32).acc
+    second = fast.gemm(a, b, a_format="uint4", b_format="r4", phase=0, acc_width=32).acc
+    with pytest.raises(ValueError, match="read-only"):
+        second[0, 0] = 1
+    for acc in (second, second, first, second.copy()):
+        for off in (-20, -9):
+            want = ref.readout(acc, exp_offset=off).values.view(np.uint16)
+            assert np.array_equal(fast.readout(acc, exp_offset=off).values.view(np.uint16), want)
+    fast.gemm(a, b, a_format="uint4", b_format="r4", phase=0, acc_width=32)
+    got = fast.readout(second, exp_offset=-9).values
+    assert np.array_equal(got.view(np.uint16), ref.readout(second, exp_offset=-9).values.view(
+        np.uint16))
+
+
 class RecordingBackend(NumpyBackend):
     """The reference backend, logging the dtype of every tensor that crosses the boundary."""
 
