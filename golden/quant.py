@@ -26,12 +26,8 @@ PIXEL_OFFSET = 8
 
 
 def round_half_even(x, out=None) -> np.ndarray:
-    """Round to the nearest integer, ties to even (IEEE roundTiesToEven), as float.
-
-    ``out`` may also be an integer array: the rounded values are stored into it in the same
-    pass (exactly, when they fit its range -- callers clip first).
-    """
-    return np.rint(x, out=out, casting="unsafe")
+    """Round to the nearest integer, ties to even (IEEE roundTiesToEven), as float."""
+    return np.rint(x, out=out)
 
 
 def check_finite(x, what: str) -> np.ndarray:
@@ -89,10 +85,9 @@ def sawb_quantize(w) -> SawbResult:
     clip = _sawb_clip64(arr, q)
     scale = clip / INT4_QMAX
     np.divide(arr, scale, out=q)
-    # Clipping to the integers -7..7 before rounding gives the same codes as after it.
-    np.clip(q, -INT4_QMAX, INT4_QMAX, out=q)
+    np.clip(round_half_even(q, out=q), -INT4_QMAX, INT4_QMAX, out=q)
     # Two's-complement 4-bit patterns of -7..7 (what golden.formats.int4_encode returns).
-    codes = round_half_even(q, out=np.empty(q.shape, dtype=np.int8)).view(np.uint8)
+    codes = q.astype(np.int8).view(np.uint8)
     codes &= np.uint8(0xF)
     return SawbResult(codes, float(scale), float(clip))
 
@@ -120,7 +115,7 @@ def pact_quantize(x, alpha) -> PactResult:
     arr = check_finite(x, "PACT input")
     q = np.clip(arr, 0.0, a)
     np.multiply(q, UINT4_QMAX / a, out=q)
-    return PactResult(round_half_even(q, out=np.empty(q.shape, dtype=np.uint8)), a / UINT4_QMAX)
+    return PactResult(round_half_even(q, out=q).astype(np.uint8), a / UINT4_QMAX)
 
 
 def pact_backward(x, alpha, grad) -> tuple[np.ndarray, float]:
