@@ -195,17 +195,20 @@ def _fp16_exponent_and_significand(bits: np.ndarray):
 class TableBackend:
     """Bit-identical to :class:`NumpyBackend`, an order of magnitude faster, built from tables.
 
-    Gradient quantization looks every FP16 bit pattern up in per-(phase, scale exponent)
-    tables: the nearest-rounding codes (taken from :func:`golden.formats.r4_quantize` itself),
-    and for stochastic rounding the round-down code, the round-up code and an integer threshold
-    -- the code rounds up iff the 16-bit draw is below the threshold, the same integer
-    comparison as the reference, divided out. The xorshift32 stream uses byte tables (see
-    :func:`_xorshift_tables`). GEMM operands decode into float32 values whose products and
-    sums are exact integers (INT4/UINT4 arithmetically, R4 two codes at a time through a
-    65536-entry table); the read-out rounds to FP16 with integer operations on the float32
-    bit pattern. Every input outside what these fast paths cover (and every error) goes to the
-    reference functions. verif/golden/test_layers.py checks it against the reference on every
-    FP16 pattern, on the read-out's rounding cases and on whole training runs.
+    Gradient quantization looks every FP16 bit pattern up in tables per g + phase (the
+    quantizer only sees |x| * 2^(g+p)): the nearest-rounding codes (taken from
+    :func:`golden.formats.r4_quantize` itself), and for stochastic rounding one uint32 holding
+    the round-down code, the round-up code and an integer threshold -- the code rounds up iff
+    the 16-bit draw is below the threshold, the same integer comparison as the reference,
+    divided out. The flags come from the FP16 magnitude and one bound per table. The xorshift32
+    stream uses byte tables (see :func:`_xorshift_tables`). GEMM operands decode into float32
+    values whose products and sums are exact integers (INT4/UINT4 arithmetically, R4 two codes
+    at a time through a 65536-entry table); the accumulators are handed out read-only, and
+    the read-out of exactly the last result reuses its float32 image. The read-out rounds to
+    FP16 with integer operations on the float32 bit pattern. Every input outside what these
+    fast paths cover (and every error) goes to the reference functions.
+    verif/golden/test_layers.py checks it against the reference on every FP16 pattern, on the
+    read-out's rounding cases, on every operand layout and on whole training runs.
     """
 
     name = "numpy-table"
