@@ -12,9 +12,10 @@ accumulator with sticky saturation. The two kinds of product share one datapath:
   the shifter does the work, so no second multiplier and no wide product mux are built.
 
 Four pipeline stages (decode, multiply, shift, accumulate) keep the accumulator loop down to
-the adder alone and every other stage short. A tile ends with ``last``: its final add is drained (``o_drain``) straight from the
-adder while the flip-flops' synchronous reset clears the accumulator, so the next tile's first
-product adds to zero with no ``first`` mux and no bubble.
+the adder alone and every other stage short. A tile ends with ``last``: its final add is
+drained (``o_drain``) straight from the adder while the flip-flops' synchronous reset clears
+the accumulator, so the next tile's first product adds to zero with no ``first`` mux and no
+bubble.
 
 Sticky saturation (golden.gemm): the accumulator is ``acc_width + 1`` bits wide (at least 20)
 and holds the exact partial sum while it fits ``acc_width`` bits. The first add that leaves

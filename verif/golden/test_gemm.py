@@ -100,7 +100,8 @@ def drifting_operands(rng, a_format, b_format, phase, shape):
     m, k, n = shape
     av = operand_values(np.arange(16), a_format)
     bv = operand_values(np.arange(16), b_format, phase=phase)
-    ends = [(int(x), int(y)) for x in (av.argmax(), av.argmin()) for y in (bv.argmax(), bv.argmin())]
+    ends = [(int(x), int(y)) for x in (av.argmax(), av.argmin())
+            for y in (bv.argmax(), bv.argmin())]
     up = max(ends, key=lambda c: abs(av[c[0]] * bv[c[1]]))
     down = min(ends, key=lambda c: av[c[0]] * bv[c[1]] * np.sign(av[up[0]] * bv[up[1]]))
     a = np.empty((m, k), dtype=np.int64)

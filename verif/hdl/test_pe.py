@@ -25,7 +25,8 @@ def clamped(raw: int, acc_width: int) -> tuple[int, int]:
     value -= (value >> (acc_width - 1)) << acc_width
     overflow = (raw >> lay["overflow"].offset) & 1
     if overflow:
-        value = -(2 ** (acc_width - 1)) if (raw >> lay["negative"].offset) & 1 else 2 ** (acc_width - 1) - 1
+        low = (raw >> lay["negative"].offset) & 1
+        value = -(2 ** (acc_width - 1)) if low else 2 ** (acc_width - 1) - 1
     return value, overflow
 
 
