@@ -17,26 +17,12 @@ from cocotb.triggers import FallingEdge
 
 from golden.gemm import gemm
 from hdl.modes import mode_code
-from hdl.pe import drain_layout
+from verif.hdl.test_pe import clamped
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
 ACC_WIDTH = int(os.environ.get("ACC_WIDTH", "32"))
 SEED = int(os.environ.get("SEED", "1"))
-
-
-DRAIN = drain_layout(ACC_WIDTH)
-
-
-def clamped(raw: int) -> tuple[int, int]:
-    """A drained value -> (tile result, overflow), the clamp hdl.pe.saturate applies."""
-    value = (raw >> DRAIN["value"].offset) & ((1 << ACC_WIDTH) - 1)
-    value -= (value >> (ACC_WIDTH - 1)) << ACC_WIDTH
-    overflow = (raw >> DRAIN["overflow"].offset) & 1
-    if overflow:
-        low = (raw >> DRAIN["negative"].offset) & 1
-        value = -(2 ** (ACC_WIDTH - 1)) if low else 2 ** (ACC_WIDTH - 1) - 1
-    return value, overflow
 
 
 class Collector:
@@ -50,7 +36,7 @@ class Collector:
     async def step(self):
         await self.fall
         if self.dut.o_done.value:
-            self.tiles.append(clamped(int(self.dut.o_drain.value)))
+            self.tiles.append(clamped(int(self.dut.o_drain.value), ACC_WIDTH))
 
 
 async def start(dut):
