@@ -3,9 +3,9 @@
 ``gemm`` returns what the systolic array drains after a tile: exact sums of INT x INT or
 INT x R4 products, accumulated in K order in a signed ``acc_width``-bit register with sticky
 saturation (the first partial sum that leaves the range decides the rail, and a sticky overflow
-flag is set) instead of wrapping. ``readout`` is the
-accumulator -> FP16 converter. Both are vectorised; the sequential saturating walk over K runs
-only for outputs whose worst-case partial sum could leave the register.
+flag is set) instead of wrapping. ``readout`` is the accumulator -> FP16 converter. Both are
+vectorised; the sequential saturating walk over K runs only for outputs whose worst-case
+partial sum could leave the register.
 
 Overflow is never silent. ``gemm(..., flags=True)`` returns the per-output sticky overflow
 flags next to the accumulators; ``gemm(..., strict=True)`` (or :func:`check_k_bound` before a
