@@ -21,6 +21,19 @@ A training step calls exactly three operations through a :class:`Backend`, plus 
                           -> :class:`golden.gemm.Fp16GemmResult`: values float16, overflow bool.
 ========================  ======================================================================
 
+Two optional fused operations combine these for the training step's hot path, so that a fast
+backend can share work between them; :class:`BackendBase` defines each as the primitives it
+stands for, so a backend that inherits it (an RTL backend, say) needs nothing new and every
+primitive still crosses the interface on its own:
+
+=========================  =====================================================================
+``quantize_grad_tpr``      ``quantize_grad`` of one tensor in phase 0 and in phase 1 (TPR), with
+                           ``seeds`` = (phase-0 seed, phase-1 seed), or None for nearest.
+                           -> (R4Result of phase 0, R4Result of phase 1).
+``gemm_readout``           ``gemm`` then ``readout`` of its accumulators (``exp_offset``).
+                           -> :class:`GemmReadout`: the GEMM's overflow flags, the read-out.
+=========================  =====================================================================
+
 Nothing else crosses: scales of SAWB/PACT, softmax, SGD stay on the host. A backend that
 returns the same integers and flags for the same inputs gives a bit-identical training run;
 ``verif/golden/test_layers.py`` checks that with a second, independently written backend.
@@ -30,7 +43,7 @@ to guess a dtype.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -54,6 +67,44 @@ class Backend(Protocol):
     def gemm_fp16(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str,
                   b_format: str, phase: int, exp_offset: int) -> gemm_mod.Fp16GemmResult: ...
 
+    def quantize_grad_tpr(self, fp16: np.ndarray, *, scale_exp: int, rounding: str,
+                          seeds: tuple[int, int] | None) -> tuple[R4Result, R4Result]: ...
+
+    def gemm_readout(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str,
+                     b_format: str, phase: int, acc_width: int,
+                     exp_offset: int) -> GemmReadout: ...
+
+
+class GemmReadout(NamedTuple):
+    """A GEMM's sticky saturation flags and the FP16 read-out of its accumulators."""
+
+    overflow: np.ndarray            # bool (M, N), the GEMM's
+    readout: gemm_mod.ReadoutResult
+
+
+class BackendBase:
+    """The fused operations as what they stand for: the primitives, called one after the other.
+
+    A backend inherits these and may override them with something faster that returns the same
+    arrays (``verif/golden/test_backend.py`` compares every override with these definitions).
+    """
+
+    def quantize_grad_tpr(self, fp16, *, scale_exp, rounding, seeds):
+        """Two-Phase Rounding of one gradient tensor: its phase-0 and phase-1 R4 results."""
+        s0, s1 = (None, None) if seeds is None else seeds
+        return (self.quantize_grad(fp16, phase=0, scale_exp=scale_exp, rounding=rounding,
+                                   seed=s0),
+                self.quantize_grad(fp16, phase=1, scale_exp=scale_exp, rounding=rounding,
+                                   seed=s1))
+
+    def gemm_readout(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width,
+                     exp_offset):
+        """A GEMM and the read-out of its (possibly saturated) accumulators."""
+        res = self.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format, phase=phase,
+                        acc_width=acc_width)
+        check_crossing("acc", res.acc, np.int64)
+        return GemmReadout(res.overflow, self.readout(res.acc, exp_offset=exp_offset))
+
 
 def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray:
     """Reject a boundary tensor whose dtype (or rank) is not the documented one."""
@@ -65,7 +116,7 @@ def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray
     return a
 
 
-class NumpyBackend:
+class NumpyBackend(BackendBase):
     """The golden model itself: every operation is the bit-exact reference in golden/."""
 
     name = "numpy"
@@ -181,6 +232,14 @@ def _stochastic_entries(threshold, down, up) -> np.ndarray:
     return (down | up << 4 | thr << 16).astype(np.uint32)
 
 
+def _checked_seed(seed) -> int:
+    """A stochastic rounding seed (None: the default one), checked like the reference does."""
+    s = DEFAULT_SEED if seed is None else seed
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 0xFFFFFFFF:
+        raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
+    return s
+
+
 def _fp16_exponent_and_significand(bits: np.ndarray):
     """floor(log2|x|) and the 11-bit normalised significand of FP16 patterns (finite, non-zero)."""
     e = (bits >> 10) & 0x1F
@@ -192,7 +251,7 @@ def _fp16_exponent_and_significand(bits: np.ndarray):
     return exp, man
 
 
-class TableBackend:
+class TableBackend(BackendBase):
     """Bit-identical to :class:`NumpyBackend`, an order of magnitude faster, built from tables.
 
     Gradient quantization looks every FP16 bit pattern up in tables per g + phase (the
@@ -223,6 +282,8 @@ class TableBackend:
         self._image: tuple[np.ndarray, np.ndarray] | None = None
         self._stream_jump: list[list[int]] = []
         self._stream_high: np.ndarray | None = None
+        self._tpr_near: dict[int, np.ndarray] = {}
+        self._tpr_stoch: dict[int, np.ndarray] = {}
 
     def prepare(self, scale_exps) -> "TableBackend":
         """Build the quantizer tables for these GradScale exponents now (else on first use)."""
@@ -297,6 +358,10 @@ class TableBackend:
 
     def _stream_draws(self, seed: int, n: int) -> np.ndarray:
         """The 16-bit draws (top halves of the first ``n`` xorshift32 outputs) from ``seed``."""
+        return self._streams((seed,), n)[0]
+
+    def _streams(self, seeds, n: int) -> np.ndarray:
+        """(len(seeds), n): the draws of :meth:`_stream_draws` for several seeds, one gather."""
         if self._stream_high is None:
             tables = _xorshift_tables()
             self._stream_jump = [[int(v) for v in t[:, -1]] for t in tables]
@@ -305,12 +370,14 @@ class TableBackend:
         j0, j1, j2, j3 = self._stream_jump
         nblk = -(-n // _STREAM_BLOCK)
         rows = []
-        s = int(seed)
-        for _ in range(nblk):
-            rows += (s & 255, 256 | s >> 8 & 255, 512 | s >> 16 & 255, 768 | s >> 24)
-            s = j0[s & 255] ^ j1[s >> 8 & 255] ^ j2[s >> 16 & 255] ^ j3[s >> 24]
-        parts = np.take(self._stream_high, rows, axis=0).reshape(nblk, 4, _STREAM_BLOCK)
-        return np.bitwise_xor.reduce(parts, axis=1).reshape(-1)[:n]
+        for seed in seeds:
+            s = int(seed)
+            for _ in range(nblk):
+                rows += (s & 255, 256 | s >> 8 & 255, 512 | s >> 16 & 255, 768 | s >> 24)
+                s = j0[s & 255] ^ j1[s >> 8 & 255] ^ j2[s >> 16 & 255] ^ j3[s >> 24]
+        parts = np.take(self._stream_high, rows, axis=0).reshape(len(seeds), nblk, 4,
+                                                                  _STREAM_BLOCK)
+        return np.bitwise_xor.reduce(parts, axis=2).reshape(len(seeds), -1)[:, :n]
 
     def _value_table(self, fmt, phase):
         key = (fmt, phase if fmt == "r4" else 0)
@@ -364,6 +431,9 @@ class TableBackend:
             # Invalid phase or scale exponent: the reference's error.
             return r4_quantize(h, phase=phase, scale_exp=scale_exp, rounding=rounding,
                                seed=seed, flags=True)
+        if h.ndim == 0:                    # (np.ascontiguousarray below would make it 1-D)
+            return R4Result(*(r.reshape(()) for r in self.quantize_grad(
+                h.reshape(1), phase=phase, scale_exp=scale_exp, rounding=rounding, seed=seed)))
         shift = int(scale_exp) + int(phase)
         bound = self._flag_tables(shift)
         bits = np.ascontiguousarray(h).view(np.uint16)
@@ -372,20 +442,57 @@ class TableBackend:
                 raise ValueError("seed is only meaningful with rounding='stochastic'")
             codes = np.take(self._near[shift], bits)
         else:
-            s = DEFAULT_SEED if seed is None else seed
-            if isinstance(s, bool) or not isinstance(s, (int, np.integer)) \
-                    or not 1 <= s <= 0xFFFFFFFF:
-                raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
+            s = _checked_seed(seed)
             e = np.take(self._stochastic_tables(shift), bits)
             up = self._stream_draws(s, bits.size).reshape(bits.shape) < (e >> 16)
             # Byte 0 holds both codes; the round-up one (bits 4..7) where the draw says up.
             codes = e.astype(np.uint8)
-            codes >>= up.view(np.uint8) << np.uint8(2)
+            codes >>= up.view(np.uint8) * np.uint8(4)     # (NumPy's uint8 << is slow)
             codes &= np.uint8(15)
         mag = bits & np.uint16(0x7FFF)
         invalid = mag >= np.uint16(0x7C00)
         mag -= np.uint16(bound + 1)                   # wraps below the bound
         return R4Result(codes, invalid, mag < np.uint16(0x7C00 - bound - 1))
+
+    def quantize_grad_tpr(self, fp16, *, scale_exp, rounding, seeds):
+        """Both TPR phases in one pass: one gather from a two-row table of the phase-0 and
+        phase-1 entries, one gather for both random streams, one FP16 magnitude for the flags.
+        """
+        h = check_crossing("fp16", fp16, np.float16)
+        s0, s1 = (None, None) if seeds is None else seeds
+        if (rounding not in ("nearest", "stochastic") or isinstance(scale_exp, bool)
+                or not isinstance(scale_exp, (int, np.integer))
+                or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX
+                or (rounding == "nearest" and (s0, s1) != (None, None))):
+            # Every error is quantize_grad's.
+            return super().quantize_grad_tpr(h, scale_exp=scale_exp, rounding=rounding,
+                                             seeds=seeds)
+        g = int(scale_exp)
+        bounds = (self._flag_tables(g), self._flag_tables(g + 1))
+        flat = np.ascontiguousarray(h).view(np.uint16).reshape(-1)
+        if rounding == "nearest":
+            if g not in self._tpr_near:
+                self._tpr_near[g] = np.stack([self._near[g], self._near[g + 1]])
+            codes = np.take(self._tpr_near[g], flat, axis=1)
+        else:
+            s = (_checked_seed(s0), _checked_seed(s1))
+            if g not in self._tpr_stoch:
+                self._tpr_stoch[g] = np.stack([self._stochastic_tables(g),
+                                               self._stochastic_tables(g + 1)])
+            e = np.take(self._tpr_stoch[g], flat, axis=1)
+            up = self._streams(s, flat.size) < (e >> 16)
+            codes = e.astype(np.uint8)
+            codes >>= up.view(np.uint8) * np.uint8(4)
+            codes &= np.uint8(15)
+        mag = flat & np.uint16(0x7FFF)
+        invalid = mag >= np.uint16(0x7C00)
+        out = []
+        for p, bound in enumerate(bounds):
+            m = mag - np.uint16(bound + 1)            # wraps below the bound
+            out.append(R4Result(codes[p].reshape(h.shape),
+                                (invalid.copy() if p else invalid).reshape(h.shape),
+                                (m < np.uint16(0x7C00 - bound - 1)).reshape(h.shape)))
+        return out[0], out[1]
 
     def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
@@ -420,12 +527,18 @@ class TableBackend:
         if top >= 2 ** 24 or top * 2.0 ** off >= 65520:
             # Beyond float32's exact integers, or some result saturates: the general path.
             return self._readout_general(a, off)
+        if f is None:
+            f = a.astype(np.int32).astype(np.float32)
+        return gemm_mod.ReadoutResult(self._round_image(f, off), np.zeros(a.shape, dtype=bool))
+
+    @staticmethod
+    def _round_image(f, off):
+        """FP16 values RNE(acc * 2^off) from the float32 image ``f`` of the accumulators (an
+        exact integer below 2^24 in magnitude, no result saturating); overwrites ``f``."""
         # acc * 2^(off - 112) is exact in float32 (|acc| < 2^24; off >= -37 keeps it a multiple
         # of 2^-149, float32's smallest step), and its bit pattern is the FP16 pattern of
         # acc * 2^off shifted left by 13, FP16 subnormals included: rounding away the low 13
         # bits (ties to even) is the read-out's one RNE step.
-        if f is None:
-            f = a.astype(np.int32).astype(np.float32)
         f *= np.float32(2.0 ** (off - 112))
         b = f.view(np.int32)
         # Copy the sign into bits 28..30 (zero in any magnitude below 2^16 * 2^-112), so that it
@@ -438,8 +551,29 @@ class TableBackend:
         r += b
         r += 0xFFF
         r >>= 13
-        return gemm_mod.ReadoutResult(r.astype(np.uint16).view(np.float16),
-                                      np.zeros(a.shape, dtype=bool))
+        return r.astype(np.uint16).view(np.float16)
+
+    def gemm_readout(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width,
+                     exp_offset):
+        """The read-out straight from the GEMM's float32 image: no int64 accumulators."""
+        a = check_crossing("a_codes", a_codes, np.uint8, 2)
+        b = check_crossing("b_codes", b_codes, np.uint8, 2)
+        if (a.shape[1] > self._k_limit(a_format, b_format, acc_width)
+                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
+                or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
+                or not -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX
+                or not a.shape[0] * b.shape[1] or (a.size and a.max() > 15)
+                or (b.size and b.max() > 15)):
+            return super().gemm_readout(a, b, a_format=a_format, b_format=b_format, phase=phase,
+                                        acc_width=acc_width, exp_offset=exp_offset)
+        # As in gemm and readout: K within the limit keeps every accumulator exact and unsaturated.
+        f = self._decode(a, a_format, phase) @ self._decode(b, b_format, phase)
+        off = int(exp_offset)
+        flags = np.zeros(f.shape, dtype=bool)
+        if max(float(f.max()), -float(f.min())) * 2.0 ** off >= 65520:
+            return GemmReadout(flags, self._readout_general(f.astype(np.int64), off))
+        return GemmReadout(flags, gemm_mod.ReadoutResult(self._round_image(f, off),
+                                                         flags.copy()))
 
     @staticmethod
     def _readout_general(a, off):

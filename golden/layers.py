@@ -230,12 +230,12 @@ class _GemmLayer(Layer):
             ctx.stats["fp16_acc_overflow"] += int(np.count_nonzero(res.overflow))
             return _scaled(res.values, scale, transpose)
         check_k_bound(a_codes.shape[1], a_format, b_format, cfg.acc_width)
-        res = ctx.backend.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
-                               phase=phase, acc_width=cfg.acc_width)
-        check_crossing("acc", res.acc, np.int64)
+        res = ctx.backend.gemm_readout(a_codes, b_codes, a_format=a_format, b_format=b_format,
+                                       phase=phase, acc_width=cfg.acc_width,
+                                       exp_offset=exp_offset)
         if res.overflow.any():
             raise AccumulatorBoundError(f"{self.name}: accumulator saturated")
-        out = ctx.backend.readout(res.acc, exp_offset=exp_offset)
+        out = res.readout
         check_crossing("readout values", out.values, np.float16)
         ctx.stats["readout_overflow"] += int(np.count_nonzero(out.overflow))
         return _scaled(out.values, scale, transpose)
@@ -251,12 +251,13 @@ class _GemmLayer(Layer):
         self._prev_scale_exp = current
         return g
 
-    def _quantize_grad(self, ctx, dy16, phase, g):
-        cfg = ctx.config
-        seed = grad_seed(ctx.run_seed, ctx.step, self.layer_id, phase) \
-            if cfg.rounding == "stochastic" else None
-        res = ctx.backend.quantize_grad(dy16, phase=phase, scale_exp=g, rounding=cfg.rounding,
-                                        seed=seed)
+    def _grad_seed(self, ctx, phase):
+        if ctx.config.rounding == "stochastic":
+            return grad_seed(ctx.run_seed, ctx.step, self.layer_id, phase)
+        return None
+
+    def _r4_codes(self, ctx, res):
+        """The codes of one R4 result, after its flags: NaN/Inf is an error, saturation counts."""
         check_crossing("R4 codes", res.codes, np.uint8)
         if res.invalid.any():
             raise FloatingPointError(f"{self.name}: NaN or Inf reached the gradient quantizer")
@@ -302,15 +303,25 @@ class _GemmLayer(Layer):
         dy16 = fp16_from_f32(d32)                    # FP32 -> FP16, round to nearest even
         g = self._scale_exp(np.float16(top), ctx)
         cfg = ctx.config
-        codes0 = self._quantize_grad(ctx, dy16, 0, g)
+        tpr = cfg.tpr and need_dx
+        if tpr:
+            # Both phases in one backend call (a backend may share work between them).
+            seeds = (self._grad_seed(ctx, 0), self._grad_seed(ctx, 1)) \
+                if cfg.rounding == "stochastic" else None
+            res0, res1 = ctx.backend.quantize_grad_tpr(dy16, scale_exp=g, rounding=cfg.rounding,
+                                                       seeds=seeds)
+        else:
+            res0 = ctx.backend.quantize_grad(dy16, phase=0, scale_exp=g, rounding=cfg.rounding,
+                                             seed=self._grad_seed(ctx, 0))
+        codes0 = self._r4_codes(ctx, res0)
         x, q = self._x, self._w
         # dW^T, handed on row-major as dW like the FP32 path's (the optimizer runs on it next).
         self.grads["w"] = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0,
                                      R4_PRODUCT_EXP - g, x.scale, transpose=True)
         if not need_dx:
             return None
-        phase = 1 if cfg.tpr else 0
-        codes1 = self._quantize_grad(ctx, dy16, 1, g) if cfg.tpr else codes0
+        phase = 1 if tpr else 0
+        codes1 = self._r4_codes(ctx, res1) if tpr else codes0
         return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g,
                           q.scale, transpose=True)
 

@@ -174,6 +174,10 @@ def test_grad_scale_comes_from_the_fp16_amax(seed):
             seen.append((kw["scale_exp"], grad_scale_exp(fp16)))
             return super().quantize_grad(fp16, **kw)
 
+        def quantize_grad_tpr(self, fp16, **kw):
+            seen.append((kw["scale_exp"], grad_scale_exp(fp16)))
+            return super().quantize_grad_tpr(fp16, **kw)
+
     ctx = _ctx(Spy())
     q4 = Linear("fc", 6, 5, precision="q4", rng=rng)
     for k in range(-20, 12):
