@@ -331,9 +331,19 @@ class _GemmLayer(Layer):
                              f"{self.n_in}")
 
 
+#: The FP32 value of every FP16 bit pattern (the exact widening).
+_FP16_TO_F32 = np.arange(65536, dtype=np.uint16).view(np.float16).astype(np.float32)
+
+
 def _scaled(h: np.ndarray, scale: float, transpose: bool) -> np.ndarray:
-    """FP16 read-out values times an FP32 scale; they widen exactly to FP32 inside the multiply."""
-    return np.multiply(h.T if transpose else h, np.float32(scale), dtype=np.float32, order="C")
+    """FP16 read-out values times an FP32 scale, row-major (transposed first if asked).
+
+    The values widen exactly to FP32 by table lookup (NumPy's float16 cast is scalar code and
+    twice as slow), then one FP32 multiply rounds each product, as it would after the cast.
+    """
+    f = np.take(_FP16_TO_F32, (h.T if transpose else h).view(np.uint16))
+    f *= np.float32(scale)
+    return f
 
 
 class Linear(_GemmLayer):
