@@ -278,7 +278,9 @@ class _GemmLayer(Layer):
         self._check_in(x.codes.shape)
         q = sawb_quantize(w)
         self._x, self._w = x, q
-        return self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0, x.scale * q.scale) + b
+        y = self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0, x.scale * q.scale)
+        y += b                                       # a new array: add the bias in place
+        return y
 
     def _backward_mat(self, dy, ctx, need_dx):
         if dy.ndim != 2 or dy.shape[1] != self.n_out:

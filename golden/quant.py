@@ -49,17 +49,23 @@ class SawbResult(NamedTuple):
     clip: float
 
 
+def _mean(x: np.ndarray) -> np.floating:
+    """``np.mean(x)`` of a float64 array, bit for bit (the same pairwise sum over all elements,
+    divided by the count) without its Python-level set-up."""
+    return np.add.reduce(x, axis=None) / x.size
+
+
 def _sawb_clip64(arr: np.ndarray, work: np.ndarray | None = None) -> float:
     """The clip from float64 weights; ``work`` (same shape) is scratch space it may overwrite."""
     if arr.size == 0:
         raise ValueError("SAWB needs a non-empty weight tensor")
     work = np.empty_like(arr) if work is None else work
-    mean_sq = np.mean(np.multiply(arr, arr, out=work))
+    mean_sq = _mean(np.multiply(arr, arr, out=work))
     # NaN or +-Inf anywhere makes the mean of squares non-finite (float32 weights cannot
     # overflow it in float64), so one scalar check replaces a pass over the tensor.
     if not np.isfinite(mean_sq):
         raise FloatingPointError("SAWB input holds NaN or Inf")
-    a = SAWB_C1 * np.sqrt(mean_sq) + SAWB_C2 * np.mean(np.abs(arr, out=work))
+    a = SAWB_C1 * np.sqrt(mean_sq) + SAWB_C2 * _mean(np.abs(arr, out=work))
     if a <= 0:
         a = float(np.abs(arr).max())
     return float(a) if a > 0 else 1.0
@@ -85,7 +91,9 @@ def sawb_quantize(w) -> SawbResult:
     clip = _sawb_clip64(arr, q)
     scale = clip / INT4_QMAX
     np.divide(arr, scale, out=q)
-    np.clip(round_half_even(q, out=q), -INT4_QMAX, INT4_QMAX, out=q)
+    # Clamp to -7..7 (np.clip's minimum-then-maximum, without its slower dispatch).
+    np.minimum(round_half_even(q, out=q), INT4_QMAX, out=q)
+    np.maximum(q, -INT4_QMAX, out=q)
     # Two's-complement 4-bit patterns of -7..7 (what golden.formats.int4_encode returns).
     codes = q.astype(np.int8).view(np.uint8)
     codes &= np.uint8(0xF)
@@ -113,7 +121,8 @@ def pact_quantize(x, alpha) -> PactResult:
     """PACT forward: code = round_half_even(clip(x, 0, alpha) * 15 / alpha)."""
     a = _check_alpha(alpha)
     arr = check_finite(x, "PACT input")
-    q = np.clip(arr, 0.0, a)
+    q = np.maximum(arr, 0.0)                  # np.clip(arr, 0.0, a), without its slow dispatch
+    np.minimum(q, a, out=q)
     np.multiply(q, UINT4_QMAX / a, out=q)
     return PactResult(round_half_even(q, out=q).astype(np.uint8), a / UINT4_QMAX)
 
