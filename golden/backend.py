@@ -570,7 +570,10 @@ class TableBackend(BackendBase):
         f = self._decode(a, a_format, phase) @ self._decode(b, b_format, phase)
         off = int(exp_offset)
         flags = np.zeros(f.shape, dtype=bool)
-        if max(float(f.max()), -float(f.min())) * 2.0 ** off >= 65520:
+        # K times the largest product bounds every |acc| (phase 1's R4 values are the smaller):
+        # below 65520 after scaling, no result saturates and the extremes need no pass.
+        if (a.shape[1] * gemm_mod.max_product(a_format, b_format) * 2.0 ** off >= 65520
+                and max(float(f.max()), -float(f.min())) * 2.0 ** off >= 65520):
             return GemmReadout(flags, self._readout_general(f.astype(np.int64), off))
         return GemmReadout(flags, gemm_mod.ReadoutResult(self._round_image(f, off),
                                                          flags.copy()))

@@ -158,6 +158,15 @@ def test_gemm_readout_saturation_and_edges(seed):
     assert got.readout.overflow[0].tolist() == [False, True, True, False]
     _same(got, own)
     _same(got, ref)
+    # K * the largest product (15 * -8) is exactly -65520, and reached: it saturates.
+    neg = np.full((546, 3), 8, np.uint8)
+    neg[:, 1] = 7
+    got, own, ref = _gemm_readout_all(fast, np.full((2, 546), 15, np.uint8), neg,
+                                      a_format="uint4", b_format="int4", phase=0, acc_width=32,
+                                      exp_offset=0)
+    assert got.readout.overflow[0].tolist() == [True, False, True]
+    _same(got, own)
+    _same(got, ref)
     for aa, bb in ((a[:0], b), (a, b[:, :0]), (a[:, :0], b[:0])):
         _same(*_gemm_readout_all(fast, aa, bb, a_format="uint4", b_format="uint4", phase=0,
                                  acc_width=32, exp_offset=0)[:2])
