@@ -264,8 +264,10 @@ class TableBackend(BackendBase):
     values whose products and sums are exact integers (INT4/UINT4 arithmetically, R4 two codes
     at a time through a 65536-entry table); the accumulators are handed out read-only, and
     the read-out of exactly the last result reuses its float32 image. The read-out rounds to
-    FP16 with integer operations on the float32 bit pattern. Every input outside what these
-    fast paths cover (and every error) goes to the reference functions.
+    FP16 with integer operations on the float32 bit pattern. The fused calls share work: both
+    TPR phases in one set of passes, the read-out straight from the GEMM's float32 image. Every
+    input outside what these fast paths cover (and every error) goes to the reference
+    functions (the fused calls: to their definitions in :class:`BackendBase`).
     verif/golden/test_layers.py checks it against the reference on every FP16 pattern, on the
     read-out's rounding cases, on every operand layout and on whole training runs.
     """
