@@ -240,6 +240,28 @@ def _checked_seed(seed) -> int:
     return s
 
 
+def _select_codes(entries, draws) -> np.ndarray:
+    """Stochastic R4 codes from table entries (see :func:`_stochastic_entries`) and draws."""
+    # Byte 0 holds both codes; the round-up one (bits 4..7) where the draw says up.
+    codes = entries.astype(np.uint8)
+    codes >>= (draws < (entries >> 16)).view(np.uint8) * np.uint8(4)   # (uint8 << is slow)
+    codes &= np.uint8(15)
+    return codes
+
+
+def _saturated(mag, bound) -> np.ndarray:
+    """R4 saturation flags: FP16 magnitude patterns above ``bound`` and below Inf."""
+    mag = mag - np.uint16(bound + 1)                 # wraps below the bound
+    return mag < np.uint16(0x7C00 - bound - 1)
+
+
+def _readout_offset_is_fast(exp_offset) -> bool:
+    """Whether the float32 read-out serves this exponent offset (else: the reference)."""
+    # From -37 up, acc * 2^(off - 112) stays a multiple of float32's smallest step 2^-149.
+    return (not isinstance(exp_offset, bool) and isinstance(exp_offset, (int, np.integer))
+            and -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX)
+
+
 def _fp16_exponent_and_significand(bits: np.ndarray):
     """floor(log2|x|) and the 11-bit normalised significand of FP16 patterns (finite, non-zero)."""
     e = (bits >> 10) & 0x1F
@@ -422,6 +444,12 @@ class TableBackend(BackendBase):
             self._k_limits[key] = min(exact, gemm_mod.max_safe_k(a_format, b_format, acc_width))
         return self._k_limits[key]
 
+    def _gemm_is_fast(self, a, b, a_format, b_format, phase, acc_width) -> bool:
+        """Whether the float32 GEMM serves these checked code arrays (else: the reference)."""
+        return (a.shape[1] <= self._k_limit(a_format, b_format, acc_width)
+                and a.shape[1] == b.shape[0] and not isinstance(phase, bool) and phase in (0, 1)
+                and not (a.size and a.max() > 15) and not (b.size and b.max() > 15))
+
     # ---- the interface
     def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
         h = check_crossing("fp16", fp16, np.float16)
@@ -446,15 +474,9 @@ class TableBackend(BackendBase):
         else:
             s = _checked_seed(seed)
             e = np.take(self._stochastic_tables(shift), bits)
-            up = self._stream_draws(s, bits.size).reshape(bits.shape) < (e >> 16)
-            # Byte 0 holds both codes; the round-up one (bits 4..7) where the draw says up.
-            codes = e.astype(np.uint8)
-            codes >>= up.view(np.uint8) * np.uint8(4)     # (NumPy's uint8 << is slow)
-            codes &= np.uint8(15)
+            codes = _select_codes(e, self._stream_draws(s, bits.size).reshape(bits.shape))
         mag = bits & np.uint16(0x7FFF)
-        invalid = mag >= np.uint16(0x7C00)
-        mag -= np.uint16(bound + 1)                   # wraps below the bound
-        return R4Result(codes, invalid, mag < np.uint16(0x7C00 - bound - 1))
+        return R4Result(codes, mag >= np.uint16(0x7C00), _saturated(mag, bound))
 
     def quantize_grad_tpr(self, fp16, *, scale_exp, rounding, seeds):
         """Both TPR phases in one pass: one gather from a two-row table of the phase-0 and
@@ -482,26 +504,20 @@ class TableBackend(BackendBase):
                 self._tpr_stoch[g] = np.stack([self._stochastic_tables(g),
                                                self._stochastic_tables(g + 1)])
             e = np.take(self._tpr_stoch[g], flat, axis=1)
-            up = self._streams(s, flat.size) < (e >> 16)
-            codes = e.astype(np.uint8)
-            codes >>= up.view(np.uint8) * np.uint8(4)
-            codes &= np.uint8(15)
+            codes = _select_codes(e, self._streams(s, flat.size))
         mag = flat & np.uint16(0x7FFF)
         invalid = mag >= np.uint16(0x7C00)
         out = []
         for p, bound in enumerate(bounds):
-            m = mag - np.uint16(bound + 1)            # wraps below the bound
             out.append(R4Result(codes[p].reshape(h.shape),
                                 (invalid.copy() if p else invalid).reshape(h.shape),
-                                (m < np.uint16(0x7C00 - bound - 1)).reshape(h.shape)))
+                                _saturated(mag, bound).reshape(h.shape)))
         return out[0], out[1]
 
     def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        if (a.shape[1] > self._k_limit(a_format, b_format, acc_width)
-                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
-                or (a.size and a.max() > 15) or (b.size and b.max() > 15)):
+        if not self._gemm_is_fast(a, b, a_format, b_format, phase, acc_width):
             # The general case (saturation, and every error message) is the reference's.
             return gemm_mod.gemm(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                  acc_width=acc_width, flags=True)
@@ -516,8 +532,7 @@ class TableBackend(BackendBase):
     def readout(self, acc, *, exp_offset):
         a = check_crossing("acc", acc, np.int64)
         image, self._image = self._image, None
-        if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)) \
-                or not -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX or not a.size:
+        if not _readout_offset_is_fast(exp_offset) or not a.size:
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
         off = int(exp_offset)
         if image is not None and image[0] is a:     # our own, unmodified (read-only) result
@@ -560,12 +575,8 @@ class TableBackend(BackendBase):
         """The read-out straight from the GEMM's float32 image: no int64 accumulators."""
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        if (a.shape[1] > self._k_limit(a_format, b_format, acc_width)
-                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
-                or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
-                or not -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX
-                or not a.shape[0] * b.shape[1] or (a.size and a.max() > 15)
-                or (b.size and b.max() > 15)):
+        if (not _readout_offset_is_fast(exp_offset) or not a.shape[0] * b.shape[1]
+                or not self._gemm_is_fast(a, b, a_format, b_format, phase, acc_width)):
             return super().gemm_readout(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                         acc_width=acc_width, exp_offset=exp_offset)
         # As in gemm and readout: K within the limit keeps every accumulator exact and unsaturated.
