@@ -255,6 +255,12 @@ def _saturated(mag, bound) -> np.ndarray:
     return mag < np.uint16(0x7C00 - bound - 1)
 
 
+def _is_phase(phase) -> bool:
+    """Whether ``phase`` is one the reference accepts (else its error is the answer)."""
+    return (not isinstance(phase, bool) and isinstance(phase, (int, np.integer))
+            and phase in (0, 1))
+
+
 def _readout_offset_is_fast(exp_offset) -> bool:
     """Whether the float32 read-out serves this exponent offset (else: the reference)."""
     # From -37 up, acc * 2^(off - 112) stays a multiple of float32's smallest step 2^-149.
@@ -447,7 +453,7 @@ class TableBackend(BackendBase):
     def _gemm_is_fast(self, a, b, a_format, b_format, phase, acc_width) -> bool:
         """Whether the float32 GEMM serves these checked code arrays (else: the reference)."""
         return (a.shape[1] <= self._k_limit(a_format, b_format, acc_width)
-                and a.shape[1] == b.shape[0] and not isinstance(phase, bool) and phase in (0, 1)
+                and a.shape[1] == b.shape[0] and _is_phase(phase)
                 and not (a.size and a.max() > 15) and not (b.size and b.max() > 15))
 
     # ---- the interface
@@ -455,7 +461,7 @@ class TableBackend(BackendBase):
         h = check_crossing("fp16", fp16, np.float16)
         if rounding not in ("nearest", "stochastic"):
             raise ValueError(f"rounding must be 'nearest' or 'stochastic', not {rounding!r}")
-        if (isinstance(phase, bool) or phase not in (0, 1) or isinstance(scale_exp, bool)
+        if (not _is_phase(phase) or isinstance(scale_exp, bool)
                 or not isinstance(scale_exp, (int, np.integer))
                 or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX):
             # Invalid phase or scale exponent: the reference's error.
@@ -608,7 +614,7 @@ class TableBackend(BackendBase):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
         if (a_format not in gemm_mod.A_FORMATS or b_format not in gemm_mod.B_FORMATS
-                or a.shape[1] != b.shape[0] or isinstance(phase, bool) or phase not in (0, 1)
+                or a.shape[1] != b.shape[0] or not _is_phase(phase)
                 or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
                 or not -90 <= exp_offset <= 90 or (a.size and a.max() > 15)
                 or (b.size and b.max() > 15)):

@@ -70,8 +70,10 @@ def check_codes(codes, name: str = "codes") -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def _check_phase(phase) -> int:
-    if isinstance(phase, bool) or phase not in PHASES:
+def check_phase(phase) -> int:
+    """A TPR phase: the integer 0 or 1 (not a bool, a float or an array)."""
+    if (isinstance(phase, bool) or not isinstance(phase, (int, np.integer))
+            or phase not in PHASES):
         raise ValueError(f"phase must be 0 or 1, not {phase!r}")
     return int(phase)
 
@@ -256,7 +258,7 @@ def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags
     numpy.ndarray of uint8, or R4Result
         Codes of the same shape as ``x``; NaN gives code 0 and +-Inf gives +-max, both flagged.
     """
-    p = _check_phase(phase)
+    p = check_phase(phase)
     g = _check_scale_exp(scale_exp)
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
@@ -295,7 +297,7 @@ def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags
 
 def r4_decode(codes, *, phase=0, scale_exp=0) -> np.ndarray:
     """R4 codes -> float64 values (-1)^s * 2^(2e - 8 - phase - scale_exp); e = 0 decodes to 0."""
-    p = _check_phase(phase)
+    p = check_phase(phase)
     g = _check_scale_exp(scale_exp)
     c = check_codes(codes).astype(np.int64)
     e = c & 7
@@ -309,7 +311,7 @@ def r4_shift(codes, *, phase=0) -> np.ndarray:
     An INT4 x R4 product is ``a << r4_shift(b)`` (negated when b's sign is set) in units of
     2^-7 at scale exponent 0; the scale exponent is applied once, at read-out.
     """
-    p = _check_phase(phase)
+    p = check_phase(phase)
     e = check_codes(codes).astype(np.int64) & 7
     return np.where(e > 0, 2 * e - 1 - p, 0)
 

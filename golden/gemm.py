@@ -8,19 +8,22 @@ vectorised; the sequential saturating walk over K runs only for outputs whose wo
 partial sum could leave the register.
 
 Overflow is never silent. ``gemm(..., flags=True)`` returns the per-output sticky overflow
-flags next to the accumulators; ``gemm(..., strict=True)`` (or :func:`check_k_bound` before a
-call) refuses any K beyond :func:`max_safe_k` with :class:`AccumulatorBoundError`, which is what
-the training layers use. ``gemm_fp16`` is the paper's FP16 accumulation, kept as an ablation.
+flags next to the accumulators; without ``flags``, a saturated result issues a
+:class:`SaturationWarning` (so do ``readout`` and ``gemm_fp16``). ``gemm(..., strict=True)``
+(or :func:`check_k_bound` before a call) refuses any K beyond :func:`max_safe_k` with
+:class:`AccumulatorBoundError`, which is what the training layers use. ``gemm_fp16`` is the
+paper's FP16 accumulation, kept as an ablation.
 """
 
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
 
-from golden.formats import check_codes, format_of, int4_decode, r4_shift, uint4_decode
+from golden.formats import check_codes, check_phase, format_of, int4_decode, r4_shift, uint4_decode
 
 #: Accumulator widths the golden model (and the RTL parameter check) accept. 18 bits is the
 #: least that holds one UINT4 x R4 product (< 2^17); 48 keeps the read-out exact in float64.
@@ -83,6 +86,10 @@ class AccumulatorBoundError(ValueError):
     """K exceeds the bound below which the accumulator provably cannot saturate."""
 
 
+class SaturationWarning(RuntimeWarning):
+    """Results saturated (the defined behaviour) and the caller did not ask for the flags."""
+
+
 def check_k_bound(k: int, a_format: str, b_format: str, acc_width: int = 32) -> int:
     """Raise :class:`AccumulatorBoundError` if a K-long dot product could saturate the register.
 
@@ -124,8 +131,8 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
     numpy.ndarray of int64, shape (M, N), or GemmResult
         Accumulators. R4 products are in units of 2^-7 at scale exponent 0, so the real value
         is ``acc * 2^(-7 - scale_exp)``; pass that offset to :func:`readout`. Without
-        ``flags`` the flags are dropped, so callers that may exceed :func:`max_safe_k` should
-        ask for them.
+        ``flags`` the flags are not returned, and a :class:`SaturationWarning` says how many
+        outputs saturated; callers that may exceed :func:`max_safe_k` should ask for them.
 
     Notes
     -----
@@ -145,8 +152,7 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
     if b_format not in B_FORMATS:
         raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
     format_of(a_format), format_of(b_format)
-    if isinstance(phase, bool) or phase not in (0, 1):
-        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    check_phase(phase)
     width = check_acc_width(acc_width)
     a = np.asarray(a_codes)
     b = np.asarray(b_codes)
@@ -172,6 +178,7 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
         acc[rows, cols], overflow[rows, cols] = _sticky_walk(av, bv, rows, cols, lo, hi)
     if flags:
         return GemmResult(acc, overflow)
+    _warn_saturated(overflow, "gemm", "accumulators")
     return acc
 
 
@@ -190,6 +197,24 @@ def _sticky_walk(av, bv, rows, cols, lo, hi):
         rail[first] = np.where(run[first] > hi, hi, lo)
         sat |= first
     return np.where(sat, rail, run), sat
+
+
+def _check_exp_offset(exp_offset) -> int:
+    """The read-out's power-of-two offset: an integer in the signed 9-bit register's range."""
+    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
+        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
+    if not READOUT_OFFSET_MIN <= exp_offset <= READOUT_OFFSET_MAX:
+        raise ValueError(f"exp_offset must be in {READOUT_OFFSET_MIN}..{READOUT_OFFSET_MAX}, "
+                         f"not {exp_offset}")
+    return int(exp_offset)
+
+
+def _warn_saturated(overflow, func, what):
+    """Say so when results saturated and the caller did not ask for the overflow flags."""
+    n = int(np.count_nonzero(overflow))
+    if n:
+        warnings.warn(f"{func}: {n} {what} saturated; pass flags=True to get the sticky "
+                      f"overflow flag of each", SaturationWarning, stacklevel=3)
 
 
 class ReadoutResult(NamedTuple):
@@ -214,18 +239,15 @@ def readout(acc, *, exp_offset=0, flags=False):
     flags : bool
         Return a :class:`ReadoutResult` with the overflow flags.
     """
-    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
-        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
-    if not READOUT_OFFSET_MIN <= exp_offset <= READOUT_OFFSET_MAX:
-        raise ValueError(f"exp_offset must be in {READOUT_OFFSET_MIN}..{READOUT_OFFSET_MAX}, "
-                         f"not {exp_offset}")
+    _check_exp_offset(exp_offset)
     a = np.asarray(acc)
     if a.dtype.kind not in "iu":
         raise TypeError(f"acc must be an integer array, not dtype {a.dtype}")
-    a = a.astype(np.int64)
     top = 2 ** (ACC_WIDTH_MAX - 1)
-    if a.size and (a.min() < -top or a.max() >= top):
+    # (Checked before the cast to int64, which would wrap a uint64 from 2^63 up.)
+    if a.size and (int(a.min()) < -top or int(a.max()) >= top):
         raise ValueError(f"accumulator values must fit {ACC_WIDTH_MAX} signed bits")
+    a = a.astype(np.int64)
     # Exact in float64 (|acc| <= 2^47; ldexp only moves the exponent, and float64's exponent
     # range covers 2^(47+255) and 2^-256 without rounding); the cast to float16 is one RNE step.
     exact = np.ldexp(a.astype(np.float64), exp_offset)
@@ -236,6 +258,7 @@ def readout(acc, *, exp_offset=0, flags=False):
     h = np.where(a == 0, np.float16(0.0), h).astype(np.float16)
     if flags:
         return ReadoutResult(h, over)
+    _warn_saturated(over, "readout", "results (to +-65504)")
     return h
 
 
@@ -255,17 +278,16 @@ def gemm_fp16(a_codes, b_codes, *, a_format, b_format, phase=0, exp_offset=0, fl
     A product or partial sum beyond FP16 range saturates to +-65504 and sets the sticky flag.
     The loop runs over K only; every step is vectorised over the M x N outputs.
 
-    Parameters are those of :func:`gemm`, with ``exp_offset`` (as for :func:`readout`) instead
-    of ``acc_width``: pass the offset the exact path would give :func:`readout` to compare them.
+    Parameters are those of :func:`gemm`, with ``exp_offset`` (as for :func:`readout`, and in
+    the same -256..255 range) instead of ``acc_width``: pass the offset the exact path would
+    give :func:`readout` to compare them.
     """
     if a_format not in A_FORMATS:
         raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
     if b_format not in B_FORMATS:
         raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
-    if isinstance(phase, bool) or phase not in (0, 1):
-        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
-    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
-        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
+    check_phase(phase)
+    _check_exp_offset(exp_offset)
     a = np.asarray(a_codes)
     b = np.asarray(b_codes)
     if a.ndim != 2 or b.ndim != 2:
@@ -288,4 +310,5 @@ def gemm_fp16(a_codes, b_codes, *, a_format, b_format, phase=0, exp_offset=0, fl
     values = acc.astype(np.float16)
     if flags:
         return Fp16GemmResult(values, overflow)
+    _warn_saturated(overflow, "gemm_fp16", "sums (to +-65504)")
     return values

@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.formats import check_codes
+from golden.formats import check_codes, check_phase
 from hdl.array import a_layout, b_layout, c_layout, result_layout
 from hdl.modes import a_format_code, b_format_code
 
@@ -52,8 +52,7 @@ def pack_b(b_tile, b_format: str, phase: int = 0) -> list:
     """A (K, C) B tile -> its K ``i_b`` payloads."""
     b = check_codes(b_tile, "b_tile")
     k, cols = b.shape
-    if phase not in (0, 1):
-        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    check_phase(phase)
     lay = b_layout(cols)
     beats = _pack_codes(b.T, lay["data"].offset)
     beats += (b_format_code(b_format) << lay["format"].offset) | (phase << lay["phase"].offset)

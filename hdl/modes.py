@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from amaranth.lib import data, enum
 
+from golden.formats import check_phase
 from golden.gemm import A_FORMATS, B_FORMATS
 
 
@@ -62,8 +63,7 @@ def b_format_code(name: str) -> int:
 
 def mode_code(a_format: str, b_format: str, phase: int) -> int:
     """The :data:`Mode` of a tile packed as an integer, from golden.gemm's argument values."""
-    if isinstance(phase, bool) or phase not in (0, 1):
-        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
+    check_phase(phase)
     return (a_format_code(a_format) << Mode["a_format"].offset
             | b_format_code(b_format) << Mode["b_format"].offset
             | phase << Mode["phase"].offset)

@@ -171,7 +171,8 @@ def test_gemm_readout_saturation_and_edges(seed):
         _same(*_gemm_readout_all(fast, aa, bb, a_format="uint4", b_format="uint4", phase=0,
                                  acc_width=32, exp_offset=0)[:2])
     for kw in ({"exp_offset": True}, {"exp_offset": 1.0}, {"exp_offset": READOUT_OFFSET_MAX + 1},
-               {"phase": 2}, {"a_format": "r4"}, {"acc_width": 17}, {"b_format": "fp16"}):
+               {"phase": 2}, {"phase": 1.0}, {"a_format": "r4"}, {"acc_width": 17},
+               {"b_format": "fp16"}):
         args = {"a_format": "uint4", "b_format": "r4", "phase": 0, "acc_width": 32,
                 "exp_offset": 0} | kw
         errors = []

@@ -523,7 +523,7 @@ def test_bad_arguments():
     for bad in (np.array([1, 2]), np.array([1, 2], dtype=np.uint16), np.array([True]), [1, 2]):
         with pytest.raises(TypeError):
             r4_quantize(bad)
-    for bad in (2, -1, True, False, None):
+    for bad in (2, -1, True, False, None, 1.0, np.array([0, 1])):
         with pytest.raises(ValueError):
             r4_quantize(x, phase=bad)
         with pytest.raises(ValueError):

@@ -7,7 +7,8 @@ import pytest
 
 from golden.backend import TableBackend
 from golden.formats import int4_decode, r4_decode
-from golden.gemm import (ACC_WIDTH_MAX, AccumulatorBoundError, GemmResult, check_k_bound, gemm,
+from golden.gemm import (ACC_WIDTH_MAX, AccumulatorBoundError, GemmResult, SaturationWarning,
+                         check_k_bound, gemm,
                          gemm_fp16, max_product, max_safe_k, operand_values, readout)
 
 PAIRS = [("int4", "int4"), ("int4", "uint4"), ("int4", "r4"), ("uint4", "int4"),
@@ -70,6 +71,10 @@ def test_beyond_the_bound_saturates_with_a_flag_or_raises_when_strict():
     assert res.acc[1, 0] == 0 and not res.overflow[1, 0]
     with pytest.raises(AccumulatorBoundError):
         gemm(a, b, a_format="uint4", b_format="r4", acc_width=width, strict=True)
+    # Without flags the saturated values come back with a warning, never silently.
+    with pytest.warns(SaturationWarning, match="gemm: 1 accumulators saturated"):
+        acc = gemm(a, b, a_format="uint4", b_format="r4", acc_width=width)
+    assert np.array_equal(acc, res.acc)
     # The table backend hands the general case to the reference: same flags.
     fast = TableBackend().gemm(a, b, a_format="uint4", b_format="r4", phase=0, acc_width=width)
     assert np.array_equal(fast.acc, res.acc) and np.array_equal(fast.overflow, res.overflow)
@@ -170,6 +175,15 @@ def test_shape_and_format_errors():
         gemm(a + 16, a.T, a_format="uint4", b_format="int4")
     with pytest.raises(ValueError, match="inner dimensions"):
         gemm_fp16(a, a, a_format="uint4", b_format="int4")
+    with pytest.raises(ValueError, match="exp_offset must be in"):
+        gemm_fp16(a, a.T, a_format="uint4", b_format="int4", exp_offset=10000)
+    # A phase is the integer 0 or 1: not a float, a bool or an array.
+    for bad in (1.0, True, np.array([0, 1]), 2):
+        with pytest.raises(ValueError, match="phase must be 0 or 1"):
+            gemm(a, a.T, a_format="uint4", b_format="r4", phase=bad)
+        with pytest.raises(ValueError, match="phase must be 0 or 1"):
+            gemm_fp16(a, a.T, a_format="uint4", b_format="r4", phase=bad)
+    assert gemm(a, a.T, a_format="uint4", b_format="r4", phase=np.int64(1)).shape == (2, 2)
 
 
 def test_readout_rounding_subnormals_and_saturation():
@@ -179,6 +193,8 @@ def test_readout_rounding_subnormals_and_saturation():
     assert out.values[4] == 65504 and not out.overflow[4]
     assert out.values[5] == 65504 and out.values[6] == -65504
     assert out.overflow.tolist() == [False] * 5 + [True, True, False]
+    with pytest.warns(SaturationWarning, match=r"readout: 2 results \(to \+-65504\)"):
+        assert readout(acc).tolist() == out.values.tolist()
     sub = readout(np.array([1, 3]), exp_offset=-25)          # 2^-25 ties to 0, 3*2^-25 -> 2^-23
     assert sub.tolist() == [0.0, 2.0 ** -23]
 
@@ -189,6 +205,10 @@ def test_readout_takes_the_whole_48_bit_range_and_no_more():
     for bad in (-top - 1, top):
         with pytest.raises(ValueError, match="48 signed bits"):
             readout(np.array([bad]))
+    # Unsigned input is range-checked before any cast (2^64 - 1 must not wrap to -1).
+    with pytest.raises(ValueError, match="48 signed bits"):
+        readout(np.array([2 ** 64 - 1], dtype=np.uint64))
+    assert readout(np.array([3], dtype=np.uint64)).tolist() == [3.0]
 
 
 def test_fp16_accumulation_swamps_where_exact_does_not():
@@ -201,6 +221,9 @@ def test_fp16_accumulation_swamps_where_exact_does_not():
     res = gemm_fp16(np.full((1, 700), 15, dtype=np.uint8), np.full((700, 1), 7, dtype=np.uint8),
                     a_format="uint4", b_format="int4", flags=True)
     assert res.values[0, 0] == 65504 and res.overflow[0, 0]
+    with pytest.warns(SaturationWarning, match="gemm_fp16: 1 sums"):
+        gemm_fp16(np.full((1, 700), 15, dtype=np.uint8), np.full((700, 1), 7, dtype=np.uint8),
+                  a_format="uint4", b_format="int4")
 
 
 def test_fp16_accumulation_table_backend_is_identical(seed):
