@@ -20,13 +20,14 @@ loss scale of the batch size, which keeps per-example gradients out of FP16's su
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
 from golden.backend import Backend, check_crossing, fp16_from_f32
-from golden.formats import ROUNDINGS
+from golden.formats import ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN
 from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
 from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
@@ -66,7 +67,17 @@ class QuantConfig:
         if self.accumulate not in ACCUMULATE_MODES:
             raise ValueError(f"accumulate must be one of {ACCUMULATE_MODES}, "
                              f"not {self.accumulate!r}")
-        check_acc_width(self.acc_width)
+        if not isinstance(self.tpr, bool):
+            raise TypeError(f"tpr must be a bool, not {self.tpr!r}")
+        if isinstance(self.fixed_scale_exp, bool) or not isinstance(self.fixed_scale_exp,
+                                                                    (int, np.integer)):
+            raise TypeError(f"fixed_scale_exp must be an integer, not {self.fixed_scale_exp!r}")
+        if not SCALE_EXP_MIN <= self.fixed_scale_exp <= SCALE_EXP_MAX:
+            raise ValueError(f"fixed_scale_exp must be in {SCALE_EXP_MIN}..{SCALE_EXP_MAX} (the "
+                             f"GradScale register), not {self.fixed_scale_exp}")
+        # Plain ints, so that asdict(config) stays JSON-serializable whatever integer type came in.
+        object.__setattr__(self, "fixed_scale_exp", int(self.fixed_scale_exp))
+        object.__setattr__(self, "acc_width", check_acc_width(self.acc_width))
 
 
 @dataclass
@@ -79,6 +90,33 @@ class StepContext:
     step: int = 0
     stats: dict = field(default_factory=lambda: {"grad_saturated": 0, "readout_overflow": 0,
                                                   "fp16_acc_overflow": 0})
+
+    def __post_init__(self):
+        if not isinstance(self.config, QuantConfig):
+            raise TypeError(f"config must be a QuantConfig, not {self.config!r}")
+        _check_int(self.run_seed, "run_seed", 0, "a non-negative integer")
+        _check_int(self.step, "step", 0, "a non-negative integer")
+
+
+def _check_int(value, what: str, least: int = 1, kind: str = "a positive integer") -> int:
+    """``value`` as an int if it is an integer (not a bool) >= ``least``; TypeError otherwise."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise TypeError(f"{what} must be {kind}, not {value!r}")
+    return int(value)
+
+
+def _check_real(value, what: str, *, positive: bool) -> float:
+    """``value`` as a float if it is a finite real number, > 0 or >= 0 as asked."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{what} must be a real number, not {value!r}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:                    # an integer beyond the float range
+        finite = False
+    if not finite or (value <= 0 if positive else value < 0):
+        raise ValueError(f"{what} must be a {'positive' if positive else 'non-negative'} finite "
+                         f"number, not {value!r}")
+    return float(value)
 
 
 def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
@@ -127,12 +165,31 @@ class QAct(NamedTuple):
 
 
 class Layer:
-    """Base: parameters and their gradients by name; subclasses define forward/backward."""
+    """Base: parameters and their gradients by name; subclasses define forward/backward.
+
+    Every forward records the shape of its output in ``_out_shape``; every backward first
+    checks the incoming gradient against it (:meth:`_check_grad`), so that a wrong batch size
+    or layout is an error naming the layer, never a broadcast or a mismatched GEMM.
+    """
 
     def __init__(self, name: str):
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"name must be a non-empty string, not {name!r}")
         self.name = name
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
+        self._out_shape: tuple | None = None
+
+    def _check_grad(self, dy, want: tuple | None, what: str = "output") -> None:
+        """Raise unless ``dy`` is an array of shape ``want``, the shape a forward produced."""
+        if want is None:
+            raise RuntimeError(f"{self.name}: backward called before any forward pass")
+        if not isinstance(dy, np.ndarray):
+            raise TypeError(f"{self.name}: the gradient must be a NumPy array, "
+                            f"not {type(dy).__name__}")
+        if dy.shape != want:
+            raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the "
+                             f"{what} shape {want} of the forward pass")
 
     def forward(self, x, ctx: StepContext):
         raise NotImplementedError
@@ -148,9 +205,12 @@ class PixelQuant(Layer):
     """Input pixels in [0, 1] -> UINT4 codes (scale 1/15) for a 4-bit first layer."""
 
     def forward(self, x, ctx):
-        return QAct(pixel_quantize(x), 1.0 / 15)
+        codes = pixel_quantize(x)
+        self._out_shape = codes.shape
+        return QAct(codes, 1.0 / 15)
 
     def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
         return None
 
 
@@ -159,16 +219,22 @@ class Pact(Layer):
 
     def __init__(self, name: str, alpha: float = 4.0, l2: float = 1e-4):
         super().__init__(name)
-        self.params["alpha"] = np.array(alpha, dtype=np.float32)
+        _check_real(alpha, "PACT alpha", positive=True)
+        _check_real(l2, "l2", positive=False)
+        with np.errstate(over="ignore"):
+            self.params["alpha"] = np.array(alpha, dtype=np.float32)
+        if not 0 < self.params["alpha"] < np.inf:
+            raise ValueError(f"PACT alpha {alpha!r} is not a positive finite FP32 number")
         self.l2 = l2
         self._x = None
 
     def forward(self, x, ctx):
-        self._x = x
         q = pact_quantize(x, self.params["alpha"])
+        self._x, self._out_shape = x, q.codes.shape
         return QAct(q.codes, q.scale)
 
     def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
         dx, dalpha = pact_backward(self._x, self.params["alpha"], dy)
         self.grads["alpha"] = np.array(dalpha, dtype=np.float32)
         return dx
@@ -179,9 +245,11 @@ class Relu(Layer):
 
     def forward(self, x, ctx):
         self._mask = x > 0
+        self._out_shape = self._mask.shape
         return np.where(self._mask, x, 0).astype(x.dtype)
 
     def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
         return np.where(self._mask, dy, 0).astype(dy.dtype)
 
 
@@ -189,13 +257,13 @@ class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), for FP32 arrays and 4-bit activations alike."""
 
     def forward(self, x, ctx):
-        if isinstance(x, QAct):
-            self._shape = x.codes.shape
-            return QAct(x.codes.reshape(x.codes.shape[0], -1), x.scale)
-        self._shape = x.shape
-        return x.reshape(x.shape[0], -1)
+        arr = x.codes if isinstance(x, QAct) else x
+        out = arr.reshape(arr.shape[0], -1)
+        self._shape, self._out_shape = arr.shape, out.shape
+        return QAct(out, x.scale) if isinstance(x, QAct) else out
 
     def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
         return dy.reshape(self._shape)
 
 
@@ -207,8 +275,11 @@ class _GemmLayer(Layer):
 
     def __init__(self, name, n_in, n_out, *, precision, rng):
         super().__init__(name)
+        n_in, n_out = _check_int(n_in, "n_in"), _check_int(n_out, "n_out")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng must be a numpy.random.Generator, not {rng!r}")
         self.precision = precision
         self.n_in, self.n_out = n_in, n_out
         self.params["w"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(
@@ -216,6 +287,7 @@ class _GemmLayer(Layer):
         self.params["b"] = np.zeros(n_out, dtype=np.float32)
         self.layer_id = 0          # set by Sequential: feeds the stochastic-rounding seed
         self._prev_scale_exp = None
+        self._mat_shape = None     # (rows, n_out) of the last forward GEMM
 
     # ---- the 4-bit GEMM through the backend
     def _gemm(self, ctx, a_codes, b_codes, a_format, b_format, phase, exp_offset, scale,
@@ -270,22 +342,20 @@ class _GemmLayer(Layer):
         if self.precision == "fp32":
             xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
             self._check_in(xv.shape)
-            self._x = xv
+            self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
             return xv @ w.T + b
         if not isinstance(x, QAct):
             raise TypeError(f"{self.name} is a 4-bit layer: its input must be UINT4 activation "
                             f"codes (PACT or the pixel quantizer), not {type(x).__name__}")
         self._check_in(x.codes.shape)
         q = sawb_quantize(w)
-        self._x, self._w = x, q
         y = self._gemm(ctx, x.codes, q.codes.T, "uint4", "int4", 0, 0, x.scale * q.scale)
         y += b                                       # a new array: add the bias in place
+        self._x, self._w, self._mat_shape = x, q, y.shape
         return y
 
     def _backward_mat(self, dy, ctx, need_dx):
-        if dy.ndim != 2 or dy.shape[1] != self.n_out:
-            raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the "
-                             f"output width {self.n_out}")
+        self._check_grad(dy, self._mat_shape, "GEMM output")
         self.grads["b"] = dy.sum(axis=0).astype(self.params["b"].dtype)
         if self.precision == "fp32":
             check_finite(dy, f"{self.name} output gradient")
@@ -355,9 +425,12 @@ class Linear(_GemmLayer):
         super().__init__(name, n_in, n_out, precision=precision, rng=rng)
 
     def forward(self, x, ctx):
-        return self._forward_mat(x, ctx)
+        y = self._forward_mat(x, ctx)
+        self._out_shape = y.shape
+        return y
 
     def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
         return self._backward_mat(dy, ctx, need_dx)
 
 
@@ -387,6 +460,9 @@ class Conv2d(_GemmLayer):
     """2-D convolution (NCHW, square kernel) as im2col onto the same GEMM as Linear."""
 
     def __init__(self, name, c_in, c_out, k=3, *, stride=1, pad=1, precision="q4", rng):
+        c_in, c_out, k = _check_int(c_in, "c_in"), _check_int(c_out, "c_out"), _check_int(k, "k")
+        stride = _check_int(stride, "stride")
+        pad = _check_int(pad, "pad", 0, "a non-negative integer")
         super().__init__(name, c_in * k * k, c_out, precision=precision, rng=rng)
         self.c_in, self.k, self.stride, self.pad = c_in, k, stride, pad
 
@@ -394,17 +470,17 @@ class Conv2d(_GemmLayer):
         arr = x.codes if isinstance(x, QAct) else x
         if arr.ndim != 4 or arr.shape[1] != self.c_in:
             raise ValueError(f"{self.name}: input shape {arr.shape} is not (N, {self.c_in}, H, W)")
-        self._in_shape = arr.shape
+        if min(arr.shape[2:]) + 2 * self.pad < self.k:
+            raise ValueError(f"{self.name}: input shape {arr.shape} padded by {self.pad} is "
+                             f"smaller than the {self.k}x{self.k} kernel")
         cols, ho, wo = _im2col(arr, self.k, self.stride, self.pad)
-        self._ho, self._wo = ho, wo
         y = self._forward_mat(QAct(cols, x.scale) if isinstance(x, QAct) else cols, ctx)
+        self._in_shape, self._ho, self._wo = arr.shape, ho, wo
+        self._out_shape = (arr.shape[0], self.n_out, ho, wo)
         return y.reshape(arr.shape[0], ho, wo, self.n_out).transpose(0, 3, 1, 2)
 
     def backward(self, dy, ctx, need_dx=True):
-        n = self._in_shape[0]
-        if dy.shape != (n, self.n_out, self._ho, self._wo):
-            raise ValueError(f"{self.name}: gradient shape {dy.shape} does not match the output "
-                             f"shape {(n, self.n_out, self._ho, self._wo)}")
+        self._check_grad(dy, self._out_shape)
         dmat = dy.transpose(0, 2, 3, 1).reshape(-1, self.n_out)
         dcols = self._backward_mat(np.ascontiguousarray(dmat), ctx, need_dx)
         if dcols is None:
@@ -419,6 +495,12 @@ class Sequential:
     """A chain of layers with a softmax cross-entropy head (summed over the batch)."""
 
     def __init__(self, layers: list[Layer]):
+        layers = list(layers)
+        for layer in layers:
+            if not isinstance(layer, Layer):
+                raise TypeError(f"Sequential takes Layer objects, not {layer!r}")
+        if not any(layer.params for layer in layers):
+            raise ValueError("Sequential needs at least one layer with parameters to train")
         self.layers = layers
         for i, layer in enumerate(layers):
             layer.layer_id = i
@@ -437,9 +519,25 @@ class Sequential:
 
 
 def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Summed softmax cross-entropy and its gradient p - onehot with respect to the logits."""
+    """Summed softmax cross-entropy and its gradient p - onehot with respect to the logits.
+
+    ``labels`` are integer class indices 0..C-1, one per row of the (N, C) ``logits``; anything
+    else is an error (a label -1 would otherwise index the last class).
+    """
+    logits, labels = np.asarray(logits), np.asarray(labels)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
+    if not np.issubdtype(logits.dtype, np.floating):
+        raise TypeError(f"logits must be floating point, not {logits.dtype}")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise TypeError(f"labels must be integer class indices, not {labels.dtype}")
+    n_classes = logits.shape[1]
+    if n_classes == 0:
+        raise ValueError("logits have no classes")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        bad = labels[(labels < 0) | (labels >= n_classes)]
+        raise ValueError(f"labels must be class indices in 0..{n_classes - 1}, not "
+                         f"{bad[:5].tolist()}")
     check_finite(logits, "logits")
     z = logits - logits.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
@@ -457,6 +555,10 @@ class Sgd:
     """
 
     def __init__(self, layers, *, lr, momentum=0.9, weight_decay=5e-4):
+        _check_real(lr, "lr", positive=True)
+        if not 0 <= _check_real(momentum, "momentum", positive=False) < 1:
+            raise ValueError(f"momentum must be in [0, 1), not {momentum!r}")
+        _check_real(weight_decay, "weight_decay", positive=False)
         self.layers, self.lr, self.momentum, self.wd = layers, lr, momentum, weight_decay
         self.vel = {(id(l), k): np.zeros_like(p) for l in layers for k, p in l.params.items()}
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from golden.backend import NumpyBackend, TableBackend, fp16_from_f32, round_f32_to_fp16
 from golden.data import load_digits_split
-from golden.formats import grad_scale_exp
-from golden.gemm import AccumulatorBoundError
-from golden.layers import (Conv2d, Linear, Pact, QAct, QuantConfig, Sgd, StepContext,
-                           scale_exp_of_amax, softmax_xent)
+from golden.formats import SCALE_EXP_MAX, SCALE_EXP_MIN, grad_scale_exp, r4_quantize
+from golden.gemm import AccumulatorBoundError, gemm, gemm_fp16, readout
+from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
+                           Sequential, Sgd, StepContext, grad_seed, scale_exp_of_amax,
+                           softmax_xent)
+from golden.quant import sawb_quantize
 from golden.train import train_run
 
 ALL_FP16 = np.arange(65536, dtype=np.uint16).view(np.float16)
@@ -93,6 +97,35 @@ def test_softmax_xent_gradient():
     assert np.allclose(d, p - np.array([[0, 1, 0]]))
 
 
+@pytest.mark.parametrize("labels,error,match", [
+    ([0, -1], ValueError, r"labels must be class indices in 0\.\.2, not \[-1\]"),
+    ([3, 0], ValueError, r"labels must be class indices in 0\.\.2, not \[3\]"),
+    ([0, 1, 2], ValueError, r"logits \(2, 3\) and labels \(3,\) do not match"),
+    ([[0, 1]], ValueError, "do not match"),
+    ([0.0, 1.0], TypeError, "labels must be integer class indices"),
+    ([True, False], TypeError, "labels must be integer class indices"),
+])
+def test_softmax_xent_refuses_bad_labels(labels, error, match):
+    """A label -1 used to index the last class; labels are checked to be integers in 0..C-1,
+    one per row of the logits."""
+    logits = np.array([[1.0, 2.0, 0.5], [0.1, 0.2, 0.3]], np.float32)
+    with pytest.raises(error, match=match):
+        softmax_xent(logits, np.array(labels))
+
+
+def test_softmax_xent_logit_checks_and_edge_labels():
+    with pytest.raises(TypeError, match="logits must be floating point"):
+        softmax_xent(np.array([[1, 2]]), np.array([0]))
+    with pytest.raises(ValueError, match="logits have no classes"):
+        softmax_xent(np.zeros((1, 0), np.float32), np.array([0]))
+    logits = np.array([[1.0, 2.0, 0.5], [0.1, 0.2, 0.3]], np.float32)
+    for labels in (np.array([0, 2], np.uint8), np.array([2, 2])):
+        loss, d = softmax_xent(logits, labels)
+        assert d.dtype == np.float32 and np.isfinite(loss)
+    loss, d = softmax_xent(np.zeros((0, 3), np.float32), np.zeros(0, np.int64))
+    assert loss == 0 and d.shape == (0, 3)
+
+
 def test_q4_linear_is_the_documented_integer_step(seed):
     """Forward and backward of a 4-bit layer recomputed by hand from the golden primitives."""
     from golden.formats import int4_decode, r4_decode, r4_quantize
@@ -141,6 +174,158 @@ def test_shape_errors():
         conv.backward(np.zeros((1, 3, 2, 2), np.float32), ctx)
     with pytest.raises(ValueError, match="precision"):
         Linear("fc", 2, 2, precision="int8", rng=rng)
+
+
+def _codes(rng, *shape):
+    return QAct(rng.integers(0, 16, shape).astype(np.uint8), 0.1)
+
+
+#: Every layer class, each with a forward input (batch 4) and the shape its output has.
+LAYER_CASES = {
+    "linear-fp32": (lambda rng: Linear("fc-a", 5, 2, precision="fp32", rng=rng),
+                    lambda rng: rng.standard_normal((4, 5)).astype(np.float32), (4, 2)),
+    "linear-q4": (lambda rng: Linear("fc-b", 3, 2, precision="q4", rng=rng),
+                  lambda rng: _codes(rng, 4, 3), (4, 2)),
+    "conv-fp32": (lambda rng: Conv2d("conv-a", 2, 3, stride=2, precision="fp32", rng=rng),
+                  lambda rng: rng.standard_normal((4, 2, 5, 5)).astype(np.float32), (4, 3, 3, 3)),
+    "conv-q4": (lambda rng: Conv2d("conv-b", 2, 3, pad=0, precision="q4", rng=rng),
+                lambda rng: _codes(rng, 4, 2, 5, 4), (4, 3, 3, 2)),
+    "relu": (lambda rng: Relu("relu-a"),
+             lambda rng: rng.standard_normal((4, 3)).astype(np.float32), (4, 3)),
+    "pact": (lambda rng: Pact("act-a", 2.0),
+             lambda rng: rng.standard_normal((4, 3, 2)).astype(np.float32), (4, 3, 2)),
+    "flatten": (lambda rng: Flatten("flat-a"),
+                lambda rng: rng.standard_normal((4, 3, 2, 2)).astype(np.float32), (4, 12)),
+    "flatten-q4": (lambda rng: Flatten("flat-b"), lambda rng: _codes(rng, 4, 3, 2, 2), (4, 12)),
+    "pixels": (lambda rng: PixelQuant("pixels-a"),
+               lambda rng: rng.uniform(0, 1, (4, 6)).astype(np.float32), (4, 6)),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYER_CASES))
+def test_backward_checks_the_whole_gradient_shape(case, seed):
+    """Every layer's backward compares the full gradient shape with what its forward produced:
+    a wrong batch size (which a 4-bit GEMM would report without the layer's name, an FP32
+    matmul as NumPy's error, and ReLU would broadcast) is a ValueError naming the layer and
+    both shapes; before any forward pass, or given a non-array, a clear error as well."""
+    make, inp, out_shape = LAYER_CASES[case]
+    rng = np.random.default_rng(seed)
+    layer = make(rng)
+    ctx = _ctx(rounding="nearest")
+    with pytest.raises(RuntimeError, match=f"{layer.name}: backward called before any forward"):
+        layer.backward(np.zeros(out_shape, np.float32), ctx)
+    y = layer.forward(inp(rng), ctx)
+    assert (y.codes if isinstance(y, QAct) else y).shape == out_shape
+    wrong = [(1,) + out_shape[1:], (5,) + out_shape[1:], out_shape[:-1] + (out_shape[-1] + 1,),
+             out_shape + (1,), out_shape[:-1]]
+    for shape in wrong:
+        msg = (f"{layer.name}: gradient shape {shape} does not match the output shape "
+               f"{out_shape}")
+        with pytest.raises(ValueError, match=re.escape(msg)):
+            layer.backward(np.zeros(shape, np.float32), ctx)
+    with pytest.raises(TypeError, match=f"{layer.name}: the gradient must be a NumPy array"):
+        layer.backward(np.zeros(out_shape).tolist(), ctx)
+    dy = (rng.standard_normal(out_shape) * 1e-2).astype(np.float32)
+    layer.backward(dy, ctx)                   # the right shape still passes
+    # A second forward with another batch size moves the expected shape along with it.
+    x2 = inp(rng)
+    x2 = QAct(x2.codes[:2], x2.scale) if isinstance(x2, QAct) else x2[:2]
+    layer.forward(x2, ctx)
+    layer.backward(dy[:2], ctx)
+    with pytest.raises(ValueError, match="gradient shape"):
+        layer.backward(dy, ctx)
+
+
+def test_gemm_backward_checks_the_matrix_shape_too(seed):
+    """The matrix-level backward under Linear and Conv2d checks (rows, n_out) of the GEMM."""
+    rng = np.random.default_rng(seed)
+    ctx = _ctx(rounding="nearest")
+    conv = Conv2d("conv", 2, 3, precision="q4", rng=rng)
+    conv.forward(_codes(rng, 2, 2, 4, 4), ctx)
+    with pytest.raises(ValueError, match=re.escape("conv: gradient shape (31, 3) does not match "
+                                                   "the GEMM output shape (32, 3)")):
+        conv._backward_mat(np.zeros((31, 3), np.float32), ctx, True)
+
+
+BAD_ARGUMENTS = [
+    (lambda rng: Linear("fc", 0, 2, rng=rng), TypeError, "n_in must be a positive integer, not 0"),
+    (lambda rng: Linear("fc", 2, -1, rng=rng), TypeError, "n_out must be a positive integer"),
+    (lambda rng: Linear("fc", 2.0, 2, rng=rng), TypeError, "n_in must be a positive integer"),
+    (lambda rng: Linear("fc", True, 2, rng=rng), TypeError, "n_in must be a positive integer"),
+    (lambda rng: Linear("fc", 2, 2, rng=None), TypeError, "rng must be a numpy.random.Generator"),
+    (lambda rng: Linear("fc", 2, 2, rng=np.random.RandomState(0)), TypeError, "rng must be"),
+    (lambda rng: Linear("fc", 2, 2, precision="int8", rng=rng), ValueError, "precision"),
+    (lambda rng: Linear(3, 2, 2, rng=rng), TypeError, "name must be a non-empty string"),
+    (lambda rng: Linear("", 2, 2, rng=rng), TypeError, "name must be a non-empty string"),
+    (lambda rng: Conv2d("conv", 1, 2, 0, rng=rng), TypeError, "k must be a positive integer"),
+    (lambda rng: Conv2d("conv", 0, 2, rng=rng), TypeError, "c_in must be a positive integer"),
+    (lambda rng: Conv2d("conv", 1, 0, rng=rng), TypeError, "c_out must be a positive integer"),
+    (lambda rng: Conv2d("conv", 1, 2, stride=0, rng=rng), TypeError,
+     "stride must be a positive integer, not 0"),
+    (lambda rng: Conv2d("conv", 1, 2, stride=1.5, rng=rng), TypeError, "stride must be"),
+    (lambda rng: Conv2d("conv", 1, 2, pad=-1, rng=rng), TypeError,
+     "pad must be a non-negative integer, not -1"),
+    (lambda rng: Conv2d("conv", 1, 2, pad=False, rng=rng), TypeError, "pad must be"),
+    (lambda rng: Pact("act", 0.0), ValueError, "PACT alpha must be a positive finite number"),
+    (lambda rng: Pact("act", float("nan")), ValueError, "PACT alpha must be"),
+    (lambda rng: Pact("act", "4"), TypeError, "PACT alpha must be a real number"),
+    (lambda rng: Pact("act", 1e39), ValueError, "not a positive finite FP32 number"),
+    (lambda rng: Pact("act", 1e-50), ValueError, "not a positive finite FP32 number"),
+    (lambda rng: Pact("act", 2.0, l2=-1e-4), ValueError, "l2 must be a non-negative"),
+    (lambda rng: Relu(None), TypeError, "name must be a non-empty string"),
+    (lambda rng: QuantConfig(tpr="no"), TypeError, "tpr must be a bool, not 'no'"),
+    (lambda rng: QuantConfig(tpr=1), TypeError, "tpr must be a bool"),
+    (lambda rng: QuantConfig(fixed_scale_exp=500), ValueError,
+     f"fixed_scale_exp must be in {SCALE_EXP_MIN}..{SCALE_EXP_MAX}"),
+    (lambda rng: QuantConfig(fixed_scale_exp=SCALE_EXP_MIN - 1), ValueError, "fixed_scale_exp"),
+    (lambda rng: QuantConfig(fixed_scale_exp=1.0), TypeError,
+     "fixed_scale_exp must be an integer"),
+    (lambda rng: QuantConfig(fixed_scale_exp=True), TypeError, "fixed_scale_exp must be"),
+    (lambda rng: QuantConfig(rounding="up"), ValueError, "rounding must be one of"),
+    (lambda rng: QuantConfig(grad_scale="max"), ValueError, "grad_scale must be one of"),
+    (lambda rng: QuantConfig(accumulate="fp8"), ValueError, "accumulate must be one of"),
+    (lambda rng: QuantConfig(acc_width=17), ValueError, "acc_width must be in"),
+    (lambda rng: QuantConfig(acc_width=32.0), TypeError, "acc_width must be an integer"),
+    (lambda rng: StepContext(TableBackend(), "paper"), TypeError, "config must be a QuantConfig"),
+    (lambda rng: StepContext(TableBackend(), run_seed=-1), TypeError,
+     "run_seed must be a non-negative integer"),
+    (lambda rng: StepContext(TableBackend(), step=0.5), TypeError, "step must be"),
+    (lambda rng: Sgd([], lr=0), ValueError, "lr must be a positive finite number"),
+    (lambda rng: Sgd([], lr="0.1"), TypeError, "lr must be a real number"),
+    (lambda rng: Sgd([], lr=0.1, momentum=1.0), ValueError, "momentum must be in"),
+    (lambda rng: Sgd([], lr=0.1, weight_decay=-1), ValueError, "weight_decay must be"),
+    (lambda rng: Sequential([]), ValueError, "at least one layer with parameters"),
+    (lambda rng: Sequential([Relu("r"), Flatten("f")]), ValueError, "at least one layer"),
+    (lambda rng: Sequential([Linear("fc", 2, 2, rng=rng), "relu"]), TypeError,
+     "Sequential takes Layer objects"),
+]
+
+
+@pytest.mark.parametrize("make,error,match", BAD_ARGUMENTS,
+                         ids=[f"{i}-{m[:30]}" for i, (_, _, m) in enumerate(BAD_ARGUMENTS)])
+def test_bad_constructor_arguments_are_refused_up_front(make, error, match):
+    with pytest.raises(error, match=match):
+        make(np.random.default_rng(0))
+
+
+def test_constructor_boundaries_are_accepted():
+    rng = np.random.default_rng(0)
+    for g in (SCALE_EXP_MIN, SCALE_EXP_MAX, np.int64(-3)):
+        cfg = QuantConfig(grad_scale="off", fixed_scale_exp=g, acc_width=np.int32(18))
+        assert type(cfg.fixed_scale_exp) is int and type(cfg.acc_width) is int
+    Conv2d("conv", 1, 1, 1, stride=3, pad=0, rng=rng)
+    Linear("fc", np.int64(1), 1, rng=rng)
+    Pact("act", 1e-3, l2=0)
+    Sgd([], lr=1e-3, momentum=0, weight_decay=0)
+
+
+def test_conv_input_smaller_than_the_kernel_is_an_error():
+    rng = np.random.default_rng(0)
+    conv = Conv2d("conv", 1, 2, 3, pad=0, precision="fp32", rng=rng)
+    with pytest.raises(ValueError, match=r"conv: input shape \(1, 1, 2, 5\) padded by 0 is "
+                                         r"smaller than the 3x3 kernel"):
+        conv.forward(np.zeros((1, 1, 2, 5), np.float32), _ctx())
+    assert conv.forward(np.zeros((1, 1, 3, 5), np.float32), _ctx()).shape == (1, 2, 1, 3)
 
 
 def test_nan_inf_never_pass_silently():
@@ -415,3 +600,69 @@ def test_stochastic_seeds_change_the_run_tpr_off_uses_one_phase():
     train_run("mlp", "q4", 1, data=data, epochs=1, max_steps=1, batch=32, backend=rec,
               config=QuantConfig(tpr=False))
     assert {e[-1] for e in rec.log if e[0] in ("quantize_grad", "gemm")} == {0}
+
+
+def test_readout_overflow_counter_is_the_golden_flag_count(seed):
+    """A 4-bit Linear whose forward and backward read-outs partly overflow FP16: the layer's
+    ``readout_overflow`` counter equals the overflow flags golden.gemm.readout raises on the
+    same integer GEMMs, recomputed here from the golden primitives (nearest rounding)."""
+    rng = np.random.default_rng(seed)
+    n_in, n_out, batch = 1000, 7, 8
+    layer = Linear("fc", n_in, n_out, precision="q4", rng=rng)
+    layer.params["w"] = rng.uniform(0.5, 1.0, (n_out, n_in)).astype(np.float32)
+    lo = np.arange(batch)[:, None]                   # row r: codes in r..15 (mean 7.5..11.5)
+    x = QAct(rng.integers(lo, 16, (batch, n_in)).astype(np.uint8), 0.01)
+    ctx = _ctx(rounding="nearest")
+    layer.forward(x, ctx)
+    q = sawb_quantize(layer.params["w"])
+    acc = gemm(x.codes, q.codes.T, a_format="uint4", b_format="int4")
+    fwd = int(np.count_nonzero(readout(acc, exp_offset=0, flags=True).overflow))
+    assert 0 < fwd < batch * n_out
+    assert ctx.stats["readout_overflow"] == fwd
+
+    dy = (rng.uniform(0.5, 1.0, (batch, n_out))
+          * np.array([1, 10, 100, 1000, 5000, 8000, 8000])).astype(np.float32)
+    layer.backward(dy, ctx)
+    dy16 = dy.astype(np.float16)
+    g = grad_scale_exp(dy16)
+    c0 = r4_quantize(dy16, phase=0, scale_exp=g, rounding="nearest")
+    c1 = r4_quantize(dy16, phase=1, scale_exp=g, rounding="nearest")
+    acc_dw = gemm(x.codes.T, c0, a_format="uint4", b_format="r4", phase=0)
+    acc_dx = gemm(q.codes.T, c1.T, a_format="int4", b_format="r4", phase=1)
+    bwd = [int(np.count_nonzero(readout(a, exp_offset=-7 - g, flags=True).overflow))
+           for a in (acc_dw, acc_dx)]
+    assert bwd[0] > 0 and bwd[1] > 0
+    assert ctx.stats["readout_overflow"] == fwd + sum(bwd)
+
+    # The FP16-accumulation ablation counts its own overflow flags.
+    ctx16 = _ctx(rounding="nearest", accumulate="fp16")
+    layer.forward(x, ctx16)
+    want = gemm_fp16(x.codes, q.codes.T, a_format="uint4", b_format="int4", flags=True)
+    assert ctx16.stats["fp16_acc_overflow"] == int(np.count_nonzero(want.overflow)) > 0
+    assert ctx16.stats["readout_overflow"] == 0
+
+
+OFF3 = {"grad_scale": "off", "fixed_scale_exp": 3}
+
+
+@pytest.mark.parametrize("cfg,need_dx", [({}, True), ({"rounding": "nearest"}, True),
+                                         ({}, False), ({"tpr": False}, True), (OFF3, True),
+                                         (OFF3, False), (OFF3 | {"tpr": False}, True)])
+def test_grad_saturated_counter_is_the_golden_flag_count(cfg, need_dx, seed):
+    """``grad_saturated`` counts the R4 saturation flags of every gradient quantization the
+    backward ran: phases 0 and 1 with TPR (and dX wanted), phase 0 alone otherwise; the flags
+    do not depend on the rounding, so golden.formats.r4_quantize recomputes them. Phase 0
+    never saturates under the current GradScale (amax * 2^g <= 64); a fixed g = 3 makes it."""
+    rng = np.random.default_rng(seed)
+    layer = Linear("fc", 5, 40, precision="q4", rng=rng)
+    ctx = _ctx(**cfg)
+    layer.forward(_codes(rng, 16, 5), ctx)
+    dy = (rng.standard_normal((16, 40)) * rng.uniform(0.1, 10, 40)).astype(np.float32)
+    layer.backward(dy, ctx, need_dx=need_dx)
+    dy16 = dy.astype(np.float16)
+    g = ctx.config.fixed_scale_exp if ctx.config.grad_scale == "off" else grad_scale_exp(dy16)
+    phases = (0, 1) if ctx.config.tpr and need_dx else (0,)
+    want = sum(int(np.count_nonzero(r4_quantize(dy16, phase=p, scale_exp=g, rounding="nearest",
+                                                flags=True).saturated)) for p in phases)
+    assert ctx.stats["grad_saturated"] == want
+    assert (want > 0) == (phases == (0, 1) or ctx.config.grad_scale == "off")
