@@ -6,7 +6,9 @@ million-triple run a ~1 minute job under Verilator without a C++ testbench. Gold
 come from golden.fp16 in the pytest process and travel to the testbench in an .npz file.
 
 Fast suite: every combination of the special-value classes (13824 triples) plus random
-triples (20000 under Verilator, 2000 under Icarus) and a short PE stream. Slow (``make sim``):
+triples (20000 under Verilator, 2000 under Icarus) and a short PE stream: the edge tiles of
+verif/hdl/test_fp16_fma.py (the accumulator register through Inf, NaN, -0, overflow and
+subnormals), then random tiles with special-class operands mixed in. Slow (``make sim``):
 10^6 uniformly random bit patterns plus 10^5 each of near-cancelling and tiny triples under
 Verilator, and a longer PE stream.
 """
@@ -25,6 +27,7 @@ from golden.fp16 import fp16_dot, fp16_fma_bits
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from sim.cocotb_run import BUILD, run_cocotb
 from verif.golden.test_fp16 import CLASS_PATTERNS, random_triples
+from verif.hdl.test_fp16_fma import pe_tiles
 
 LANES = 1
 
@@ -60,14 +63,12 @@ def run_core(name, simulator, triples):
 
 def run_pe(name, simulator, rng, tiles, tb_seed):
     a, b, first, last, want = [], [], [], [], []
-    for n in rng.integers(1, 12, tiles):
-        x = rng.normal(0, 8, int(n)).astype(np.float16)
-        y = rng.normal(0, 8, int(n)).astype(np.float16)
-        a += list(x.view(np.uint16))
-        b += list(y.view(np.uint16))
-        first += [1] + [0] * (int(n) - 1)
-        last += [0] * (int(n) - 1) + [1]
-        want.append(fp16_dot(x, y).view(np.uint16))
+    for x, y in pe_tiles(rng, tiles, 11, 8):
+        a += list(x)
+        b += list(y)
+        first += [1] + [0] * (len(x) - 1)
+        last += [0] * (len(x) - 1) + [1]
+        want.append(fp16_dot(x.view(np.float16), y.view(np.float16)).view(np.uint16))
     path = BUILD / name / simulator / "tiles.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b, first=first, last=last, want=want)
