@@ -21,13 +21,9 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.params import check_positive_int
+
 __all__ = ["AmaxTracker", "grad_scale_exp_of"]
-
-
-def _check_lanes(lanes) -> int:
-    if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-        raise TypeError(f"lanes must be a positive integer, not {lanes!r}")
-    return lanes
 
 
 def grad_scale_exp_of(m: Module, amax) -> Signal:
@@ -64,7 +60,7 @@ class AmaxTracker(wiring.Component):
     """
 
     def __init__(self, lanes: int = 1):
-        self._lanes = _check_lanes(lanes)
+        self._lanes = check_positive_int("lanes", lanes)
         super().__init__({
             "i": In(stream.Signature(data.ArrayLayout(unsigned(16), lanes))),
             "clear": In(1),

@@ -20,6 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
 from hdl.modes import AFormat, BFormat
+from hdl.params import check_positive_int
 from hdl.pe import ProcessingElement, drain_layout, saturate
 
 
@@ -59,12 +60,6 @@ def c_layout(cols: int, acc_width: int) -> data.StructLayout:
         "data": data.ArrayLayout(result_layout(acc_width), cols),
         "last": 1,
     })
-
-
-def _check_size(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise TypeError(f"{name} must be a positive integer, not {value!r}")
-    return value
 
 
 class SystolicArray(wiring.Component):
@@ -112,8 +107,8 @@ class SystolicArray(wiring.Component):
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
-        self._rows = _check_size("rows", rows)
-        self._cols = _check_size("cols", cols)
+        self._rows = check_positive_int("rows", rows)
+        self._cols = check_positive_int("cols", cols)
         self._acc_width = check_acc_width(acc_width)
         super().__init__({
             "i_a": In(stream.Signature(a_layout(self._rows))),

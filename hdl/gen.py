@@ -11,6 +11,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from golden.gemm import check_acc_width
+from hdl.params import check_positive_int
 from sim.verilog import write_verilog
 
 #: name -> (module, factory, keyword arguments). ``{rows}``-style names are filled from the
@@ -42,14 +44,25 @@ def main(argv=None) -> int:
     ap.add_argument("--acc-width", type=int, default=32)
     ap.add_argument("designs", nargs="*", help="registry names (default: all)")
     args = ap.parse_args(argv)
-    for name in args.designs or DESIGNS:
+    names = args.designs or list(DESIGNS)
+    for name in names:
         if name not in DESIGNS:
             ap.error(f"unknown design {name!r}; known: {', '.join(DESIGNS)}")
+    try:
+        # The shared parameters first, so that a bad one writes no file at all.
+        check_positive_int("rows", args.rows)
+        check_positive_int("cols", args.cols)
+        check_acc_width(args.acc_width)
+    except (TypeError, ValueError) as exc:
+        print(f"verilog: {exc}", file=sys.stderr)
+        return 2
+    for name in names:
         try:
             vname, component = build(name, rows=args.rows, cols=args.cols,
                                      acc_width=args.acc_width)
         except (TypeError, ValueError) as exc:
-            print(f"verilog: {name}: {exc}", file=sys.stderr)
+            print(f"verilog: {name.format(rows=args.rows, cols=args.cols)}: {exc}",
+                  file=sys.stderr)
             return 2
         path = write_verilog(component, vname, args.out / f"{vname}.v")
         print(f"verilog: wrote {path}")

@@ -17,6 +17,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.amax import AmaxTracker
+from hdl.params import check_positive_int
 from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS, R4Quantize
 from hdl.xorshift import Xorshift32
 
@@ -57,9 +58,7 @@ class GradientUnit(wiring.Component):
     """
 
     def __init__(self, lanes: int = 4):
-        if isinstance(lanes, bool) or not isinstance(lanes, int) or lanes < 1:
-            raise TypeError(f"lanes must be a positive integer, not {lanes!r}")
-        self._lanes = lanes
+        self._lanes = lanes = check_positive_int("lanes", lanes)
         super().__init__({
             "i_grad": In(stream.Signature(grad_in_layout(lanes))),
             "o_codes": Out(stream.Signature(codes_out_layout(lanes))),

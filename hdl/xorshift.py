@@ -15,6 +15,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import DEFAULT_SEED
+from hdl.params import check_positive_int
 
 __all__ = ["xorshift32_step", "xorshift32_steps", "Xorshift32"]
 
@@ -60,9 +61,7 @@ class Xorshift32(wiring.Component):
     """
 
     def __init__(self, steps: int = 1):
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise TypeError(f"steps must be a positive integer, not {steps!r}")
-        self._steps = steps
+        self._steps = steps = check_positive_int("steps", steps)
         super().__init__({
             "advance": In(1),
             "seed": In(32),
