@@ -16,6 +16,9 @@ from amaranth.sim import Simulator
 from golden.gemm import gemm, max_safe_k
 from hdl.array import SystolicArray
 from hdl.array_payload import assemble_c, gemm_beats
+from hdl.pe import LATENCY
+from verif.budget import cycle_budget
+from verif.hdl.streams import PERIOD, add_watchdog
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
@@ -24,7 +27,9 @@ MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
 def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
     """Stream every (a, b, mode) job back to back with random gaps and backpressure.
 
-    Returns the (acc, overflow) of each job, assembled from ``o_c``.
+    Returns the (acc, overflow) of each job, assembled from ``o_c``. A DUT that loses or
+    withholds a beat fails once the run exceeds :func:`verif.budget.cycle_budget` of the beats
+    (each tile may also take its drain, ``rows + LATENCY + 1`` cycles).
     """
     a_beats, b_beats, shapes = [], [], []
     for a, b, (af, bf, p) in jobs:
@@ -33,9 +38,11 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
         b_beats += beats.b
         shapes.append((a.shape[0], b.shape[1], beats.tiles * dut.rows))
     n_out = sum(s[2] for s in shapes)
+    tiles = n_out // dut.rows
     got = []
+    sent = {"a": 0, "b": 0}
 
-    def sender(port, beats, seed):
+    def sender(port, name, beats, seed):
         gaps = np.random.default_rng(seed)
 
         async def testbench(ctx):
@@ -46,6 +53,7 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
                 ctx.set(port.payload.as_value(), beat)
                 await ctx.tick().until(port.ready)
                 ctx.set(port.valid, 0)
+                sent[name] += 1
         return testbench
 
     async def receiver(ctx):
@@ -58,10 +66,15 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
                 got.append(payload)
 
     sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(sender(dut.i_a, a_beats, rng.integers(2 ** 32)))
-    sim.add_testbench(sender(dut.i_b, b_beats, rng.integers(2 ** 32)))
+    sim.add_clock(PERIOD)
+    sim.add_testbench(sender(dut.i_a, "a", a_beats, rng.integers(2 ** 32)))
+    sim.add_testbench(sender(dut.i_b, "b", b_beats, rng.integers(2 ** 32)))
     sim.add_testbench(receiver)
+    budget = cycle_budget(len(a_beats) + n_out, idle=gap_prob, stall=stall_prob,
+                          latency=tiles * (dut.rows + LATENCY + 1))
+    add_watchdog(sim, budget, "SystolicArray o_c", lambda: {
+        "results": (len(got), n_out), "a_beats": (sent["a"], len(a_beats)),
+        "b_beats": (sent["b"], len(b_beats))})
     sim.run()
     results, start = [], 0
     for m, n, count in shapes:

@@ -11,7 +11,9 @@ from amaranth.sim import Simulator
 
 from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
-from hdl.pe import ProcessingElement, drain_layout
+from hdl.pe import LATENCY, ProcessingElement, drain_layout
+from verif.budget import cycle_budget
+from verif.hdl.streams import PERIOD, add_watchdog
 
 #: Every (a_format, b_format, phase) a tile can run in.
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
@@ -30,8 +32,12 @@ def clamped(raw: int, acc_width: int) -> tuple[int, int]:
     return value, overflow
 
 
-def run(dut, driver, count):
-    """Run ``driver`` and collect the first ``count`` drained tiles as (result, overflow)."""
+def run(dut, driver, count, *, cycles):
+    """Run ``driver`` and collect the first ``count`` drained tiles as (result, overflow).
+
+    ``cycles``: how long ``driver`` drives; a PE that loses a tile fails once the run exceeds
+    :func:`verif.budget.cycle_budget` of that (plus the pipeline latency).
+    """
     got = []
 
     async def monitor(ctx):
@@ -41,9 +47,11 @@ def run(dut, driver, count):
                 got.append(clamped(raw, dut.acc_width))
 
     sim = Simulator(dut)
-    sim.add_clock(1e-8)
+    sim.add_clock(PERIOD)
     sim.add_testbench(driver)
     sim.add_testbench(monitor)
+    add_watchdog(sim, cycle_budget(cycles, latency=LATENCY), "ProcessingElement o_done",
+                 lambda: {"tiles": (len(got), count)})
     sim.run()
     return got
 
@@ -73,7 +81,7 @@ def test_every_code_pair(a_format, b_format, phase):
             await ctx.tick()
         ctx.set(dut.en, 0)
 
-    got = run(dut, driver, len(a))
+    got = run(dut, driver, len(a), cycles=len(a))
     assert [g[0] for g in got] == expected.tolist()
     assert not any(g[1] for g in got)
 
@@ -95,7 +103,7 @@ def run_tiles(dut, tiles):
                 await ctx.tick()
         ctx.set(dut.en, 0)
 
-    return run(dut, driver, len(tiles))
+    return run(dut, driver, len(tiles), cycles=sum(len(t[1]) + sum(t[3]) for t in tiles))
 
 
 #: A tile that tells sticky saturation from a clamp after every add at 18 bits (UINT4 x R4):
