@@ -16,7 +16,7 @@ from amaranth.sim import Simulator
 
 from golden.gemm import readout
 from hdl.readout import Readout
-from verif.hdl.streams import stream_through
+from verif.hdl.streams import PERIOD, stream_through
 
 
 def corner_accs(acc_width: int) -> np.ndarray:
@@ -26,8 +26,12 @@ def corner_accs(acc_width: int) -> np.ndarray:
             0x1800, 0x2800, 0x1801, 0x27FF}
     for k in range(acc_width - 1):
         vals |= {2 ** k, -(2 ** k), 2 ** k + 1, 3 * 2 ** k}
-    for k in range(acc_width - 13):         # exact ties above an 11-bit significand
-        vals |= {(2049 * 2 + 1) * 2 ** k, (2048 * 2 + 1) * 2 ** k, -(2050 * 2 + 1) * 2 ** k}
+    for k in range(acc_width - 11):
+        # 12 significant bits, the 12th set: an exact tie when k + 1 bits are dropped (a normal
+        # result), to even: 2049 rounds down, 2051 up, -2053 down in magnitude.
+        vals |= {2049 * 2 ** k, 2051 * 2 ** k, -2053 * 2 ** k}
+        # Just above a tie: round and sticky bits both set, so it rounds up, never to even.
+        vals |= {4099 * 2 ** k}
     return np.array(sorted(v for v in vals if -top <= v < top), dtype=np.int64)
 
 
@@ -59,7 +63,7 @@ def run_readout(acc_width, blocks, *, seed, stall=0.3):
                             np.array([p.overflow for p in got], dtype=bool)))
 
     sim = Simulator(dut)
-    sim.add_clock(1e-8)
+    sim.add_clock(PERIOD)
     sim.add_testbench(testbench)
     sim.run()
     return outputs
@@ -76,6 +80,24 @@ def test_readout_matches_golden(acc_width, seed):
         np.testing.assert_array_equal(values, ref.values.view(np.uint16),
                                       err_msg=f"exp_offset={off}")
         np.testing.assert_array_equal(overflow, ref.overflow, err_msg=f"exp_offset={off}")
+
+
+@pytest.mark.parametrize("acc_width", [18, 32, 48])
+def test_corner_ties_are_ties(acc_width):
+    """The tie family of corner_accs: golden lands exactly half an ULP away, on the even side.
+
+    ``exp_offset = -k`` scales ``m * 2^k`` to ``m`` (in [2048, 4096): normal FP16 with an ULP
+    of 2), so the rounding error must be exactly 1.
+    """
+    accs = set(corner_accs(acc_width).tolist())
+    top = 2 ** (acc_width - 1)
+    for k in range(acc_width - 11):
+        for m, rounded in ((2049, 2048), (2051, 2052), (-2053, -2052)):
+            if abs(m) * 2 ** k >= top:
+                continue
+            assert m * 2 ** k in accs
+            got = float(readout(np.array([m * 2 ** k]), exp_offset=-k)[0])
+            assert got == rounded, f"{m} * 2^{k} -> {got}"
 
 
 @pytest.mark.parametrize("acc_width", [17, 49, 32.0, True])
