@@ -1,0 +1,61 @@
+"""The decisions of synth/run.py that need no tools: failure classification, the largest-array
+search and the ratios. Fast (no Yosys, no nextpnr), so it runs in ``make test``."""
+
+import pytest
+
+from synth import run
+
+OVER = """Info: Device utilisation:
+Info: \t         ICESTORM_LC:   10123/   7680   131%
+Info: \t               SB_IO:       5/    206     2%
+"""
+UNDER = OVER.replace("10123", " 7000").replace("131%", " 91%")
+
+
+def test_only_utilisation_failures_count_as_not_fitting():
+    assert run._does_not_fit(OVER)
+    assert run._does_not_fit(UNDER + "ERROR: Unable to place cell 'x', no BELs remaining to "
+                                     "implement cell type 'ICESTORM_LC'\n")
+    assert run._does_not_fit("ERROR: Unable to find legal placement for all cells, design is "
+                             "probably at utilisation limit.\n")
+    assert not run._does_not_fit(UNDER)
+    assert not run._does_not_fit("")
+    assert run._log_utilization(OVER)["ICESTORM_LC"] == {"available": 7680, "used": 10123}
+
+
+def test_killed_nextpnr_raises_and_is_not_a_misfit(tmp_path):
+    with pytest.raises(RuntimeError, match="exit -9"):
+        run._place({}, tmp_path, "x", "ice40",
+                   ["sh", "-c", "echo 'Info: packing' > nextpnr.log; kill -9 $$"], print)
+
+
+def _search(monkeypatch, largest_fitting: int, measured: dict, cells_per_pe=280):
+    """Run the search against a fake device on which arrays up to ``largest_fitting`` fit."""
+    placed = []
+
+    def fake_measure(vname, component, family, **kw):
+        side = int(vname.split("x")[1])
+        placed.append(side)
+        return {"luts": 200 * side * side, "fits": side <= largest_fitting}
+
+    monkeypatch.setattr(run, "measure", fake_measure)
+    monkeypatch.setattr(run, "_array", lambda side: (f"array_{side}x{side}", None))
+    results = {f"array_{n}x{n}": {"ice40": {
+        "luts": 200 * n * n, "fits": n <= largest_fitting,
+        "utilization": {"ICESTORM_LC": {"available": 7680, "used": cells_per_pe * n * n}}}}
+        for n in measured}
+    return run._largest_array(results, "ice40", lambda s: None), placed
+
+
+def test_largest_array_found_and_checked_one_size_up(monkeypatch):
+    # 7680 / 280 cells per PE: estimate 5x5; 5x5 fits, 6x6 is tried and does not.
+    assert _search(monkeypatch, 5, (2, 4)) == ("array_5x5", [5, 6])
+
+
+def test_largest_array_steps_down_until_one_fits(monkeypatch):
+    # The estimate (5x5) is three sizes too optimistic (the old search stopped after two).
+    assert _search(monkeypatch, 2, (1, 3), cells_per_pe=280) == ("array_2x2", [5, 4, 2])
+
+
+def test_no_array_fits_is_reported_as_none(monkeypatch):
+    assert _search(monkeypatch, 0, (2, 4)) == (None, [5, 3, 1])
