@@ -78,10 +78,18 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
               backend: Backend | None = None, epochs=None, lr=None, batch=None,
               pact_alpha=None, max_steps=None, progress=None) -> dict:
     """One training run; returns its row (accuracy per epoch, epoch times, counters)."""
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     hp = dict(HPARAMS[model])
     for k, v in (("epochs", epochs), ("lr", lr), ("batch", batch), ("pact_alpha", pact_alpha)):
         if v is not None:
             hp[k] = v
+    for k in ("epochs", "batch"):
+        if isinstance(hp[k], bool) or not isinstance(hp[k], (int, np.integer)) or hp[k] < 1:
+            raise TypeError(f"{k} must be a positive integer, not {hp[k]!r}")
+    if max_steps is not None and (isinstance(max_steps, bool) or max_steps < 1
+                                  or not isinstance(max_steps, (int, np.integer))):
+        raise TypeError(f"max_steps must be a positive integer or None, not {max_steps!r}")
     rng = np.random.default_rng(seed)
     net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"])
     params = [layer for layer in net.layers if layer.params]
@@ -121,10 +129,19 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
 
 
 def summarize(rows, model, base="fp32", other="q4") -> dict:
+    """Mean and std of the final accuracies of a model's ``base`` and ``other`` runs.
+
+    ``gap_pt`` is the difference of the two *rounded* means, so that the reported
+    ``gap_pt == fp32_mean - q4_mean`` holds (to 3 decimals) as printed; rounding the unrounded
+    difference instead can differ from it in the last digit.
+    """
     a = [r["final_acc"] for r in rows if r["model"] == model and r["policy"] == base]
     b = [r["final_acc"] for r in rows if r["model"] == model and r["policy"] == other]
-    fp32_mean, q4_mean = float(np.mean(a)), float(np.mean(b))
-    return {"fp32_mean": round(fp32_mean, 3), "q4_mean": round(q4_mean, 3),
+    if not a or not b:
+        raise ValueError(f"summarize needs {model} runs of both policies {base!r} and "
+                         f"{other!r}: found {len(a)} and {len(b)}")
+    fp32_mean, q4_mean = round(float(np.mean(a)), 3), round(float(np.mean(b)), 3)
+    return {"fp32_mean": fp32_mean, "q4_mean": q4_mean,
             "gap_pt": round(fp32_mean - q4_mean, 3), "seeds": len(b),
             "fp32_std": round(float(np.std(a)), 3), "q4_std": round(float(np.std(b)), 3)}
 
@@ -195,17 +212,28 @@ def _ablation_table(rows, models, fp32) -> str:
         for m in models:
             v = [r["final_acc"] for r in rows if r["variant"] == name and r["model"] == m]
             accs.append(f"{np.mean(v):.2f} ± {np.std(v):.2f}")
-            gaps.append(f"{fp32[m] - np.mean(v):+.2f}")
+            # The gap of the printed (2-decimal) figures, so that the table's columns agree.
+            gaps.append(f"{round(fp32[m], 2) - round(float(np.mean(v)), 2):+.2f}")
         lines.append(f"| {name} | " + " | ".join(accs) + " | " + " | ".join(gaps) + " |")
     return "\n".join(lines)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type of the counts (seeds, epochs): 0 would give an empty table or, for
+    --epochs, silently the default."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
+    return value
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("build/reports"))
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
-    ap.add_argument("--seeds", type=int, default=5)
-    ap.add_argument("--epochs", type=int, default=None, help="override every model's epochs")
+    ap.add_argument("--seeds", type=_positive_int, default=5)
+    ap.add_argument("--epochs", type=_positive_int, default=None,
+                    help="override every model's epochs")
     ap.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic")
     ap.add_argument("--no-tpr", action="store_true", help="quantize dY once, phase 0 for both")
     ap.add_argument("--grad-scale", choices=("current", "delayed", "off"), default="current")
@@ -218,7 +246,7 @@ def main(argv=None):
                          "functions (bit-identical, slower)")
     ap.add_argument("--ablations", action="store_true",
                     help="also run the ablation table (the flags above are then ignored)")
-    ap.add_argument("--ablation-seeds", type=int, default=None,
+    ap.add_argument("--ablation-seeds", type=_positive_int, default=None,
                     help="seeds per ablation variant (default: --seeds)")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
@@ -229,12 +257,21 @@ def main(argv=None):
     threadpool_limits(1)
 
     models = [m for m in args.models.split(",") if m]
+    if not models:
+        ap.error("--models names no model")
     for m in models:
         if m not in MODELS:
             ap.error(f"unknown model {m!r}")
+    if args.ablation_seeds is not None and args.ablation_seeds > args.seeds:
+        # The ablation table's FP32 reference is the mean of the main runs of those seeds.
+        ap.error(f"--ablation-seeds {args.ablation_seeds} exceeds --seeds {args.seeds}")
     seeds = list(range(1, args.seeds + 1))
-    config = QuantConfig(rounding=args.rounding, tpr=not args.no_tpr, grad_scale=args.grad_scale,
-                         fixed_scale_exp=args.fixed_scale_exp, accumulate=args.accumulate)
+    try:
+        config = QuantConfig(rounding=args.rounding, tpr=not args.no_tpr,
+                             grad_scale=args.grad_scale, fixed_scale_exp=args.fixed_scale_exp,
+                             accumulate=args.accumulate)
+    except (TypeError, ValueError) as err:
+        ap.error(str(err))
     q4_policy = "q4-all" if args.all_q4 else "q4"
     data = load_digits_split()
     args.out.mkdir(parents=True, exist_ok=True)

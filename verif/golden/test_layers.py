@@ -12,8 +12,7 @@ from golden.data import load_digits_split
 from golden.formats import SCALE_EXP_MAX, SCALE_EXP_MIN, grad_scale_exp, r4_quantize
 from golden.gemm import AccumulatorBoundError, gemm, gemm_fp16, readout
 from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
-                           Sequential, Sgd, StepContext, grad_seed, scale_exp_of_amax,
-                           softmax_xent)
+                           Sequential, Sgd, StepContext, scale_exp_of_amax, softmax_xent)
 from golden.quant import sawb_quantize
 from golden.train import train_run
 

@@ -1,22 +1,84 @@
-"""golden.train: a seconds-long smoke run of the ``make train`` entry point."""
+"""golden.train: a seconds-long smoke run of the ``make train`` entry point (ablations
+included), the summary arithmetic, and argument checks."""
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, replace
 
-from golden.train import epoch_times, main
+import pytest
+
+from golden.data import load_digits_split
+from golden.layers import QuantConfig
+from golden.train import ABLATIONS, _ablation_table, epoch_times, main, summarize, train_run
+
+#: One test image in 450 is 100/450 = 0.2222... percentage points.
+ONE = 100 / 450
 
 
-def test_train_smoke(tmp_path):
-    main(["--out", str(tmp_path), "--models", "mlp", "--seeds", "1", "--epochs", "1"])
+def test_train_smoke_with_ablations(tmp_path):
+    """The CLI's main table and its ablation path, one seed and one epoch each: train.json
+    with its summary, and ablations.json/.md with one run per ablation variant, each run with
+    that variant's policy and QuantConfig."""
+    main(["--out", str(tmp_path), "--models", "mlp", "--seeds", "1", "--epochs", "1",
+          "--ablations", "--ablation-seeds", "1"])
     report = json.loads((tmp_path / "train.json").read_text())
     s = report["summary"]["mlp"]
     assert set(s) >= {"fp32_mean", "q4_mean", "gap_pt", "seeds"} and s["seeds"] == 1
-    assert abs(s["gap_pt"] - (s["fp32_mean"] - s["q4_mean"])) < 1e-6
+    assert s["gap_pt"] == round(s["fp32_mean"] - s["q4_mean"], 3)
     assert {r["policy"] for r in report["runs"]} == {"fp32", "q4"}
     t = report["epoch_time"]["mlp"]
     assert t["ratio"] > 0 and t["ratio_median"] > 0
     assert (tmp_path / "train.png").stat().st_size > 0
+
+    ab = json.loads((tmp_path / "ablations.json").read_text())
+    assert ab["seeds"] == 1 and set(ab["fp32_mean"]) == {"mlp"}
+    assert [r["variant"] for r in ab["runs"]] == [name for name, _, _ in ABLATIONS]
+    for (name, policy, over), run in zip(ABLATIONS, ab["runs"]):
+        assert (run["model"], run["seed"], run["policy"]) == ("mlp", 1, policy), name
+        assert run["config"] == asdict(replace(QuantConfig(), **over)), name
+        assert len(run["test_acc"]) == 1 and 0 <= run["final_acc"] <= 100
+    md = (tmp_path / "ablations.md").read_text()
+    assert all(f"| {name} |" in md for name, _, _ in ABLATIONS)
+
+
+def _rows(model, policy, accs):
+    return [{"model": model, "policy": policy, "final_acc": a} for a in accs]
+
+
+def test_summarize_gap_is_the_difference_of_the_reported_means():
+    """Means 99.9556 and 99.9111 (five seeds, one and two test images missed): reported
+    99.956 and 99.911, so gap_pt is 0.045; rounding the unrounded difference 0.0444 would
+    give 0.044, which disagrees with the two means printed beside it."""
+    rows = (_rows("mlp", "fp32", [100.0] * 4 + [100 - ONE])
+            + _rows("mlp", "q4", [100.0] * 3 + [100 - ONE] * 2)
+            + _rows("cnn", "q4", [50.0]))
+    s = summarize(rows, "mlp")
+    assert (s["fp32_mean"], s["q4_mean"], s["gap_pt"], s["seeds"]) == (99.956, 99.911, 0.045, 5)
+    assert round((100 - ONE / 5) - (100 - 2 * ONE / 5), 3) == 0.044     # the old figure
+    # The identity on every pair of 1..5-seed means of 1..30 missed images.
+    for n in range(1, 6):
+        for a in range(0, 31):
+            for b in range(0, 31, 7):
+                rows = (_rows("m", "fp32", [100 - ONE * a / n] * n)
+                        + _rows("m", "q4", [100 - ONE * b / n] * n))
+                s = summarize(rows, "m")
+                assert s["gap_pt"] == round(s["fp32_mean"] - s["q4_mean"], 3)
+
+
+def test_summarize_without_runs_is_an_error():
+    with pytest.raises(ValueError, match="needs cnn runs of both policies 'fp32' and 'q4': "
+                                         "found 0 and 1"):
+        summarize(_rows("cnn", "q4", [50.0]), "cnn")
+
+
+def test_ablation_table_gap_is_the_difference_of_the_printed_figures():
+    """FP32 97.5551 prints as 97.56 and a variant at 97.5449 as 97.54: the gap column says
+    +0.02, their difference, not the +0.01 of the unrounded difference 0.0102."""
+    rows = [{"variant": name, "model": "mlp", "final_acc": 97.5449} for name, _, _ in ABLATIONS]
+    table = _ablation_table(rows, ["mlp"], {"mlp": 97.5551})
+    first = table.splitlines()[2]
+    assert first == f"| {ABLATIONS[0][0]} | 97.54 ± 0.00 | +0.02 |"
 
 
 def test_epoch_times_mean_and_median():
@@ -26,3 +88,34 @@ def test_epoch_times_mean_and_median():
     t = epoch_times(rows, "mlp")
     assert t["fp32_epoch_s"] == 2.0 and t["q4_epoch_s"] == 3.0 and t["ratio"] == 1.5
     assert t["fp32_epoch_median_s"] == 1.0 and t["ratio_median"] == 3.0
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    ({"model": "rnn"}, ValueError, "model must be one of"),
+    ({"epochs": 0}, TypeError, "epochs must be a positive integer, not 0"),
+    ({"batch": 0}, TypeError, "batch must be a positive integer, not 0"),
+    ({"batch": 32.0}, TypeError, "batch must be a positive integer"),
+    ({"max_steps": 0}, TypeError, "max_steps must be a positive integer or None"),
+    ({"policy": "int8"}, ValueError, "policy must be one of"),
+])
+def test_train_run_refuses_bad_arguments(kw, error, match):
+    args = {"model": "mlp", "policy": "q4"} | kw
+    data = load_digits_split()
+    with pytest.raises(error, match=match):
+        train_run(args.pop("model"), args.pop("policy"), 1, data=data, **args)
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["--seeds", "0"], "--seeds: must be a positive integer"),
+    (["--epochs", "0"], "--epochs: must be a positive integer"),
+    (["--ablation-seeds", "0"], "--ablation-seeds: must be a positive integer"),
+    (["--seeds", "2", "--ablations", "--ablation-seeds", "3"], "exceeds --seeds 2"),
+    (["--grad-scale", "off", "--fixed-scale-exp", "500"], "fixed_scale_exp must be in"),
+    (["--models", ","], "names no model"),
+    (["--models", "rnn"], "unknown model 'rnn'"),
+])
+def test_cli_refuses_bad_arguments(argv, match, tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(tmp_path)] + argv)
+    assert info.value.code == 2 and match in capsys.readouterr().err
+    assert not (tmp_path / "train.json").exists()
