@@ -527,14 +527,16 @@ def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndar
     logits, labels = np.asarray(logits), np.asarray(labels)
     if logits.ndim != 2 or labels.shape != (logits.shape[0],):
         raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
-    if not np.issubdtype(logits.dtype, np.floating):
+    if logits.dtype.kind != "f":
         raise TypeError(f"logits must be floating point, not {logits.dtype}")
-    if not np.issubdtype(labels.dtype, np.integer):
+    if labels.dtype.kind not in "iu":
         raise TypeError(f"labels must be integer class indices, not {labels.dtype}")
     n_classes = logits.shape[1]
     if n_classes == 0:
         raise ValueError("logits have no classes")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+    # One pass: viewed as unsigned, a negative label is larger than any class index.
+    unsigned = labels.view(f"u{labels.itemsize}")
+    if labels.size and unsigned.max() >= n_classes:
         bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(f"labels must be class indices in 0..{n_classes - 1}, not "
                          f"{bad[:5].tolist()}")
