@@ -535,7 +535,7 @@ def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndar
     if n_classes == 0:
         raise ValueError("logits have no classes")
     # One pass: viewed as unsigned, a negative label is larger than any class index.
-    unsigned = labels.view(f"u{labels.itemsize}")
+    unsigned = labels.view(labels.dtype.str.replace("i", "u"))     # same size and byte order
     if labels.size and unsigned.max() >= n_classes:
         bad = labels[(labels < 0) | (labels >= n_classes)]
         raise ValueError(f"labels must be class indices in 0..{n_classes - 1}, not "
