@@ -29,18 +29,31 @@ from golden.formats import DEFAULT_SEED, grad_scale_exp, r4_quantize, xorshift32
 from golden.gemm import gemm, readout
 from hdl.array_payload import pack_a
 from hdl.backward_tile import RESULT_LAYOUT, result_row_layout
+from hdl.pe import LATENCY
+from verif.budget import cycle_budget, timeout
 from verif.rtl.tb_gradient_unit import pack_beats
 from verif.rtl.tb_r4_quantizer import field, pulse, reset
 
 
-async def run_streams(dut, a_beats, g_beats, n_out, *, rnd, stall):
-    """Drive ``i_a`` and ``i_grad`` independently with gaps, collect ``n_out`` rows of o_result."""
+async def run_streams(dut, a_beats, g_beats, n_out, *, rnd, stall, latency):
+    """Drive ``i_a`` and ``i_grad`` independently with gaps, collect ``n_out`` rows of o_result.
+
+    A tile that loses a row fails once the cycles exceed :func:`verif.budget.cycle_budget` of
+    the input and output beats (``latency``: the drains and pipeline depth of the run).
+    """
     ports = [(dut.i_a__valid, dut.i_a__ready, dut.i_a__payload, a_beats),
              (dut.i_grad__valid, dut.i_grad__ready, dut.i_grad__payload, g_beats)]
     sent = [0, 0]
     holding = [False, False]
     got = []
+    budget = cycle_budget(max(len(a_beats), len(g_beats)) + n_out, idle=stall, stall=stall,
+                          latency=latency)
+    cycles = 0
     while len(got) < n_out:
+        if cycles == budget:
+            raise timeout(budget, "BackwardTile o_result", rows=(len(got), n_out),
+                          a_beats=(sent[0], len(a_beats)), grad_beats=(sent[1], len(g_beats)))
+        cycles += 1
         await FallingEdge(dut.clk)
         for s, (valid, _, payload, beats) in enumerate(ports):
             if not holding[s] and sent[s] < len(beats) and rnd.random() >= stall:
@@ -117,7 +130,8 @@ async def backward_tile_matches_golden(dut):
 
         a_beats = [beat for t in range(tiles) for beat in pack_a(a_codes[t], fmt)]
         g_beats = pack_beats(dy.view(np.uint16).reshape(-1), cols)
-        got = await run_streams(dut, a_beats, g_beats, tiles * rows, rnd=rnd, stall=stall)
+        got = await run_streams(dut, a_beats, g_beats, tiles * rows, rnd=rnd, stall=stall,
+                                latency=tiles * (rows + LATENCY + 1) + 32)
         value, overflow, acc_overflow, last = unpack_rows(got, cols)
 
         if stochastic:

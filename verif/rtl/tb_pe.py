@@ -17,6 +17,8 @@ from cocotb.triggers import FallingEdge
 
 from golden.gemm import gemm
 from hdl.modes import mode_code
+from hdl.pe import LATENCY
+from verif.budget import cycle_budget, timeout
 from verif.hdl.test_pe import clamped
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
@@ -37,6 +39,21 @@ class Collector:
         await self.fall
         if self.dut.o_done.value:
             self.tiles.append(clamped(int(self.dut.o_drain.value), ACC_WIDTH))
+
+    async def drain(self, count: int):
+        """After the last product: step until ``count`` tiles are in, within a cycle budget.
+
+        The last tile drains ``LATENCY`` cycles after its last product; a PE that lost a tile
+        fails after :func:`verif.budget.cycle_budget` of that instead of waiting forever.
+        """
+        budget = cycle_budget(0, latency=LATENCY)
+        for _ in range(budget):
+            if len(self.tiles) >= count:
+                return
+            await self.step()
+        if len(self.tiles) < count:
+            raise timeout(budget, "ProcessingElement o_done after the last product",
+                          tiles=(len(self.tiles), count))
 
 
 async def start(dut):
@@ -72,8 +89,7 @@ async def every_code_pair(dut):
             dut.b.value = y
             await col.step()
     dut.en.value = 0
-    while len(col.tiles) < len(expected):
-        await col.step()
+    await col.drain(len(expected))
     assert [t[0] for t in col.tiles] == expected
     assert not any(t[1] for t in col.tiles)
 
@@ -106,7 +122,6 @@ async def saturating_tiles(dut):
             dut.b.value = y
             await col.step()
     dut.en.value = 0
-    while len(col.tiles) < len(expected):
-        await col.step()
+    await col.drain(len(expected))
     assert col.tiles == expected
     dut._log.info(f"{sum(t[1] for t in expected)} of 40 tiles saturated")

@@ -4,7 +4,9 @@ Environment:
     R4_PATTERNS   path of a .npy file with the uint16 FP16 patterns streamed per block
     R4_BLOCKS     JSON list of blocks {"phase", "scale_exp", "stochastic", "seed"}; a
                   stochastic block with seed null continues the generator (the first one
-                  after reset therefore checks the reset value, golden's DEFAULT_SEED)
+                  after reset therefore checks the reset value, golden's DEFAULT_SEED); an
+                  optional "ascending": true streams the patterns in ascending order instead of
+                  the file's, so that with a constant seed the block is the same in every run
     TB_SEED       seed of the random valid gaps and backpressure
     TB_STALL      probability of an idle input cycle and of a not-ready output cycle
 
@@ -25,6 +27,7 @@ from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
 from hdl.r4_quantizer import R4_OUT_LAYOUT
+from verif.budget import cycle_budget, timeout
 
 
 def field(bits: np.ndarray, layout, name: str) -> np.ndarray:
@@ -69,12 +72,14 @@ async def reset(dut, cycles: int = 2) -> None:
 
 
 async def stream_through(dut, beats, *, rnd: random.Random, stall: float,
-                         i: str = "i", o: str = "o") -> list[int]:
+                         i: str = "i", o: str = "o", latency: int = 16) -> list[int]:
     """Send ``beats`` (payload integers) on stream ``i``, collect as many from stream ``o``.
 
     Inputs change at the falling edge; after ReadOnly the handshake that the next rising edge
     commits is known. ``valid`` is raised at random (idle with probability ``stall``) and
-    held with its payload until accepted; ``ready`` is random each cycle.
+    held with its payload until accepted; ``ready`` is random each cycle. A DUT that loses a
+    beat fails once the cycles exceed :func:`verif.budget.cycle_budget` of the beats
+    (``latency``: the DUT's pipeline depth).
     """
     i_valid, i_ready, i_payload = (getattr(dut, f"{i}__{s}") for s in ("valid", "ready",
                                                                        "payload"))
@@ -82,8 +87,13 @@ async def stream_through(dut, beats, *, rnd: random.Random, stall: float,
                                                                        "payload"))
     beats = [int(b) for b in beats]
     n, sent, got = len(beats), 0, []
-    holding = False
+    budget = cycle_budget(n, idle=stall, stall=stall, latency=latency)
+    holding, cycles = False, 0
     while len(got) < n:
+        if cycles == budget:
+            raise timeout(budget, f"stream {i} -> {o}", beats_in=(sent, n),
+                          beats_out=(len(got), n))
+        cycles += 1
         await FallingEdge(dut.clk)
         if not holding and sent < n and rnd.random() >= stall:
             holding = True
@@ -120,7 +130,7 @@ async def lane_matches_golden(dut):
     dut._log.info(f"TB_SEED={tb_seed} stall={stall} patterns={patterns.size} "
                   f"blocks={len(blocks)}")
     rnd = random.Random(tb_seed)
-    x = patterns.view(np.float16)
+    in_order = {False: patterns, True: np.sort(patterns)}
 
     dut.i__valid.value = 0
     dut.o__ready.value = 0
@@ -139,8 +149,9 @@ async def lane_matches_golden(dut):
         dut.phase.value = phase
         dut.scale_exp.value = g & 0xFF
         dut.stochastic.value = stochastic
-        got = np.array(await stream_through(dut, patterns, rnd=rnd, stall=stall),
-                       dtype=np.int64)
+        bits = in_order[block.get("ascending", False)]
+        x = bits.view(np.float16)
+        got = np.array(await stream_through(dut, bits, rnd=rnd, stall=stall), dtype=np.int64)
         ref = golden.quantize(x, phase=phase, scale_exp=g, stochastic=stochastic)
         what = f"block {block}"
         np.testing.assert_array_equal(field(got, R4_OUT_LAYOUT, "code"), ref.codes,
