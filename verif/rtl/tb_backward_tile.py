@@ -130,6 +130,8 @@ async def backward_tile_matches_golden(dut):
 
         a_beats = [beat for t in range(tiles) for beat in pack_a(a_codes[t], fmt)]
         g_beats = pack_beats(dy.view(np.uint16).reshape(-1), cols)
+        # Each tile may wait for its drain (as in the array); 32 covers the registers of the
+        # gradient unit and the read-out around it.
         got = await run_streams(dut, a_beats, g_beats, tiles * rows, rnd=rnd, stall=stall,
                                 latency=tiles * (rows + LATENCY + 1) + 32)
         value, overflow, acc_overflow, last = unpack_rows(got, cols)
