@@ -78,13 +78,20 @@ def check_phase(phase) -> int:
     return int(phase)
 
 
+def check_int_in_range(name: str, value, lo: int, hi: int, note: str = "") -> int:
+    """``value`` as a Python int if it is an integer (NumPy's included, bools not) in
+    ``lo..hi``: a TypeError or ValueError naming the parameter otherwise (``note`` follows the
+    range in the message, e.g. the register it fills)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be an integer, not {value!r}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}{note}, not {value}")
+    return int(value)
+
+
 def _check_scale_exp(scale_exp) -> int:
-    if isinstance(scale_exp, bool) or not isinstance(scale_exp, (int, np.integer)):
-        raise TypeError(f"scale_exp must be an integer, not {scale_exp!r}")
-    if not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX:
-        raise ValueError(f"scale_exp must be in {SCALE_EXP_MIN}..{SCALE_EXP_MAX} (the signed "
-                         f"{SCALE_EXP_BITS}-bit hardware register), not {scale_exp}")
-    return int(scale_exp)
+    return check_int_in_range("scale_exp", scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
+                              f" (the signed {SCALE_EXP_BITS}-bit hardware register)")
 
 
 # --------------------------------------------------------------------------- INT4 / UINT4

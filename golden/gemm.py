@@ -23,7 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.formats import check_codes, check_phase, format_of, int4_decode, r4_shift, uint4_decode
+from golden.formats import (check_codes, check_int_in_range, check_phase, format_of, int4_decode,
+                            r4_shift, uint4_decode)
 
 #: Accumulator widths the golden model (and the RTL parameter check) accept. 18 bits is the
 #: least that holds one UINT4 x R4 product (< 2^17); 48 keeps the read-out exact in float64.
@@ -49,11 +50,7 @@ class GemmResult(NamedTuple):
 
 def check_acc_width(acc_width) -> int:
     """Validate an accumulator width (shared by golden and the RTL parameter checks)."""
-    if isinstance(acc_width, bool) or not isinstance(acc_width, (int, np.integer)):
-        raise TypeError(f"acc_width must be an integer, not {acc_width!r}")
-    if not ACC_WIDTH_MIN <= acc_width <= ACC_WIDTH_MAX:
-        raise ValueError(f"acc_width must be in {ACC_WIDTH_MIN}..{ACC_WIDTH_MAX}, not {acc_width}")
-    return int(acc_width)
+    return check_int_in_range("acc_width", acc_width, ACC_WIDTH_MIN, ACC_WIDTH_MAX)
 
 
 def operand_values(codes, fmt: str, *, phase: int = 0) -> np.ndarray:
@@ -201,12 +198,7 @@ def _sticky_walk(av, bv, rows, cols, lo, hi):
 
 def _check_exp_offset(exp_offset) -> int:
     """The read-out's power-of-two offset: an integer in the signed 9-bit register's range."""
-    if isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer)):
-        raise TypeError(f"exp_offset must be an integer, not {exp_offset!r}")
-    if not READOUT_OFFSET_MIN <= exp_offset <= READOUT_OFFSET_MAX:
-        raise ValueError(f"exp_offset must be in {READOUT_OFFSET_MIN}..{READOUT_OFFSET_MAX}, "
-                         f"not {exp_offset}")
-    return int(exp_offset)
+    return check_int_in_range("exp_offset", exp_offset, READOUT_OFFSET_MIN, READOUT_OFFSET_MAX)
 
 
 def _warn_saturated(overflow, func, what):

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from golden.backend import Backend, check_crossing, fp16_from_f32
-from golden.formats import ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN
+from golden.formats import ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_int_in_range
 from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
 from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
@@ -69,14 +69,10 @@ class QuantConfig:
                              f"not {self.accumulate!r}")
         if not isinstance(self.tpr, bool):
             raise TypeError(f"tpr must be a bool, not {self.tpr!r}")
-        if isinstance(self.fixed_scale_exp, bool) or not isinstance(self.fixed_scale_exp,
-                                                                    (int, np.integer)):
-            raise TypeError(f"fixed_scale_exp must be an integer, not {self.fixed_scale_exp!r}")
-        if not SCALE_EXP_MIN <= self.fixed_scale_exp <= SCALE_EXP_MAX:
-            raise ValueError(f"fixed_scale_exp must be in {SCALE_EXP_MIN}..{SCALE_EXP_MAX} (the "
-                             f"GradScale register), not {self.fixed_scale_exp}")
         # Plain ints, so that asdict(config) stays JSON-serializable whatever integer type came in.
-        object.__setattr__(self, "fixed_scale_exp", int(self.fixed_scale_exp))
+        object.__setattr__(self, "fixed_scale_exp", check_int_in_range(
+            "fixed_scale_exp", self.fixed_scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
+            " (the GradScale register)"))
         object.__setattr__(self, "acc_width", check_acc_width(self.acc_width))
 
 
