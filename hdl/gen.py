@@ -25,6 +25,8 @@ DESIGNS = {
     "gradient_unit": ("hdl.gradient_unit", "GradientUnit", {"lanes": "cols"}),
     "readout": ("hdl.readout", "Readout", {"acc_width": "acc_width"}),
     "fp16_fma_pe": ("hdl.fp16_fma", "Fp16FmaPE", {}),
+    "training_units_{rows}x{cols}": ("hdl.training_units", "TrainingUnits",
+                                     {"rows": "rows", "cols": "cols", "acc_width": "acc_width"}),
 }
 
 

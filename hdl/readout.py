@@ -21,8 +21,9 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import READOUT_OFFSET_BITS, check_acc_width
+from hdl.params import check_positive_int
 
-__all__ = ["READOUT_OUT_LAYOUT", "Fp16Round", "Readout"]
+__all__ = ["READOUT_OUT_LAYOUT", "Fp16Round", "Readout", "ReadoutLanes"]
 
 #: One read-out result: the FP16 bit pattern and the saturation flag.
 READOUT_OUT_LAYOUT = data.StructLayout({
@@ -145,6 +146,66 @@ class Readout(wiring.Component):
         ]
         with m.If(fire):
             m.d.sync += [self.o.payload.eq(rnd.result), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        return m
+
+
+def readout_lanes_in_layout(acc_width: int, lanes: int) -> data.ArrayLayout:
+    """Payload of :class:`ReadoutLanes` ``i``: ``lanes`` signed accumulators, element k in lane k."""
+    return data.ArrayLayout(signed(acc_width), lanes)
+
+
+def readout_lanes_out_layout(lanes: int) -> data.ArrayLayout:
+    """Payload of :class:`ReadoutLanes` ``o``: one :data:`READOUT_OUT_LAYOUT` per lane."""
+    return data.ArrayLayout(READOUT_OUT_LAYOUT, lanes)
+
+
+class ReadoutLanes(wiring.Component):
+    """``lanes`` read-out converters behind one stream register: a row of accumulators per clock.
+
+    Lane k of every beat is :class:`Fp16Round` of element k, all lanes with the one
+    ``exp_offset`` sampled with the beat; latency 1, ``i.ready`` is ``~o.valid | o.ready``, as
+    :class:`Readout`. With ``lanes`` equal to the array's column count it keeps up with a
+    drained result row per clock.
+
+    Parameters
+    ----------
+    acc_width : int
+        Signed accumulator width, 18..48, as the array's.
+    lanes : int
+        Accumulators per beat (a positive integer).
+    """
+
+    def __init__(self, acc_width: int = 32, lanes: int = 4):
+        self._acc_width = check_acc_width(acc_width)
+        self._lanes = check_positive_int("lanes", lanes)
+        super().__init__({
+            "i": In(stream.Signature(readout_lanes_in_layout(self._acc_width, self._lanes))),
+            "o": Out(stream.Signature(readout_lanes_out_layout(self._lanes))),
+            "exp_offset": In(signed(READOUT_OFFSET_BITS)),
+        })
+
+    @property
+    def acc_width(self) -> int:
+        return self._acc_width
+
+    @property
+    def lanes(self) -> int:
+        return self._lanes
+
+    def elaborate(self, platform):
+        m = Module()
+        fire = self.i.valid & self.i.ready
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        for k in range(self._lanes):
+            rnd = Fp16Round(self._acc_width)
+            m.submodules[f"lane_{k}"] = rnd
+            m.d.comb += [rnd.acc.eq(self.i.payload[k]), rnd.exp_offset.eq(self.exp_offset)]
+            with m.If(fire):
+                m.d.sync += self.o.payload[k].eq(rnd.result)
+        with m.If(fire):
+            m.d.sync += self.o.valid.eq(1)
         with m.Elif(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         return m
