@@ -76,8 +76,14 @@ def evaluate(net: Sequential, model: str, x, y, ctx, batch=512) -> float:
 
 def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantConfig(),
               backend: Backend | None = None, epochs=None, lr=None, batch=None,
-              pact_alpha=None, max_steps=None, progress=None) -> dict:
-    """One training run; returns its row (accuracy per epoch, epoch times, counters)."""
+              pact_alpha=None, max_steps=None, progress=None, on_start=None,
+              on_step=None) -> dict:
+    """One training run; returns its row (accuracy per epoch, epoch times, counters).
+
+    ``on_start(net, ctx)`` is called once the model and its step context exist, ``on_step(ctx,
+    loss)`` after every optimizer step (``ctx.step`` already counts it): hooks for a driver
+    that follows the run, such as the RTL run's lockstep check (sim/train_rtl.py).
+    """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     hp = dict(HPARAMS[model])
@@ -95,6 +101,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
     params = [layer for layer in net.layers if layer.params]
     opt = Sgd(params, lr=hp["lr"])
     ctx = StepContext(backend or TableBackend(), config, run_seed=seed)
+    if on_start is not None:
+        on_start(net, ctx)
     n = len(data.x_train)
     steps_per_epoch = -(-n // hp["batch"])
     total = hp["epochs"] * steps_per_epoch
@@ -112,6 +120,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
             opt.step(len(idx), lr=hp["lr"] * 0.5 * (1 + np.cos(np.pi * ctx.step / total)))
             loss_sum += loss
             ctx.step += 1
+            if on_step is not None:
+                on_step(ctx, loss)
             if max_steps is not None and ctx.step >= max_steps:
                 break
         times.append(time.perf_counter() - t0)

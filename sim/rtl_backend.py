@@ -1,0 +1,279 @@
+"""A :class:`golden.backend.Backend` whose every number comes from the generated Verilog.
+
+:class:`RtlBackend` runs the operations of a training step on
+:class:`hdl.training_units.TrainingUnits` (built by ``hdl.gen`` from the same sources as
+``make verilog``): ``gemm`` on the R x C array, ``quantize_grad`` on the C-lane gradient unit
+(with the amax tracker's GradScale exponent read back), ``readout`` on the C-lane read-out.
+Python checks the arguments (the golden model's checks, so the same inputs are rejected with
+the same exception types), places codes into beats (``sim.tiling``), and hands the beats to an
+*engine*, which runs the simulation:
+
+- :class:`NativeEngine`: the Verilated model in a C++ loop (``sim.native``), for whole runs;
+- ``sim.cocotb_engine.CocotbEngine``: the same model under cocotb (Verilator or Icarus), the
+  regression path.
+
+Both implement :class:`Engine`. A fault of the simulation -- a cycle budget exhausted, a
+protocol error, a dead simulator -- raises :class:`RtlFault` naming the unit and the tile; the
+backend never falls back to the golden model. See docs/rtl_training.md.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Protocol
+
+import numpy as np
+
+from golden import gemm as gemm_mod
+from golden.backend import BackendBase, check_crossing
+from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, SCALE_EXP_MAX,
+                            SCALE_EXP_MIN, R4Result, check_codes, check_int_in_range,
+                            check_phase, format_of)
+from hdl.gen import build as build_design
+from sim import tiling
+
+__all__ = ["Engine", "EngineTimeout", "NativeEngine", "RtlBackend", "RtlFault", "UNITS",
+           "design_name"]
+
+#: The registry entry (hdl.gen.DESIGNS) of the composed units.
+DESIGN = "training_units_{rows}x{cols}"
+#: The units whose cycles a run counts, by the streams they own.
+UNITS = {"array": ("i_a", "i_b", "o_c"), "gradient_unit": ("i_grad", "o_codes"),
+         "readout": ("i_acc", "o_fp16")}
+#: Cycles a unit may take beyond one per beat before a run counts as hung: pipeline latency
+#: plus, per tile, the drain (generous: a correct DUT never gets near it).
+SLACK_CYCLES = 1000
+
+
+class RtlFault(RuntimeError):
+    """The simulated hardware failed an operation: which unit, which tile, what happened."""
+
+
+class EngineTimeout(RuntimeError):
+    """An engine's stream run used its cycle budget; ``moved`` maps each input stream to
+    (beats accepted, beats given)."""
+
+    def __init__(self, message: str, moved: dict):
+        super().__init__(message)
+        self.moved = moved
+
+
+class Engine(Protocol):
+    """Runs :class:`hdl.training_units.TrainingUnits` for a backend (native C++ or cocotb)."""
+
+    rows: int
+    cols: int
+    acc_width: int
+
+    def set(self, port: str, value: int) -> None: ...
+    def get(self, port: str) -> int: ...
+    def step(self, cycles: int) -> None: ...
+    def run(self, inputs: dict, outputs: dict, *, budget: int) -> tuple[dict, int]: ...
+
+
+def design_name(rows: int, cols: int, acc_width: int) -> str:
+    """Module name of a TrainingUnits configuration (every shaping parameter in the name)."""
+    return f"{DESIGN.format(rows=rows, cols=cols)}_w{acc_width}"
+
+
+class NativeEngine:
+    """The Verilated TrainingUnits in a C++ loop (``sim.native``); built once, then cached.
+
+    ``seed`` non-zero makes every stream run with random idle and stall cycles (and junk
+    payload on idle beats) drawn from that seed; 0 runs at full rate.
+    """
+
+    def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32, *, seed: int = 0,
+                 idle: float = 0.0, stall: float = 0.0, log=print):
+        from sim.native import NativeModel, build_native
+
+        _, component = build_design(DESIGN, rows=rows, cols=cols,
+                                    acc_width=acc_width)
+        self.rows, self.cols, self.acc_width = rows, cols, acc_width
+        self.name = design_name(rows, cols, acc_width)
+        lib, ports = build_native(component, self.name, log=log)
+        self._model = NativeModel(lib, ports)
+        self._model.reset()
+        self._seed, self._idle, self._stall = seed, idle, stall
+        self._runs = 0
+
+    def set(self, port, value):
+        self._model.set(port, value)
+
+    def get(self, port):
+        return self._model.get(port)
+
+    def step(self, cycles):
+        self._model.step(cycles)
+
+    def run(self, inputs, outputs, *, budget):
+        from sim.native import NativeTimeout
+
+        seed = 0
+        if self._seed:
+            self._runs += 1
+            seed = (self._seed * 0x9E3779B1 + self._runs) & 0xFFFFFFFF or 1
+        try:
+            return self._model.run(inputs, outputs, budget=budget, seed=seed, idle=self._idle,
+                                   stall=self._stall)
+        except NativeTimeout as exc:
+            raise EngineTimeout(f"{exc} (results: {exc.out_pos})", exc.in_pos) from None
+
+    def close(self):
+        self._model.close()
+
+
+def _budget(beats_in: int, beats_out: int, extra: int = 0) -> int:
+    """Cycles within which a working unit surely moves these beats (idle/stall included)."""
+    return 8 * (beats_in + beats_out) + extra + SLACK_CYCLES
+
+
+class RtlBackend(BackendBase):
+    """Every operation of a training step on the simulated TrainingUnits of ``engine``.
+
+    ``cycles`` counts clock cycles per unit (:data:`UNITS`), ``macs`` the multiply-accumulates
+    of the GEMMs as asked (padding excluded), ``last_grad_status`` the gradient unit's status
+    after the last quantization (``amax`` FP16 magnitude bits, ``next_scale_exp``,
+    ``nonfinite``, ``sat_count``).
+    """
+
+    name = "rtl"
+
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        self.rows, self.cols, self.acc_width = engine.rows, engine.cols, engine.acc_width
+        self.cycles = {unit: 0 for unit in UNITS}
+        self.macs = 0
+        self.engine_s = 0.0          # wall time spent inside the engine
+        self.last_grad_status: dict | None = None
+
+    # ---- the engine, with faults named
+    def _run(self, unit, inputs, outputs, *, plan=None, extra=0):
+        beats_in = sum(a.shape[0] for a in inputs.values())
+        budget = _budget(beats_in, sum(outputs.values()), extra)
+        t0 = time.perf_counter()
+        try:
+            results, cycles = self.engine.run(inputs, outputs, budget=budget)
+        except EngineTimeout as exc:
+            where = ""
+            if plan is not None:
+                tile = min(exc.moved.get("i_a", (0, 0))[0] // plan.k, plan.tiles - 1)
+                where = f", tile {tile} of {plan.tiles}"
+            raise RtlFault(f"{unit}{where}: the hardware stopped answering: {exc} (input beats "
+                           f"accepted/given: {exc.moved})") from None
+        except RtlFault:
+            raise
+        except Exception as exc:       # a dead simulator, a protocol error
+            raise RtlFault(f"{unit}: the simulation failed: {exc}") from exc
+        finally:
+            self.engine_s += time.perf_counter() - t0
+        self.cycles[unit] += cycles
+        return results
+
+    # ---- the interface
+    def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
+        a = check_crossing("a_codes", a_codes, np.uint8, 2)
+        b = check_crossing("b_codes", b_codes, np.uint8, 2)
+        _check_gemm_args(a, b, a_format, b_format, phase, acc_width)
+        if acc_width != self.acc_width:
+            raise ValueError(f"acc_width {acc_width}: this RTL model was built with "
+                             f"{self.acc_width}-bit accumulators")
+        (m, k), n = a.shape, b.shape[1]
+        if m == 0 or n == 0:
+            return gemm_mod.GemmResult(np.zeros((m, n), dtype=np.int64),
+                                       np.zeros((m, n), dtype=bool))
+        plan = tiling.plan_gemm(m, k, n, self.rows, self.cols)
+        a_words, b_words = tiling.gemm_beats(a, b, plan, a_format=a_format, b_format=b_format,
+                                             phase=phase)
+        out = self._run("array", {"i_a": a_words, "i_b": b_words},
+                        {"o_c": plan.tiles * self.rows}, plan=plan,
+                        extra=plan.tiles * (self.rows + 8))
+        try:
+            acc, ovf = tiling.gemm_results(out["o_c"], plan, self.acc_width)
+        except ValueError as exc:
+            raise RtlFault(f"array: {exc}") from None
+        self.macs += m * k * n
+        return gemm_mod.GemmResult(acc, ovf)
+
+    def readout(self, acc, *, exp_offset):
+        a = check_crossing("acc", acc, np.int64)
+        gemm_mod.readout(a[:0], exp_offset=exp_offset)          # golden's argument checks
+        lo, hi = -(2 ** (self.acc_width - 1)), 2 ** (self.acc_width - 1) - 1
+        if a.size and (int(a.min()) < lo or int(a.max()) > hi):
+            raise ValueError(f"acc values must fit the {self.acc_width}-bit accumulators "
+                             f"this RTL model was built with")
+        if not a.size:
+            return gemm_mod.ReadoutResult(np.zeros(a.shape, dtype=np.float16),
+                                          np.zeros(a.shape, dtype=bool))
+        self.engine.set("exp_offset", int(exp_offset))
+        words = tiling.readout_beats(a, self.cols, self.acc_width)
+        out = self._run("readout", {"i_acc": words}, {"o_fp16": words.shape[0]})
+        return gemm_mod.ReadoutResult(*tiling.readout_results(out["o_fp16"], a.shape,
+                                                              self.cols))
+
+    def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
+        h = check_crossing("fp16", fp16, np.float16)
+        check_phase(phase)
+        check_int_in_range("scale_exp", scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
+                           f" (the signed {SCALE_EXP_BITS}-bit hardware register)")
+        if rounding not in ROUNDINGS:
+            raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
+        if rounding == "nearest" and seed is not None:
+            raise ValueError("seed is only meaningful with rounding='stochastic'")
+        stochastic = rounding == "stochastic"
+        s = DEFAULT_SEED if seed is None else seed
+        if stochastic:
+            if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+                raise TypeError(f"seed must be an integer, not {seed!r}")
+            if not 1 <= s <= 0xFFFFFFFF:
+                raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state "
+                                 f"0), not {s}")
+        e = self.engine
+        # One configuration cycle: load the seed, restart the counters, then the tensor.
+        for port, value in (("phase", phase), ("scale_exp", int(scale_exp)),
+                            ("stochastic", int(stochastic)), ("seed", int(s)),
+                            ("seed_load", int(stochastic)), ("sat_clear", 1), ("amax_clear", 1)):
+            e.set(port, value)
+        e.step(1)
+        for port in ("seed_load", "sat_clear", "amax_clear"):
+            e.set(port, 0)
+        self.cycles["gradient_unit"] += 1
+        if h.size:
+            words = tiling.grad_beats(h, self.cols)
+            out = self._run("gradient_unit", {"i_grad": words}, {"o_codes": words.shape[0]})
+            try:
+                codes, invalid, saturated = tiling.grad_results(out["o_codes"], h.shape,
+                                                                self.cols, int(phase))
+            except ValueError as exc:
+                raise RtlFault(f"gradient_unit: {exc}") from None
+        else:
+            codes = np.zeros(h.shape, dtype=np.uint8)
+            invalid, saturated = np.zeros(h.shape, bool), np.zeros(h.shape, bool)
+        self.last_grad_status = {"amax": e.get("amax"),
+                                 "next_scale_exp": _signed(e.get("next_scale_exp"), 8),
+                                 "nonfinite": bool(e.get("nonfinite")),
+                                 "sat_count": e.get("sat_count")}
+        return R4Result(codes, invalid, saturated)
+
+    def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
+        raise NotImplementedError("the RTL array accumulates exactly; FP16 accumulation "
+                                  "(accumulate='fp16') is an ablation of the golden model only")
+
+
+def _signed(value: int, width: int) -> int:
+    return value - (1 << width) if value >> (width - 1) else value
+
+
+def _check_gemm_args(a, b, a_format, b_format, phase, acc_width):
+    """golden.gemm.gemm's argument checks, in its order, with its exception types."""
+    if a_format not in gemm_mod.A_FORMATS:
+        raise ValueError(f"a_format must be one of {gemm_mod.A_FORMATS}, not {a_format!r}")
+    if b_format not in gemm_mod.B_FORMATS:
+        raise ValueError(f"b_format must be one of {gemm_mod.B_FORMATS}, not {b_format!r}")
+    format_of(a_format), format_of(b_format)
+    check_phase(phase)
+    gemm_mod.check_acc_width(acc_width)
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    check_codes(a, "a_codes")
+    check_codes(b, "b_codes")
