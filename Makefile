@@ -1,5 +1,6 @@
 # fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
-# Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS.
+# Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS,
+# and for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there).
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -10,6 +11,9 @@ JOBS        ?= 2
 ROWS        ?= 4
 COLS        ?= 4
 ACC_WIDTH   ?= 32
+MODEL       ?= mlp
+SEED        ?= 1
+EPOCHS      ?=
 
 export PYTHONPATH := $(CURDIR)
 export WAVES
@@ -17,7 +21,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations bench clean distclean
+.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations train-rtl \
+        bench clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -54,6 +59,12 @@ train: $(STAMP)  ## 4-bit vs FP32 training on digits -> build/reports/train.json
 
 train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (~30 min) -> build/reports
 	$(VPY) -m golden.train --out build/reports --ablations --ablation-seeds 3
+
+train-rtl: ROWS = 8
+train-rtl: COLS = 8
+train-rtl: $(STAMP) ## a whole 4-bit training run on the RTL, bit-exact (MODEL, EPOCHS, ROWS, COLS, SEED)
+	$(VPY) -m sim.train_rtl --out build/reports --model $(MODEL) --rows $(ROWS) --cols $(COLS) \
+	    --seed $(SEED) $(if $(EPOCHS),--epochs $(EPOCHS))
 
 bench: $(STAMP)  ## cycles per tile and simulated cycles/s of the array under each simulator
 	$(VPY) -m sim.bench --out build/reports

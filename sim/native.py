@@ -15,6 +15,7 @@ stream, and stops when all are done or the cycle budget runs out. With a non-zer
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import hashlib
 import shutil
 import subprocess
@@ -232,6 +233,13 @@ def build_native(component: wiring.Component, name: str, *, build_root: Path = B
                                "install one (Debian: apt install g++) or use the cocotb engine")
     build_dir = Path(build_root) / name
     build_dir.mkdir(parents=True, exist_ok=True)
+    # One build at a time per configuration (pytest-xdist workers may ask together).
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_locked(component, name, build_dir, log)
+
+
+def _build_locked(component, name, build_dir, log):
     ports = ports_of(component)
     vfile = write_verilog(component, name, build_dir / f"{name}.v")
     cpp = build_dir / "harness.cpp"

@@ -50,12 +50,12 @@ class RtlFault(RuntimeError):
 
 
 class EngineTimeout(RuntimeError):
-    """An engine's stream run used its cycle budget; ``moved`` maps each input stream to
-    (beats accepted, beats given)."""
+    """An engine's stream run used its cycle budget. ``accepted`` maps each input stream to
+    (beats accepted, beats given), ``received`` each output stream to (beats, beats asked)."""
 
-    def __init__(self, message: str, moved: dict):
+    def __init__(self, message: str, accepted: dict, received: dict):
         super().__init__(message)
-        self.moved = moved
+        self.accepted, self.received = accepted, received
 
 
 class Engine(Protocol):
@@ -117,7 +117,7 @@ class NativeEngine:
             return self._model.run(inputs, outputs, budget=budget, seed=seed, idle=self._idle,
                                    stall=self._stall)
         except NativeTimeout as exc:
-            raise EngineTimeout(f"{exc} (results: {exc.out_pos})", exc.in_pos) from None
+            raise EngineTimeout(str(exc), exc.in_pos, exc.out_pos) from None
 
     def close(self):
         self._model.close()
@@ -157,10 +157,12 @@ class RtlBackend(BackendBase):
         except EngineTimeout as exc:
             where = ""
             if plan is not None:
-                tile = min(exc.moved.get("i_a", (0, 0))[0] // plan.k, plan.tiles - 1)
+                # The first tile whose result rows did not all arrive.
+                tile = min(exc.received.get("o_c", (0, 0))[0] // plan.rows, plan.tiles - 1)
                 where = f", tile {tile} of {plan.tiles}"
-            raise RtlFault(f"{unit}{where}: the hardware stopped answering: {exc} (input beats "
-                           f"accepted/given: {exc.moved})") from None
+            raise RtlFault(f"{unit}{where}: the hardware stopped answering: {exc} (beats "
+                           f"accepted/given {exc.accepted}, received/asked {exc.received})"
+                           ) from None
         except RtlFault:
             raise
         except Exception as exc:       # a dead simulator, a protocol error

@@ -32,10 +32,11 @@ def _steps_per_epoch(model: str, n_train: int, batch=None) -> int:
 
 
 def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=None,
-        engine=None, data=None, progress=True, compare_golden=True) -> dict:
+        batch=None, engine=None, data=None, progress=True, compare_golden=True) -> dict:
     """One RTL training run; returns the report (see the module docstring).
 
-    ``engine`` defaults to a :class:`sim.rtl_backend.NativeEngine` of ``rows`` x ``cols``.
+    ``engine`` defaults to a :class:`sim.rtl_backend.NativeEngine` of ``rows`` x ``cols``;
+    ``data`` to the digits split; ``batch`` to the model's batch size.
     Raises :class:`sim.lockstep.Divergence` or :class:`sim.rtl_backend.RtlFault` on failure.
     """
     from golden.data import load_digits_split
@@ -50,7 +51,7 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
     rtl = RtlBackend(engine)
     check = LockstepBackend(rtl, TableBackend())
     n_epochs = epochs or HPARAMS[model]["epochs"]
-    total = n_epochs * _steps_per_epoch(model, len(data.x_train))
+    total = n_epochs * _steps_per_epoch(model, len(data.x_train), batch)
     if max_steps is not None:
         total = min(total, max_steps)
     bar = None
@@ -68,7 +69,7 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
 
     try:
         row = train_run(model, "q4", seed, data=data, backend=check, epochs=epochs,
-                        max_steps=max_steps, on_start=check.bind, on_step=on_step)
+                        batch=batch, max_steps=max_steps, on_start=check.bind, on_step=on_step)
     finally:
         if bar is not None:
             bar.close()
@@ -95,7 +96,7 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
     same = True
     if compare_golden:
         gold = train_run(model, "q4", seed, data=data, backend=TableBackend(), epochs=epochs,
-                         max_steps=max_steps)
+                         batch=batch, max_steps=max_steps)
         keys = ("test_acc", "train_loss", "stats", "alphas")
         report["golden"] = {k: gold[k] for k in keys}
         same = all(gold[k] == row[k] for k in keys)

@@ -1,0 +1,267 @@
+"""The RTL backend on the native engine: every operation equal to golden, the same rejections,
+faults named instead of hangs, the lockstep check, and training steps of both models.
+
+The native models are built once per configuration (``build/native``, about 10 s each cold).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from golden.backend import NumpyBackend, TableBackend
+from golden.data import Digits, load_digits_split
+from golden.formats import grad_scale_exp
+from golden.gemm import A_FORMATS
+from sim.lockstep import Divergence, LockstepBackend
+from sim.rtl_backend import NativeEngine, RtlBackend, RtlFault
+
+MODES = [(af, bf, p) for af in A_FORMATS for bf, p in
+         (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
+
+
+@pytest.fixture(scope="module")
+def odd_engine():
+    """3 x 2 array with 20-bit accumulators: edge tiles everywhere, saturation reachable."""
+    engine = NativeEngine(3, 2, 20, log=lambda msg: None)
+    yield engine
+    engine.close()
+
+
+def _stalling(engine, seed):
+    """The same model, with random idle/stall cycles and junk payload from ``seed``."""
+    engine._seed, engine._idle, engine._stall = seed, 0.3, 0.3
+    return engine
+
+
+def test_gemm_equals_golden(odd_engine, seed):
+    rtl, gold = RtlBackend(_stalling(odd_engine, seed)), NumpyBackend()
+    rng = np.random.default_rng(seed)
+    for af, bf, phase in MODES:
+        for m, k, n in ((1, 1, 1), (5, 7, 3), (7, 40, 5), (4, 0, 3), (0, 3, 2), (3, 3, 0)):
+            a = rng.integers(0, 16, (m, k), dtype=np.uint8)
+            b = rng.integers(0, 16, (k, n), dtype=np.uint8)
+            kw = dict(a_format=af, b_format=bf, phase=phase, acc_width=20)
+            got, want = rtl.gemm(a, b, **kw), gold.gemm(a, b, **kw)
+            assert np.array_equal(got.acc, want.acc), (af, bf, phase, m, k, n)
+            assert np.array_equal(got.overflow, want.overflow), (af, bf, phase, m, k, n)
+    assert rtl.macs > 0 and rtl.cycles["array"] > 0
+
+
+def test_gemm_saturation_equals_golden(odd_engine, seed):
+    """Sticky saturation through the tiling: to either rail, and pulled back after the rail."""
+    rtl, gold = RtlBackend(_stalling(odd_engine, seed)), NumpyBackend()
+    # Column 0 climbs to the top rail, column 1 falls to the bottom one, column 2 climbs past
+    # the top and then falls back into range (the sticky result stays at the rail).
+    for af, bf, top, k in (("uint4", "r4", 15, 40), ("int4", "r4", 7, 40),
+                           ("uint4", "uint4", 15, 2400)):
+        pos, neg = (7, 15) if bf == "r4" else (15, 0)
+        b = np.zeros((k, 3), np.uint8)
+        b[:, 0], b[:, 1] = pos, neg
+        b[:k // 2, 2], b[k // 2:, 2] = pos, neg
+        if bf != "r4":                       # UINT4 has no negative: the zero column stays 0
+            b[:, 1] = 0
+        a = np.full((4, k), top, np.uint8)
+        kw = dict(a_format=af, b_format=bf, phase=0, acc_width=20)
+        got, want = rtl.gemm(a, b, **kw), gold.gemm(a, b, **kw)
+        assert want.overflow[:, 0].all(), "the stimulus must saturate"
+        assert np.array_equal(got.acc, want.acc) and np.array_equal(got.overflow, want.overflow)
+
+
+def test_quantize_and_readout_equal_golden(odd_engine, seed):
+    rtl, gold = RtlBackend(_stalling(odd_engine, seed)), NumpyBackend()
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 65536, (9, 7), dtype=np.uint16).view(np.float16)
+    for g in (-10, 0, 13):
+        for phase in (0, 1):
+            for rounding, s in (("nearest", None), ("stochastic", int(rng.integers(1, 2**32)))):
+                kw = dict(phase=phase, scale_exp=g, rounding=rounding, seed=s)
+                got, want = rtl.quantize_grad(x, **kw), gold.quantize_grad(x, **kw)
+                for name, u, v in zip(want._fields, got, want):
+                    assert np.array_equal(u, v), (name, g, phase, rounding, s)
+                assert rtl.last_grad_status["sat_count"] == int(want.saturated.sum())
+    acc = rng.integers(-2 ** 19, 2 ** 19, (5, 9), dtype=np.int64)
+    acc[0, :3] = [0, -2 ** 19, 2 ** 19 - 1]
+    for off in (-256, -30, -7, 0, 255):
+        got, want = rtl.readout(acc, exp_offset=off), gold.readout(acc, exp_offset=off)
+        assert np.array_equal(got.values.view(np.uint16), want.values.view(np.uint16)), off
+        assert np.array_equal(got.overflow, want.overflow), off
+
+
+BAD_CALLS = [
+    ("gemm", (np.zeros((2, 2), np.int64), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+    ("gemm", (np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+    ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="r4", b_format="int4", phase=0, acc_width=20)),
+    ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="r4", phase=2, acc_width=20)),
+    ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="r4", phase=True, acc_width=20)),
+    ("gemm", (np.full((2, 2), 16, np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+    ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=17)),
+    ("gemm", (np.zeros(2, np.uint8), np.zeros((2, 2), np.uint8)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+    ("readout", (np.zeros((2, 2), np.int32),), dict(exp_offset=0)),
+    ("readout", (np.zeros((2, 2), np.int64),), dict(exp_offset=256)),
+    ("readout", (np.zeros((2, 2), np.int64),), dict(exp_offset=1.0)),
+    ("quantize_grad", (np.zeros(3, np.float32),),
+     dict(phase=0, scale_exp=0, rounding="nearest", seed=None)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=128, rounding="nearest", seed=None)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=0.5, rounding="nearest", seed=None)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=0, rounding="up", seed=None)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=0, rounding="nearest", seed=5)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=0, rounding="stochastic", seed=0)),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=0, scale_exp=0, rounding="stochastic", seed="1")),
+    ("quantize_grad", (np.zeros(3, np.float16),),
+     dict(phase=-1, scale_exp=0, rounding="nearest", seed=None)),
+]
+
+
+@pytest.mark.parametrize("op,args,kwargs", BAD_CALLS)
+def test_rejects_what_golden_rejects(odd_engine, op, args, kwargs):
+    with pytest.raises(Exception) as golden_err:
+        getattr(NumpyBackend(), op)(*args, **kwargs)
+    rtl = RtlBackend(odd_engine)
+    with pytest.raises(type(golden_err.value)):
+        getattr(rtl, op)(*args, **kwargs)
+    assert sum(rtl.cycles.values()) == 0, "a rejected call must not reach the hardware"
+
+
+def test_limits_of_the_built_model_are_clear_errors(odd_engine):
+    rtl = RtlBackend(odd_engine)
+    a = np.zeros((2, 2), np.uint8)
+    with pytest.raises(ValueError, match="20-bit"):
+        rtl.gemm(a, a, a_format="uint4", b_format="int4", phase=0, acc_width=32)
+    with pytest.raises(ValueError, match="20-bit"):
+        rtl.readout(np.array([[2 ** 19]]), exp_offset=0)
+    with pytest.raises(NotImplementedError, match="golden model only"):
+        rtl.gemm_fp16(a, a, a_format="uint4", b_format="int4", phase=0, exp_offset=0)
+
+
+class _LostBeat:
+    """An engine whose DUT never delivers the last result beat: a hang without a budget."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.rows, self.cols, self.acc_width = engine.rows, engine.cols, engine.acc_width
+
+    def set(self, port, value):
+        self.engine.set(port, value)
+
+    def get(self, port):
+        return self.engine.get(port)
+
+    def step(self, cycles):
+        self.engine.step(cycles)
+
+    def run(self, inputs, outputs, *, budget):
+        return self.engine.run(inputs, {k: v + 1 for k, v in outputs.items()}, budget=budget)
+
+
+def test_a_lost_beat_is_a_named_fault_not_a_hang(odd_engine):
+    rtl = RtlBackend(_LostBeat(odd_engine))
+    a = np.ones((7, 4), np.uint8)
+    with pytest.raises(RtlFault, match=r"^array, tile 11 of 12: the hardware stopped answering"):
+        rtl.gemm(a, a.T.copy(), a_format="uint4", b_format="uint4", phase=0, acc_width=20)
+    with pytest.raises(RtlFault, match=r"^gradient_unit: the hardware stopped answering"):
+        rtl.quantize_grad(np.ones(5, np.float16), phase=0, scale_exp=0, rounding="nearest",
+                          seed=None)
+    with pytest.raises(RtlFault, match=r"^readout: the hardware stopped answering"):
+        rtl.readout(np.ones((2, 2), np.int64), exp_offset=0)
+    odd_engine._model.reset()          # the aborted runs left beats in flight
+
+
+def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
+    from hdl.training_units import TrainingUnits
+    from sim import native
+
+    monkeypatch.setattr(native.shutil, "which", lambda name: None)
+    component = TrainingUnits(1, 1, 18)
+    component._MustUse__silence = True          # it is never elaborated, by design
+    with pytest.raises(native.NativeBuildError, match="needs a C.. compiler"):
+        native.build_native(component, "nocompiler", build_root=tmp_path)
+
+
+class _Tampered(TableBackend):
+    """Golden arithmetic with one accumulator off by one in the n-th GEMM (and the gradient
+    unit status an RTL backend reports, taken from the same golden values)."""
+
+    rows, cols = 4, 4
+
+    def __init__(self, nth):
+        super().__init__()
+        self.nth, self.calls = nth, 0
+
+    def quantize_grad(self, fp16, **kwargs):
+        res = super().quantize_grad(fp16, **kwargs)
+        mag = fp16.view(np.uint16) & 0x7FFF
+        self.last_grad_status = {"amax": int(mag.max()), "nonfinite": False,
+                                 "next_scale_exp": grad_scale_exp(fp16),
+                                 "sat_count": int(res.saturated.sum())}
+        return res
+
+    def gemm(self, *args, **kwargs):
+        res = super().gemm(*args, **kwargs)
+        self.calls += 1
+        if self.calls == self.nth:
+            acc = res.acc.copy()
+            acc[5, 9] += 1
+            res = res._replace(acc=acc)
+        return res
+
+
+def test_lockstep_names_the_first_divergence():
+    from golden.train import train_run
+
+    data = load_digits_split()
+    check = LockstepBackend(_Tampered(nth=5), TableBackend())
+    # GEMM 5 of step 0 is fc2's dW^T = X^T dY: (128 x 64) @ (64 x 128), 32 column blocks of 4.
+    with pytest.raises(Divergence, match=r"^step 0, fc2 backward, array, tile 34 \(row block 1, "
+                                         r"column block 2\): gemm uint4 x r4 phase 0 acc "
+                                         r"differs in 1 of 16384 elements; first at \(5, 9\)"):
+        train_run("mlp", "q4", 1, data=data, backend=check, max_steps=3, on_start=check.bind)
+
+
+def _digits(n_train, n_test):
+    d = load_digits_split()
+    return Digits(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test], d.y_test[:n_test])
+
+
+@pytest.fixture(scope="module")
+def small_engine():
+    engine = NativeEngine(4, 4, 32, log=lambda msg: None)
+    yield engine
+    engine.close()
+
+
+@pytest.mark.parametrize("model,batch", [("mlp", 16), ("cnn", 4)])
+def test_training_steps_native(small_engine, seed, model, batch):
+    """A few steps of each model on a 4x4 array with stalls: bit-exact with golden."""
+    from sim.train_rtl import run
+
+    report = run(model, epochs=1, max_steps=3, batch=batch, engine=_stalling(small_engine, seed),
+                 data=_digits(64, 8), progress=False)
+    assert report["steps"] == 3 and report["compared_arrays"] > 100
+    assert report["bit_exact"], report
+    assert report["sim_cycles"]["gradient_unit"] > 0 and report["sim_cycles"]["readout"] > 0
+
+
+@pytest.mark.slow
+def test_full_mlp_run_on_8x8():
+    """The whole MLP schedule on the 8x8 array (what make train-rtl runs), bit-exact."""
+    from sim.train_rtl import run
+
+    report = run("mlp", rows=8, cols=8, progress=False)
+    assert report["bit_exact"] and report["epochs"] == 30
+    assert report["final_acc"] > 90
+    assert report["utilization"] >= 0.9

@@ -1,0 +1,31 @@
+"""Training steps on the RTL: cocotb engine under each simulator, native engine, full run.
+
+The fast cases (a step of each model on a small array, a few images) are in ``make test``;
+steps at the models' real batch on the 8x8 array run in ``make sim`` (slow marker).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hdl.training_units import TrainingUnits
+from sim.cocotb_run import run_cocotb
+from sim.rtl_backend import design_name
+
+
+def run_steps(simulator, seed, rows, cols, **env):
+    run_cocotb(TrainingUnits(rows, cols, 32), name=design_name(rows, cols, 32),
+               test_module="verif.rtl.tb_train_rtl", simulator=simulator,
+               env={"ROWS": rows, "COLS": cols, "SEED": seed, **env})
+
+
+def test_train_step_cocotb_fast(simulator, seed):
+    """One MLP step at batch 2 on a 4x4 array (with stalls), evaluated on 2 test images."""
+    run_steps(simulator, seed, 4, 4, MODEL="mlp", STEPS=1, BATCH=2, TRAIN_N=64, TEST_N=2)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_train_steps_cocotb(simulator, seed, model):
+    """Two steps at the model's own batch on the 8x8 array, with stalls."""
+    run_steps(simulator, seed, 8, 8, MODEL=model, STEPS=2, TRAIN_N=256, TEST_N=16)
