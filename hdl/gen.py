@@ -24,6 +24,8 @@ DESIGNS = {
     "r4_quantizer": ("hdl.r4_quantizer", "R4QuantizerLane", {}),
     "gradient_unit": ("hdl.gradient_unit", "GradientUnit", {"lanes": "cols"}),
     "readout": ("hdl.readout", "Readout", {"acc_width": "acc_width"}),
+    "readout_lanes_{cols}": ("hdl.readout", "ReadoutLanes",
+                             {"acc_width": "acc_width", "lanes": "cols"}),
     "fp16_fma_pe": ("hdl.fp16_fma", "Fp16FmaPE", {}),
     "training_units_{rows}x{cols}": ("hdl.training_units", "TrainingUnits",
                                      {"rows": "rows", "cols": "cols", "acc_width": "acc_width"}),

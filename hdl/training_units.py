@@ -22,11 +22,17 @@ from hdl.params import check_positive_int
 from hdl.r4_quantizer import SAT_COUNT_BITS
 from hdl.readout import ReadoutLanes, readout_lanes_in_layout, readout_lanes_out_layout
 
-__all__ = ["TrainingUnits", "GRADIENT_CONTROLS"]
+__all__ = ["TrainingUnits", "UNIT_PORTS"]
 
-#: The gradient unit's configuration inputs, as brought out (same names as on GradientUnit).
-GRADIENT_CONTROLS = ("phase", "scale_exp", "stochastic", "seed", "seed_load", "sat_clear",
-                     "amax_clear")
+#: unit -> {port of TrainingUnits: port of the unit's own component}: how the units' ports are
+#: brought out. An engine that simulates the units as separate models routes by this table.
+UNIT_PORTS = {
+    "array": {"i_a": "i_a", "i_b": "i_b", "o_c": "o_c"},
+    "gradient_unit": {name: name for name in (
+        "i_grad", "o_codes", "phase", "scale_exp", "stochastic", "seed", "seed_load",
+        "sat_count", "sat_clear", "amax_clear", "amax", "next_scale_exp", "nonfinite")},
+    "readout": {"i_acc": "i", "o_fp16": "o", "exp_offset": "exp_offset"},
+}
 
 
 class TrainingUnits(wiring.Component):
@@ -94,19 +100,23 @@ class TrainingUnits(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.array = array = SystolicArray(self._rows, self._cols, self._acc_width)
-        m.submodules.gradient = grad = GradientUnit(self._cols)
-        m.submodules.readout = readout = ReadoutLanes(self._acc_width, self._cols)
-
-        wiring.connect(m, wiring.flipped(self.i_a), array.i_a)
-        wiring.connect(m, wiring.flipped(self.i_b), array.i_b)
-        wiring.connect(m, array.o_c, wiring.flipped(self.o_c))
-        wiring.connect(m, wiring.flipped(self.i_grad), grad.i_grad)
-        wiring.connect(m, grad.o_codes, wiring.flipped(self.o_codes))
-        wiring.connect(m, wiring.flipped(self.i_acc), readout.i)
-        wiring.connect(m, readout.o, wiring.flipped(self.o_fp16))
-        m.d.comb += [getattr(grad, name).eq(getattr(self, name)) for name in GRADIENT_CONTROLS]
-        m.d.comb += [getattr(self, name).eq(getattr(grad, name))
-                     for name in ("sat_count", "amax", "next_scale_exp", "nonfinite")]
-        m.d.comb += readout.exp_offset.eq(self.exp_offset)
+        units = {
+            "array": SystolicArray(self._rows, self._cols, self._acc_width),
+            "gradient_unit": GradientUnit(self._cols),
+            "readout": ReadoutLanes(self._acc_width, self._cols),
+        }
+        for unit, component in units.items():
+            m.submodules[unit] = component
+            for outer, inner in UNIT_PORTS[unit].items():
+                ours, theirs = getattr(self, outer), getattr(component, inner)
+                member = self.signature.members[outer]
+                if member.is_signature:
+                    if member.flow == In:
+                        wiring.connect(m, wiring.flipped(ours), theirs)
+                    else:
+                        wiring.connect(m, theirs, wiring.flipped(ours))
+                elif member.flow == In:
+                    m.d.comb += theirs.eq(ours)
+                else:
+                    m.d.comb += ours.eq(theirs)
         return m

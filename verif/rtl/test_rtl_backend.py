@@ -1,7 +1,9 @@
 """The RTL backend on the native engine: every operation equal to golden, the same rejections,
 faults named instead of hangs, the lockstep check, and training steps of both models.
 
-The native models are built once per configuration (``build/native``, about 10 s each cold).
+One configuration serves every test: a 3 x 4 array (rows and columns differ, so a transposed
+tile grid cannot pass) with 32-bit accumulators, as training uses; the native models are built
+once (``build/native``, under a minute cold).
 """
 
 from __future__ import annotations
@@ -22,15 +24,15 @@ MODES = [(af, bf, p) for af in A_FORMATS for bf, p in
 
 @pytest.fixture(scope="module")
 def odd_engine():
-    """3 x 2 array with 20-bit accumulators: edge tiles everywhere, saturation reachable."""
-    engine = NativeEngine(3, 2, 20, log=lambda msg: None)
+    """3 x 4 array with 32-bit accumulators: edge tiles in both directions."""
+    engine = NativeEngine(3, 4, 32, log=lambda msg: None)
     yield engine
     engine.close()
 
 
 def _stalling(engine, seed):
     """The same model, with random idle/stall cycles and junk payload from ``seed``."""
-    engine._seed, engine._idle, engine._stall = seed, 0.3, 0.3
+    engine.stalls(seed, 0.3, 0.3)
     return engine
 
 
@@ -41,7 +43,7 @@ def test_gemm_equals_golden(odd_engine, seed):
         for m, k, n in ((1, 1, 1), (5, 7, 3), (7, 40, 5), (4, 0, 3), (0, 3, 2), (3, 3, 0)):
             a = rng.integers(0, 16, (m, k), dtype=np.uint8)
             b = rng.integers(0, 16, (k, n), dtype=np.uint8)
-            kw = dict(a_format=af, b_format=bf, phase=phase, acc_width=20)
+            kw = dict(a_format=af, b_format=bf, phase=phase, acc_width=32)
             got, want = rtl.gemm(a, b, **kw), gold.gemm(a, b, **kw)
             assert np.array_equal(got.acc, want.acc), (af, bf, phase, m, k, n)
             assert np.array_equal(got.overflow, want.overflow), (af, bf, phase, m, k, n)
@@ -49,22 +51,22 @@ def test_gemm_equals_golden(odd_engine, seed):
 
 
 def test_gemm_saturation_equals_golden(odd_engine, seed):
-    """Sticky saturation through the tiling: to either rail, and pulled back after the rail."""
+    """Sticky saturation through the tiling: to either rail, and pulled back after the rail.
+
+    R4 products reach 15 * 2^13 (UINT4) and 7 * 2^13 (INT4): K = 40000 of them leave 32 bits.
+    """
     rtl, gold = RtlBackend(_stalling(odd_engine, seed)), NumpyBackend()
+    k = 40000
     # Column 0 climbs to the top rail, column 1 falls to the bottom one, column 2 climbs past
     # the top and then falls back into range (the sticky result stays at the rail).
-    for af, bf, top, k in (("uint4", "r4", 15, 40), ("int4", "r4", 7, 40),
-                           ("uint4", "uint4", 15, 2400)):
-        pos, neg = (7, 15) if bf == "r4" else (15, 0)
+    for af, top in (("uint4", 15), ("int4", 7)):
         b = np.zeros((k, 3), np.uint8)
-        b[:, 0], b[:, 1] = pos, neg
-        b[:k // 2, 2], b[k // 2:, 2] = pos, neg
-        if bf != "r4":                       # UINT4 has no negative: the zero column stays 0
-            b[:, 1] = 0
-        a = np.full((4, k), top, np.uint8)
-        kw = dict(a_format=af, b_format=bf, phase=0, acc_width=20)
+        b[:, 0], b[:, 1] = 7, 15
+        b[:k // 2 + 6000, 2], b[k // 2 + 6000:, 2] = 7, 15
+        a = np.full((2, k), top, np.uint8)
+        kw = dict(a_format=af, b_format="r4", phase=0, acc_width=32)
         got, want = rtl.gemm(a, b, **kw), gold.gemm(a, b, **kw)
-        assert want.overflow[:, 0].all(), "the stimulus must saturate"
+        assert want.overflow[:, 0].all() and want.overflow[:, 1].all(), "must saturate"
         assert np.array_equal(got.acc, want.acc) and np.array_equal(got.overflow, want.overflow)
 
 
@@ -80,31 +82,55 @@ def test_quantize_and_readout_equal_golden(odd_engine, seed):
                 for name, u, v in zip(want._fields, got, want):
                     assert np.array_equal(u, v), (name, g, phase, rounding, s)
                 assert rtl.last_grad_status["sat_count"] == int(want.saturated.sum())
-    acc = rng.integers(-2 ** 19, 2 ** 19, (5, 9), dtype=np.int64)
-    acc[0, :3] = [0, -2 ** 19, 2 ** 19 - 1]
+    acc = rng.integers(-2 ** 31, 2 ** 31, (5, 9), dtype=np.int64)
+    acc[0, :3] = [0, -2 ** 31, 2 ** 31 - 1]
+    acc[1] >>= rng.integers(0, 31, 9)                   # every magnitude
     for off in (-256, -30, -7, 0, 255):
         got, want = rtl.readout(acc, exp_offset=off), gold.readout(acc, exp_offset=off)
         assert np.array_equal(got.values.view(np.uint16), want.values.view(np.uint16)), off
         assert np.array_equal(got.overflow, want.overflow), off
 
 
+def test_cycle_counts_at_full_rate(odd_engine):
+    """Without stalls each unit takes its documented cycles (docs/rtl_training.md):
+    array tiles * max(K, R + 4) + R + 4, gradient unit beats + 1 (+ 1 configuration cycle),
+    read-out beats + 1."""
+    odd_engine.stalls(0)
+    rtl = RtlBackend(odd_engine)
+    r, c = rtl.rows, rtl.cols
+    for m, k, n in ((3, 7, 2), (7, 40, 5), (6, 8, 4), (12, 100, 9)):
+        before = rtl.cycles["array"]
+        rtl.gemm(np.ones((m, k), np.uint8), np.ones((k, n), np.uint8), a_format="uint4",
+                 b_format="uint4", phase=0, acc_width=32)
+        tiles = -(-m // r) * -(-n // c)
+        assert rtl.cycles["array"] - before == tiles * max(k, r + 4) + r + 4, (m, k, n)
+    for size in (1, 2, 7, 64):
+        before = rtl.cycles["gradient_unit"]
+        rtl.quantize_grad(np.ones(size, np.float16), phase=0, scale_exp=0, rounding="nearest",
+                          seed=None)
+        assert rtl.cycles["gradient_unit"] - before == -(-size // c) + 2, size
+        before = rtl.cycles["readout"]
+        rtl.readout(np.ones(size, np.int64), exp_offset=0)
+        assert rtl.cycles["readout"] - before == -(-size // c) + 1, size
+
+
 BAD_CALLS = [
     ("gemm", (np.zeros((2, 2), np.int64), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=32)),
     ("gemm", (np.zeros((2, 3), np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=32)),
     ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="r4", b_format="int4", phase=0, acc_width=20)),
+     dict(a_format="r4", b_format="int4", phase=0, acc_width=32)),
     ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="r4", phase=2, acc_width=20)),
+     dict(a_format="uint4", b_format="r4", phase=2, acc_width=32)),
     ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="r4", phase=True, acc_width=20)),
+     dict(a_format="uint4", b_format="r4", phase=True, acc_width=32)),
     ("gemm", (np.full((2, 2), 16, np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=32)),
     ("gemm", (np.zeros((2, 2), np.uint8), np.zeros((2, 2), np.uint8)),
      dict(a_format="uint4", b_format="int4", phase=0, acc_width=17)),
     ("gemm", (np.zeros(2, np.uint8), np.zeros((2, 2), np.uint8)),
-     dict(a_format="uint4", b_format="int4", phase=0, acc_width=20)),
+     dict(a_format="uint4", b_format="int4", phase=0, acc_width=32)),
     ("readout", (np.zeros((2, 2), np.int32),), dict(exp_offset=0)),
     ("readout", (np.zeros((2, 2), np.int64),), dict(exp_offset=256)),
     ("readout", (np.zeros((2, 2), np.int64),), dict(exp_offset=1.0)),
@@ -140,10 +166,10 @@ def test_rejects_what_golden_rejects(odd_engine, op, args, kwargs):
 def test_limits_of_the_built_model_are_clear_errors(odd_engine):
     rtl = RtlBackend(odd_engine)
     a = np.zeros((2, 2), np.uint8)
-    with pytest.raises(ValueError, match="20-bit"):
-        rtl.gemm(a, a, a_format="uint4", b_format="int4", phase=0, acc_width=32)
-    with pytest.raises(ValueError, match="20-bit"):
-        rtl.readout(np.array([[2 ** 19]]), exp_offset=0)
+    with pytest.raises(ValueError, match="32-bit"):
+        rtl.gemm(a, a, a_format="uint4", b_format="int4", phase=0, acc_width=20)
+    with pytest.raises(ValueError, match="32-bit"):
+        rtl.readout(np.array([[2 ** 31]]), exp_offset=0)
     with pytest.raises(NotImplementedError, match="golden model only"):
         rtl.gemm_fp16(a, a, a_format="uint4", b_format="int4", phase=0, exp_offset=0)
 
@@ -171,14 +197,14 @@ class _LostBeat:
 def test_a_lost_beat_is_a_named_fault_not_a_hang(odd_engine):
     rtl = RtlBackend(_LostBeat(odd_engine))
     a = np.ones((7, 4), np.uint8)
-    with pytest.raises(RtlFault, match=r"^array, tile 11 of 12: the hardware stopped answering"):
-        rtl.gemm(a, a.T.copy(), a_format="uint4", b_format="uint4", phase=0, acc_width=20)
+    with pytest.raises(RtlFault, match=r"^array, tile 5 of 6: the hardware stopped answering"):
+        rtl.gemm(a, a.T.copy(), a_format="uint4", b_format="uint4", phase=0, acc_width=32)
     with pytest.raises(RtlFault, match=r"^gradient_unit: the hardware stopped answering"):
         rtl.quantize_grad(np.ones(5, np.float16), phase=0, scale_exp=0, rounding="nearest",
                           seed=None)
     with pytest.raises(RtlFault, match=r"^readout: the hardware stopped answering"):
         rtl.readout(np.ones((2, 2), np.int64), exp_offset=0)
-    odd_engine._model.reset()          # the aborted runs left beats in flight
+    odd_engine.reset()                 # the aborted runs left beats in flight
 
 
 def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
@@ -237,19 +263,12 @@ def _digits(n_train, n_test):
     return Digits(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test], d.y_test[:n_test])
 
 
-@pytest.fixture(scope="module")
-def small_engine():
-    engine = NativeEngine(4, 4, 32, log=lambda msg: None)
-    yield engine
-    engine.close()
-
-
 @pytest.mark.parametrize("model,batch", [("mlp", 16), ("cnn", 4)])
-def test_training_steps_native(small_engine, seed, model, batch):
-    """A few steps of each model on a 4x4 array with stalls: bit-exact with golden."""
+def test_training_steps_native(odd_engine, seed, model, batch):
+    """A few steps of each model on the 3x4 array with stalls: bit-exact with golden."""
     from sim.train_rtl import run
 
-    report = run(model, epochs=1, max_steps=3, batch=batch, engine=_stalling(small_engine, seed),
+    report = run(model, epochs=1, max_steps=3, batch=batch, engine=_stalling(odd_engine, seed),
                  data=_digits(64, 8), progress=False)
     assert report["steps"] == 3 and report["compared_arrays"] > 100
     assert report["bit_exact"], report
