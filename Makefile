@@ -21,8 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations train-rtl \
-        bench clean distclean
+.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations train-rtl bench clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
