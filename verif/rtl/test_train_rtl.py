@@ -25,7 +25,11 @@ def test_train_step_cocotb_fast(simulator, seed):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("model", ["mlp", "cnn"])
-def test_train_steps_cocotb(simulator, seed, model):
-    """Two steps at the model's own batch on the 8x8 array, with stalls."""
-    run_steps(simulator, seed, 8, 8, MODEL=model, STEPS=2, TRAIN_N=256, TEST_N=16)
+@pytest.mark.parametrize("model,steps", [("mlp", 2), ("cnn", 1)])
+def test_train_steps_cocotb(simulator, seed, model, steps, full):
+    """Steps at the model's own batch (64) on the 8x8 array, with stalls; twice as many steps
+    with --full. Icarus, about ten times slower, runs batch 8 unless --full."""
+    env = {"MODEL": model, "STEPS": steps * (2 if full else 1), "TRAIN_N": 256, "TEST_N": 16}
+    if simulator == "icarus" and not full:
+        env.update(BATCH=8, TEST_N=4)
+    run_steps(simulator, seed, 8, 8, **env)
