@@ -8,8 +8,9 @@ Python checks the arguments (the golden model's checks, so the same inputs are r
 the same exception types), places codes into beats (``sim.tiling``), and hands the beats to an
 *engine*, which runs the simulation:
 
-- :class:`NativeEngine`: the Verilated model in a C++ loop (``sim.native``), for whole runs;
-- ``sim.cocotb_engine.CocotbEngine``: the same model under cocotb (Verilator or Icarus), the
+- ``sim.native_engine.NativeEngine``: the units Verilated and driven by a C++ loop
+  (``sim.native``), for whole runs;
+- ``sim.cocotb_engine.CocotbEngine``: TrainingUnits under cocotb (Verilator or Icarus), the
   regression path.
 
 Both implement :class:`Engine`. A fault of the simulation -- a cycle budget exhausted, a
@@ -29,17 +30,13 @@ from golden.backend import BackendBase, check_crossing
 from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, SCALE_EXP_MAX,
                             SCALE_EXP_MIN, R4Result, check_codes, check_int_in_range,
                             check_phase, format_of)
-from hdl.gen import build as build_design
+from hdl.training_units import UNIT_PORTS
 from sim import tiling
 
-__all__ = ["Engine", "EngineTimeout", "NativeEngine", "RtlBackend", "RtlFault", "UNITS",
-           "design_name"]
+__all__ = ["Engine", "EngineTimeout", "RtlBackend", "RtlFault", "design_name"]
 
 #: The registry entry (hdl.gen.DESIGNS) of the composed units.
 DESIGN = "training_units_{rows}x{cols}"
-#: The units whose cycles a run counts, by the streams they own.
-UNITS = {"array": ("i_a", "i_b", "o_c"), "gradient_unit": ("i_grad", "o_codes"),
-         "readout": ("i_acc", "o_fp16")}
 #: Cycles a unit may take beyond one per beat before a run counts as hung: pipeline latency
 #: plus, per tile, the drain (generous: a correct DUT never gets near it).
 SLACK_CYCLES = 1000
@@ -76,90 +73,6 @@ def design_name(rows: int, cols: int, acc_width: int) -> str:
     return f"{DESIGN.format(rows=rows, cols=cols)}_w{acc_width}"
 
 
-#: unit -> the registry entry (hdl.gen.DESIGNS) the native engine builds for it.
-UNIT_DESIGNS = {"array": "array_{rows}x{cols}", "gradient_unit": "gradient_unit",
-                "readout": "readout_lanes_{cols}"}
-
-
-class NativeEngine:
-    """The Verilated units in a C++ loop (``sim.native``); built once, then cached.
-
-    Each unit of :class:`hdl.training_units.TrainingUnits` is its own model here (the
-    registry's array, gradient unit and read-out lanes, the components TrainingUnits
-    instantiates), so a cycle of one unit does not evaluate the idle others; ports are routed
-    by :data:`hdl.training_units.UNIT_PORTS`. ``seed`` non-zero makes every stream run with
-    random idle and stall cycles (and junk payload on idle beats) drawn from that seed; 0 runs
-    at full rate.
-    """
-
-    def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32, *, seed: int = 0,
-                 idle: float = 0.0, stall: float = 0.0, log=print):
-        from hdl.training_units import UNIT_PORTS
-        from sim.native import NativeModel, build_native
-
-        self.rows, self.cols, self.acc_width = rows, cols, acc_width
-        self._models, self._route = {}, {}
-        for unit, design in UNIT_DESIGNS.items():
-            name, component = build_design(design, rows=rows, cols=cols, acc_width=acc_width)
-            name = f"{name}_{cols}l" if unit == "gradient_unit" else f"{name}_w{acc_width}"
-            lib, ports = build_native(component, name, log=log)
-            self._models[unit] = NativeModel(lib, ports)
-            self._models[unit].reset()
-            for outer, inner in UNIT_PORTS[unit].items():
-                self._route[outer] = (unit, inner)
-        self.stalls(seed, idle, stall)
-
-    def stalls(self, seed: int, idle: float = 0.0, stall: float = 0.0) -> None:
-        """Random idle / stall cycles (and junk payload) from ``seed`` from now on; 0: none."""
-        if not (0 <= idle < 1 and 0 <= stall < 1):
-            raise ValueError(f"idle and stall must be in [0, 1), not {idle!r} and {stall!r}")
-        self._seed, self._idle, self._stall = seed, idle, stall
-        self._runs = 0
-
-    def set(self, port, value):
-        unit, inner = self._route[port]
-        self._models[unit].set(inner, value)
-
-    def get(self, port):
-        unit, inner = self._route[port]
-        return self._models[unit].get(inner)
-
-    def step(self, cycles):
-        for model in self._models.values():
-            model.step(cycles)
-
-    def run(self, inputs, outputs, *, budget):
-        from sim.native import NativeTimeout
-
-        units = {self._route[s][0] for s in (*inputs, *outputs)}
-        if len(units) != 1:
-            raise ValueError(f"one run drives one unit, not {sorted(units)}")
-        unit = units.pop()
-        seed = 0
-        if self._seed:
-            self._runs += 1
-            seed = (self._seed * 0x9E3779B1 + self._runs) & 0xFFFFFFFF or 1
-        inner = {s: self._route[s][1] for s in (*inputs, *outputs)}
-        outer = {v: k for k, v in inner.items()}
-        try:
-            results, cycles = self._models[unit].run(
-                {inner[s]: w for s, w in inputs.items()},
-                {inner[s]: n for s, n in outputs.items()},
-                budget=budget, seed=seed, idle=self._idle, stall=self._stall)
-        except NativeTimeout as exc:
-            raise EngineTimeout(str(exc), {outer[s]: v for s, v in exc.in_pos.items()},
-                                {outer[s]: v for s, v in exc.out_pos.items()}) from None
-        return {outer[s]: w for s, w in results.items()}, cycles
-
-    def reset(self):
-        for model in self._models.values():
-            model.reset()
-
-    def close(self):
-        for model in self._models.values():
-            model.close()
-
-
 def _budget(beats_in: int, beats_out: int, extra: int = 0) -> int:
     """Cycles within which a working unit surely moves these beats (idle/stall included)."""
     return 8 * (beats_in + beats_out) + extra + SLACK_CYCLES
@@ -168,7 +81,8 @@ def _budget(beats_in: int, beats_out: int, extra: int = 0) -> int:
 class RtlBackend(BackendBase):
     """Every operation of a training step on the simulated TrainingUnits of ``engine``.
 
-    ``cycles`` counts clock cycles per unit (:data:`UNITS`), ``macs`` the multiply-accumulates
+    ``cycles`` counts clock cycles per unit (the units of
+    :data:`hdl.training_units.UNIT_PORTS`), ``macs`` the multiply-accumulates
     of the GEMMs as asked (padding excluded), ``last_grad_status`` the gradient unit's status
     after the last quantization (``amax`` FP16 magnitude bits, ``next_scale_exp``,
     ``nonfinite``, ``sat_count``).
@@ -179,7 +93,7 @@ class RtlBackend(BackendBase):
     def __init__(self, engine: Engine):
         self.engine = engine
         self.rows, self.cols, self.acc_width = engine.rows, engine.cols, engine.acc_width
-        self.cycles = {unit: 0 for unit in UNITS}
+        self.cycles = {unit: 0 for unit in UNIT_PORTS}
         self.macs = 0
         self.engine_s = 0.0          # wall time spent inside the engine
         self.last_grad_status: dict | None = None

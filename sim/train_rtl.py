@@ -35,13 +35,14 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
         batch=None, engine=None, data=None, progress=True, compare_golden=True) -> dict:
     """One RTL training run; returns the report (see the module docstring).
 
-    ``engine`` defaults to a :class:`sim.rtl_backend.NativeEngine` of ``rows`` x ``cols``;
+    ``engine`` defaults to a :class:`sim.native_engine.NativeEngine` of ``rows`` x ``cols``;
     ``data`` to the digits split; ``batch`` to the model's batch size.
     Raises :class:`sim.lockstep.Divergence` or :class:`sim.rtl_backend.RtlFault` on failure.
     """
     from golden.data import load_digits_split
     from sim.lockstep import LockstepBackend
-    from sim.rtl_backend import NativeEngine, RtlBackend
+    from sim.native_engine import NativeEngine
+    from sim.rtl_backend import RtlBackend
 
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")

@@ -16,7 +16,8 @@ from golden.data import Digits, load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import A_FORMATS
 from sim.lockstep import Divergence, LockstepBackend
-from sim.rtl_backend import NativeEngine, RtlBackend, RtlFault
+from sim.native_engine import NativeEngine
+from sim.rtl_backend import RtlBackend, RtlFault
 
 MODES = [(af, bf, p) for af in A_FORMATS for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
