@@ -11,16 +11,15 @@ is the hardwired gradient unit -> array -> read-out path of a single backward GE
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In
 
-from golden.gemm import READOUT_OFFSET_BITS, check_acc_width
-from hdl.array import SystolicArray, a_layout, b_layout, c_layout
-from hdl.gradient_unit import GradientUnit, codes_out_layout, grad_in_layout
+from golden.gemm import check_acc_width
+from hdl.array import SystolicArray
+from hdl.gradient_unit import GradientUnit
 from hdl.params import check_positive_int
-from hdl.r4_quantizer import SAT_COUNT_BITS
-from hdl.readout import ReadoutLanes, readout_lanes_in_layout, readout_lanes_out_layout
+from hdl.readout import ReadoutLanes
 
 __all__ = ["TrainingUnits", "UNIT_PORTS"]
 
@@ -63,28 +62,15 @@ class TrainingUnits(wiring.Component):
         self._rows = check_positive_int("rows", rows)
         self._cols = check_positive_int("cols", cols)
         self._acc_width = check_acc_width(acc_width)
-        c, w = self._cols, self._acc_width
-        super().__init__({
-            "i_a": In(stream.Signature(a_layout(self._rows))),
-            "i_b": In(stream.Signature(b_layout(c))),
-            "o_c": Out(stream.Signature(c_layout(c, w))),
-            "i_grad": In(stream.Signature(grad_in_layout(c))),
-            "o_codes": Out(stream.Signature(codes_out_layout(c))),
-            "phase": In(1),
-            "scale_exp": In(signed(8)),
-            "stochastic": In(1),
-            "seed": In(32),
-            "seed_load": In(1),
-            "sat_count": Out(SAT_COUNT_BITS),
-            "sat_clear": In(1),
-            "amax_clear": In(1),
-            "amax": Out(15),
-            "next_scale_exp": Out(signed(8)),
-            "nonfinite": Out(1),
-            "i_acc": In(stream.Signature(readout_lanes_in_layout(w, c))),
-            "o_fp16": Out(stream.Signature(readout_lanes_out_layout(c))),
-            "exp_offset": In(signed(READOUT_OFFSET_BITS)),
-        })
+        self._units = {
+            "array": SystolicArray(self._rows, self._cols, self._acc_width),
+            "gradient_unit": GradientUnit(self._cols),
+            "readout": ReadoutLanes(self._acc_width, self._cols),
+        }
+        # Each port is the unit's own member under its outer name: one declaration, theirs.
+        super().__init__({outer: self._units[unit].signature.members[inner]
+                          for unit, ports in UNIT_PORTS.items()
+                          for outer, inner in ports.items()})
 
     @property
     def rows(self) -> int:
@@ -100,12 +86,7 @@ class TrainingUnits(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        units = {
-            "array": SystolicArray(self._rows, self._cols, self._acc_width),
-            "gradient_unit": GradientUnit(self._cols),
-            "readout": ReadoutLanes(self._acc_width, self._cols),
-        }
-        for unit, component in units.items():
+        for unit, component in self._units.items():
             m.submodules[unit] = component
             for outer, inner in UNIT_PORTS[unit].items():
                 ours, theirs = getattr(self, outer), getattr(component, inner)
