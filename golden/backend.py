@@ -233,10 +233,14 @@ def _stochastic_entries(threshold, down, up) -> np.ndarray:
 
 
 def _checked_seed(seed) -> int:
-    """A stochastic rounding seed (None: the default one), checked like the reference does."""
+    """A stochastic rounding seed (None: the default one), checked like the reference does:
+    TypeError for a non-integer, ValueError outside 1..2**32-1."""
     s = DEFAULT_SEED if seed is None else seed
-    if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 1 <= s <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be an integer in 1..2**32-1, not {seed!r}")
+    if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if not 1 <= s <= 0xFFFFFFFF:
+        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
+                         f"not {s}")
     return s
 
 

@@ -94,6 +94,19 @@ def test_tpr_quantization_errors_are_the_definitions():
                                seeds=None)
 
 
+@pytest.mark.parametrize("seed_value", ["1", 1.5, True, 0, 2 ** 32, -3])
+def test_table_seed_errors_are_the_reference_errors(seed_value):
+    """A bad stochastic seed raises the reference's exception type, with its message."""
+    x = np.ones(3, np.float16)
+    errors = []
+    for backend in (TableBackend(), NumpyBackend()):
+        with pytest.raises((TypeError, ValueError)) as info:
+            backend.quantize_grad(x, phase=0, scale_exp=0, rounding="stochastic",
+                                  seed=seed_value)
+        errors.append((type(info.value), str(info.value)))
+    assert errors[0] == errors[1]
+
+
 def _gemm_readout_all(backend, a, b, **kw):
     return (backend.gemm_readout(a, b, **kw), BackendBase.gemm_readout(backend, a, b, **kw),
             BackendBase.gemm_readout(NumpyBackend(), a, b, **kw))
