@@ -285,3 +285,19 @@ def test_full_mlp_run_on_8x8():
     assert report["bit_exact"] and report["epochs"] == 30
     assert report["final_acc"] > 90
     assert report["utilization"] >= 0.9
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["--epochs", "0"], "--epochs must be a positive integer"),
+    (["--max-steps", "-1"], "--max-steps must be a positive integer"),
+    (["--rows", "0"], "--rows must be a positive integer"),
+    (["--seed", "0"], "--seed must be in 1..2**32-1"),
+    (["--model", "vgg"], "invalid choice: 'vgg'"),
+])
+def test_train_rtl_cli_rejects_bad_arguments(argv, message, capsys):
+    from sim.train_rtl import main
+
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
