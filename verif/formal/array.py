@@ -10,17 +10,26 @@ with counts on all three ports (all wrapping, compared modulo 2^COUNT_BITS):
   ``o_c.last`` is set on exactly every R-th delivered row;
 - ``ready``: :class:`verif.formal.props.ReadyMiter` on ``i_a`` and ``i_b`` together;
 - ``stable``: :func:`verif.formal.props.payload_stable` on ``o_c``;
+- ``order``: with every A code of row i equal to i + 1 and every B code 1 (INT4), row r of a
+  tile of K beats is (r + 1) K in every column: the rows of each tile leave in order, none
+  repeated or skipped (what the counts of ``transfer`` cannot see);
 - ``reset``: after a reset ``o_c.valid`` is low and both ``ready`` are high, and the
   ``transfer`` relations hold with the counts restarted (no row of a tile from before the
   reset is delivered after it).
+
+The ports do not show the array's control state (input registers full, a tile end in flight,
+rows pending), so k-induction needs helper invariants that tie the counts to that state:
+:func:`_invariants` states them on the internal registers of ``hdl.array`` by name, and they
+are proved with the properties (a helper that did not hold would fail the proof).
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Assert, Elaboratable, Module, Mux, Signal
+from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, signed
 
+from hdl.modes import AFormat, BFormat
 from verif.formal.props import (ReadyMiter, after_reset, count, drive_free, fires,
-                                payload_stable)
+                                internal_signals, payload_stable)
 from verif.formal.sby import Mutant, Proof
 
 __all__ = ["PROOFS"]
@@ -33,11 +42,46 @@ PROPERTIES = {
     "transfer": "i_a and i_b beats accepted differ by at most 1; rows owed (R per tile "
                 "accepted minus rows delivered) stay in 0..2R; o_c.last on every R-th row",
     "ready": "i_a.ready and i_b.ready are equal under all four values of (i_a.valid, "
-             "i_b.valid) in every state reachable within the depth",
+             "i_b.valid) in every reachable state",
     "stable": "o_c valid and not ready => next cycle o_c.valid and the same o_c.payload",
+    "order": "with A[i, k] = i + 1 and B = 1 (INT4), row r of every tile is (r + 1) * "
+             "row 0 > 0 in every column: rows in order, none repeated or skipped",
     "reset": "after a reset: o_c.valid low, i_a.ready and i_b.ready high; no row from "
              "before the reset is delivered after it",
 }
+
+
+#: Internal registers of hdl.array.SystolicArray that the helper invariants read.
+CONTROL = ("a_full", "b_full", "a_reg", "busy", "end_1", "end_2", "end_3", "pending",
+           "out_valid", "out_last")
+
+
+def _control(signals: dict, module) -> dict:
+    missing = [name for name in CONTROL if name not in signals]
+    if missing:
+        raise KeyError(f"{module.__name__}.SystolicArray has no internal signal {missing}: "
+                       "update CONTROL and _invariants in verif/formal/array.py")
+    control = {name: signals[name] for name in CONTROL}
+    control["a_last"] = signals["a_reg"][module.a_layout(ROWS)["last"].offset]
+    return control
+
+
+def _invariants(m, c: dict, *, a_beats, b_beats, owed, row) -> None:
+    """Helper invariants: the port counts and the row position in terms of the control state."""
+    in_flight = c["end_1"] | c["end_2"] | c["end_3"]
+    m.d.comb += [
+        Assert((a_beats + c["b_full"] - b_beats - c["a_full"])[:COUNT_BITS] == 0,
+               "helper: beat counts vs input registers"),
+        Assert(c["out_valid"] == (c["pending"] != 0), "helper: out_valid"),
+        Assert(c["out_last"] == (c["pending"] == 1), "helper: out_last"),
+        Assert(c["pending"] <= ROWS, "helper: pending <= R"),
+        Assert(c["busy"] == (in_flight | c["out_valid"]), "helper: busy"),
+        Assert(c["end_1"] + c["end_2"] + c["end_3"] + c["out_valid"] <= 1,
+               "helper: one tile end in flight or draining"),
+        Assert(owed == ROWS * (c["a_full"] & c["a_last"]) + ROWS * in_flight + c["pending"],
+               "helper: rows owed"),
+        Assert(row == Mux(c["pending"] == 0, 0, ROWS - c["pending"]), "helper: row"),
+    ]
 
 
 class _ArrayHarness(Elaboratable):
@@ -46,7 +90,8 @@ class _ArrayHarness(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self._module.SystolicArray(ROWS, COLS, ACC_WIDTH)
+        dut = self._module.SystolicArray(ROWS, COLS, ACC_WIDTH)
+        m.submodules.dut, signals = internal_signals(dut, platform)
         drive_free(m, dut)
         if self._prop == "stable":
             payload_stable(m, dut.o_c, "o_c")
@@ -66,6 +111,11 @@ class _ArrayHarness(Elaboratable):
         with m.If(dut.o_c.valid):
             m.d.comb += Assert(dut.o_c.payload.last == (row == ROWS - 1),
                                "o_c.last not on every R-th row")
+        if self._prop == "order":
+            self._row_order(m, dut, row)
+        else:
+            _invariants(m, _control(signals, self._module), a_beats=a_beats, b_beats=b_beats,
+                        owed=owed, row=row)
         if self._prop == "reset":
             with m.If(after_reset(m)):
                 m.d.comb += [Assert(~dut.o_c.valid, "o_c.valid after reset"),
@@ -73,11 +123,30 @@ class _ArrayHarness(Elaboratable):
         return m
 
 
+    @staticmethod
+    def _row_order(m, dut, row):
+        m.d.comb += [dut.i_a.payload.format.eq(AFormat.INT4),
+                     dut.i_b.payload.format.eq(BFormat.INT4)]
+        m.d.comb += [dut.i_a.payload.data[i].eq(i + 1) for i in range(ROWS)]
+        m.d.comb += [dut.i_b.payload.data[j].eq(1) for j in range(COLS)]
+        accs = [dut.o_c.payload.data[j].acc for j in range(COLS)]
+        first = Signal(signed(ACC_WIDTH))
+        with m.If(fires(dut.o_c) & (row == 0)):
+            m.d.sync += first.eq(accs[0])
+        with m.If(dut.o_c.valid & (row == 0)):
+            m.d.comb += Assert(accs[0] > 0, "row 0 of a tile is not K")
+            m.d.comb += [Assert(acc == accs[0], "columns differ") for acc in accs[1:]]
+        with m.If(dut.o_c.valid & (row != 0)):
+            m.d.comb += [Assert(acc == first * (row + 1), "row r is not (r + 1) * row 0")
+                         for acc in accs]
+
+
 def _harness(prop):
     def build(hdl_array):
         if prop == "ready":
             return ReadyMiter(lambda: hdl_array.SystolicArray(ROWS, COLS, ACC_WIDTH),
-                              ["i_a", "i_b"], [lambda dut: dut.o_c.valid])
+                              ["i_a", "i_b"],
+                              [lambda _, signals: Cat(*_control(signals, hdl_array).values())])
         return _ArrayHarness(hdl_array, prop)
     return build
 
@@ -93,13 +162,17 @@ _MUTANTS = {
     "stable": Mutant(MODULE, (("with m.Elif(fire):", "with m.Elif(out_valid):"),),
                      "the result chain shifts on o_c.valid alone, also while stalled",
                      depth=12),
+    "order": Mutant(MODULE, (("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
+                    "the result chain does not shift: row 0 is sent R times", depth=12),
     "reset": Mutant(MODULE, (("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
                     "o_c.valid is a reset-less register", depth=12),
 }
 
-#: (mode, depth) per property: k-induction where it closes, else BMC from reset.
-_MODES = {"transfer": ("bmc", 24), "ready": ("bmc", 24), "stable": ("prove", 5),
-          "reset": ("bmc", 24)}
+#: (mode, depth) per property: k-induction where it closes; ``order`` would need invariants
+#: on every accumulator, so it is BMC from reset (18 cycles: three tiles of K = 1 or two of
+#: K = 6 with stalls).
+_MODES = {"transfer": ("prove", 2), "ready": ("prove", 2), "stable": ("prove", 5),
+          "order": ("bmc", 18), "reset": ("prove", 2)}
 
 PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], _harness(prop), *_MODES[prop],
                 _MUTANTS[prop])

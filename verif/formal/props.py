@@ -14,11 +14,11 @@ from collections.abc import Callable, Sequence
 
 # amaranth.hdl exports Assert, Assume and Cover; the free-value sources are in asserts in 0.5.
 from amaranth.asserts import AnySeq
-from amaranth.hdl import Assert, Elaboratable, Module, ResetSignal, Signal, Value
+from amaranth.hdl import Assert, Elaboratable, Fragment, Module, ResetSignal, Signal, Value
 from amaranth.lib import wiring
 
-__all__ = ["input_ports", "drive_free", "after_reset", "fires", "count", "payload_stable",
-           "ReadyMiter"]
+__all__ = ["input_ports", "drive_free", "internal_signals", "after_reset", "fires", "count",
+           "payload_stable", "ReadyMiter"]
 
 
 def input_ports(dut: wiring.Component) -> list[tuple[tuple, Value]]:
@@ -32,6 +32,16 @@ def drive_free(m: Module, dut: wiring.Component) -> None:
     """Drive every input of ``dut`` with an arbitrary value, chosen anew each cycle."""
     for _, value in input_ports(dut):
         m.d.comb += value.eq(AnySeq(value.shape()))
+
+
+def internal_signals(dut, platform) -> tuple[Fragment, dict[str, Signal]]:
+    """Elaborate ``dut`` and return its fragment (to add as the submodule in its place) and
+    the signals its own statements drive, by name: white-box access for the helper
+    invariants that let k-induction close on state the ports do not show."""
+    fragment = Fragment.get(dut, platform)
+    signals = {signal.name: signal for statements in fragment.statements.values()
+               for statement in statements for signal in statement._lhs_signals()}
+    return fragment, signals
 
 
 def after_reset(m: Module) -> Signal:
@@ -82,21 +92,23 @@ class ReadyMiter(Elaboratable):
         Returns a fresh DUT (called twice).
     streams : sequence of str
         Names of the DUT's input streams.
-    equal_outputs : sequence of callable
-        DUT -> Value of outputs that are equal while ``same`` (asserted too); they let
-        k-induction close when ``ready`` is a function of those outputs and ``o.ready``.
+    equal_state : sequence of callable
+        ``(dut, signals)`` -> Value (``signals``: :func:`internal_signals`) of the state that
+        decides ``ready``; asserted equal between the copies while ``same`` (true, since the
+        copies are in the same state), which lets k-induction close.
     """
 
     def __init__(self, make_dut: Callable[[], wiring.Component], streams: Sequence[str],
-                 equal_outputs: Sequence[Callable] = ()):
+                 equal_state: Sequence[Callable] = ()):
         self._make_dut = make_dut
         self._streams = tuple(streams)
-        self._equal_outputs = tuple(equal_outputs)
+        self._equal_state = tuple(equal_state)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut_a = dut_a = self._make_dut()
-        m.submodules.dut_b = dut_b = self._make_dut()
+        dut_a, dut_b = self._make_dut(), self._make_dut()
+        m.submodules.dut_a, signals_a = internal_signals(dut_a, platform)
+        m.submodules.dut_b, signals_b = internal_signals(dut_b, platform)
         valids = {(name, "valid") for name in self._streams}
         valids_equal = 1
         for (path, a), (_, b) in zip(input_ports(dut_a), input_ports(dut_b)):
@@ -112,6 +124,7 @@ class ReadyMiter(Elaboratable):
             for name in self._streams:
                 m.d.comb += Assert(getattr(dut_a, name).ready == getattr(dut_b, name).ready,
                                    f"{name}.ready depends on a valid")
-            for output in self._equal_outputs:
-                m.d.comb += Assert(output(dut_a) == output(dut_b), "copies diverged")
+            for state in self._equal_state:
+                m.d.comb += Assert(state(dut_a, signals_a) == state(dut_b, signals_b),
+                                   "copies diverged")
         return m

@@ -32,6 +32,7 @@ def check(proof: Proof, workdir: Path) -> dict:
         "result": real["result"], "seconds": real["seconds"], "failed": real["failed"],
         "mutant": proof.mutant.what, "mutant_depth": proof.mutant.depth,
         "mutant_result": mutant["result"], "mutant_seconds": mutant["seconds"],
+        "mutant_failed": mutant["failed"],
         "ok": real["result"] == "pass" and mutant["result"] == "fail",
     }
 

@@ -75,5 +75,5 @@ def stage_harness(make_dut: Callable, prop: str, *, i: str = "i", o: str = "o",
     if prop not in PROPERTIES:
         raise ValueError(f"prop must be one of {tuple(PROPERTIES)}, not {prop!r}")
     if prop == "ready":
-        return ReadyMiter(make_dut, [i], [lambda dut: getattr(dut, o).valid])
+        return ReadyMiter(make_dut, [i], [lambda dut, _: getattr(dut, o).valid])
     return _StageHarness(make_dut, prop, i, o, counters)
