@@ -13,6 +13,9 @@ with counts on all three ports (all wrapping, compared modulo 2^COUNT_BITS):
 - ``order``: with every A code of row i equal to i + 1 and every B code 1 (INT4), row r of a
   tile of K beats is (r + 1) K in every column: the rows of each tile leave in order, none
   repeated or skipped (what the counts of ``transfer`` cannot see);
+- ``rate``: a cycle that accepts a beat on both inputs, not the last of a tile, is followed by
+  one in which both are ready again: one product per cycle while both producers keep up
+  (issue 15's surviving mutant that halved the throughput broke exactly this);
 - ``reset``: after a reset ``o_c.valid`` is low and both ``ready`` are high, and the
   ``transfer`` relations hold with the counts restarted (no row of a tile from before the
   reset is delivered after it).
@@ -25,7 +28,7 @@ are proved with the properties (a helper that did not hold would fail the proof)
 
 from __future__ import annotations
 
-from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, Signal, signed
+from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, signed
 
 from hdl.modes import AFormat, BFormat
 from verif.formal.props import (ReadyMiter, after_reset, count, drive_free, fires,
@@ -46,6 +49,8 @@ PROPERTIES = {
     "stable": "o_c valid and not ready => next cycle o_c.valid and the same o_c.payload",
     "order": "with A[i, k] = i + 1 and B = 1 (INT4), row r of every tile is (r + 1) * "
              "row 0 > 0 in every column: rows in order, none repeated or skipped",
+    "rate": "i_a and i_b both accepting a beat that is not a tile's last => both ready in the "
+            "next cycle (one beat per cycle while both producers keep up)",
     "reset": "after a reset: o_c.valid low, i_a.ready and i_b.ready high; no row from "
              "before the reset is delivered after it",
 }
@@ -95,6 +100,13 @@ class _ArrayHarness(Elaboratable):
         drive_free(m, dut)
         if self._prop == "stable":
             payload_stable(m, dut.o_c, "o_c")
+            return m
+        if self._prop == "rate":
+            pair = Signal(reset_less=True)
+            m.d.sync += pair.eq(fires(dut.i_a) & fires(dut.i_b) & ~dut.i_a.payload.last
+                                & ~ResetSignal())
+            with m.If(pair):
+                m.d.comb += Assert(dut.i_a.ready & dut.i_b.ready, "a pair in did not make room")
             return m
         a_beats = count(m, fires(dut.i_a), COUNT_BITS, "a_beats")
         b_beats = count(m, fires(dut.i_b), COUNT_BITS, "b_beats")
@@ -164,6 +176,8 @@ _MUTANTS = {
                      depth=12),
     "order": Mutant(MODULE, (("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
                     "the result chain does not shift: row 0 is sent R times", depth=12),
+    "rate": Mutant(MODULE, (("self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)"),),
+                   "i_a.ready only while its input register is empty (issue 15: half rate)"),
     "reset": Mutant(MODULE, (("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
                     "o_c.valid is a reset-less register", depth=12),
 }
@@ -172,7 +186,7 @@ _MUTANTS = {
 #: on every accumulator, so it is BMC from reset (18 cycles: three tiles of K = 1 or two of
 #: K = 6 with stalls).
 _MODES = {"transfer": ("prove", 2), "ready": ("prove", 2), "stable": ("prove", 5),
-          "order": ("bmc", 18), "reset": ("prove", 2)}
+          "order": ("bmc", 18), "rate": ("prove", 2), "reset": ("prove", 2)}
 
 PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], _harness(prop), *_MODES[prop],
                 _MUTANTS[prop])

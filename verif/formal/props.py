@@ -36,12 +36,19 @@ def drive_free(m: Module, dut: wiring.Component) -> None:
 
 def internal_signals(dut, platform) -> tuple[Fragment, dict[str, Signal]]:
     """Elaborate ``dut`` and return its fragment (to add as the submodule in its place) and
-    the signals its own statements drive, by name: white-box access for the helper
-    invariants that let k-induction close on state the ports do not show."""
+    the signals that its statements drive, by name (``sub.name`` inside submodule ``sub``):
+    white-box access for the helper invariants that let k-induction close on state the
+    ports do not show."""
     fragment = Fragment.get(dut, platform)
-    signals = {signal.name: signal for statements in fragment.statements.values()
+    return fragment, _driven(fragment, "")
+
+
+def _driven(fragment: Fragment, prefix: str) -> dict[str, Signal]:
+    signals = {prefix + signal.name: signal for statements in fragment.statements.values()
                for statement in statements for signal in statement._lhs_signals()}
-    return fragment, signals
+    for sub, name, _ in fragment.subfragments:
+        signals.update(_driven(sub, f"{prefix}{name}."))
+    return signals
 
 
 def after_reset(m: Module) -> Signal:

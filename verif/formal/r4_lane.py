@@ -2,7 +2,7 @@
 
 The four stream properties of :mod:`verif.formal.stage`, plus two equivalences with
 :mod:`verif.formal.r4_reference`: the combinational ``R4Quantize`` for every input, and the
-whole lane (stream register, generator, saturation count) by BMC.
+whole lane (stream register, generator, saturation count), both by k-induction.
 """
 
 from __future__ import annotations
@@ -54,6 +54,6 @@ PROOFS = [
       for prop in PROPERTIES),
     Proof("r4_lane.equivalence", "r4_lane", EQUIVALENCE["equivalence"], equivalence_harness,
           "prove", 1, _MUTANTS["equivalence"]),
-    Proof("r4_lane.lane", "r4_lane", EQUIVALENCE["lane"], lane_harness, "bmc", 20,
+    Proof("r4_lane.lane", "r4_lane", EQUIVALENCE["lane"], lane_harness, "prove", 2,
           _MUTANTS["lane"]),
 ]

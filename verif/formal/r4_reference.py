@@ -16,16 +16,16 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import DEFAULT_SEED
 from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS
-from verif.formal.props import drive_free, fires, input_ports
+from verif.formal.props import drive_free, fires, input_ports, internal_signals
 
-__all__ = ["EQUIVALENCE", "R4Reference", "equivalence_harness", "lane_harness"]
+__all__ = ["EQUIVALENCE", "R4Reference", "equivalence_harness", "lane_harness", "xorshift32"]
 
 #: Proof name -> the sentence it proves.
 EQUIVALENCE = {
     "equivalence": "R4Quantize == R4Reference (code, invalid, saturated) for every x, phase, "
                    "scale_exp, stochastic and draw",
-    "lane": "from reset, every code the lane delivers and its sat_count equal a reference "
-            "lane (R4Reference, its own xorshift32 state, seed_load and sat_clear rules)",
+    "lane": "every code the lane delivers and its sat_count equal those of a reference lane "
+            "(R4Reference, its own xorshift32 state, seed_load and sat_clear rules)",
 }
 
 
@@ -114,7 +114,8 @@ def equivalence_harness(hdl_r4_quantizer) -> Elaboratable:
     return _Equivalence(hdl_r4_quantizer)
 
 
-def _xorshift32(s):
+def xorshift32(s):
+    """One step of docs/numerics.md section 4 on a 32-bit value."""
     s = s ^ (s << 13)[:32]
     s = s ^ (s >> 17)
     return s ^ (s << 5)[:32]
@@ -126,7 +127,8 @@ class _LaneReference(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self._module.R4QuantizerLane()
+        dut = self._module.R4QuantizerLane()
+        m.submodules.dut, signals = internal_signals(dut, platform)
         m.submodules.ref = ref = R4Reference()
         drive_free(m, dut)
         state = Signal(32, init=DEFAULT_SEED)
@@ -135,7 +137,7 @@ class _LaneReference(Elaboratable):
         sat_count = Signal(SAT_COUNT_BITS)
         fire = fires(dut.i)
         m.d.comb += [
-            draw.eq(_xorshift32(state)),
+            draw.eq(xorshift32(state)),
             ref.x.eq(dut.i.payload),
             ref.phase.eq(dut.phase),
             ref.scale_exp.eq(dut.scale_exp),
@@ -153,7 +155,10 @@ class _LaneReference(Elaboratable):
         with m.If(dut.o.valid):
             m.d.comb += Assert(Value.cast(dut.o.payload) == Value.cast(expected),
                                "delivered code differs from the reference lane")
-        m.d.comb += Assert(dut.sat_count == sat_count, "sat_count differs from the reference")
+        m.d.comb += [
+            Assert(dut.sat_count == sat_count, "sat_count differs from the reference"),
+            Assert(signals["rng.state"] == state, "helper: generator state"),
+        ]
         return m
 
 
