@@ -32,7 +32,7 @@ $(STAMP): pyproject.toml tools/setup_venv.sh
 
 setup: $(STAMP)  ## only create .venv (pip-only toolchain) and warm the Yosys WASM cache
 
-test: $(STAMP)   ## the fast suite: golden, Amaranth sim, cocotb on Verilator (+ Icarus if present)
+test: $(STAMP)   ## the fast suite: golden, Amaranth sim, cocotb (Verilator, + Icarus if present), formal
 	$(PYTEST) -m "not slow and not synth"
 
 sim: $(STAMP)    ## the RTL regression against the golden model (SIM=verilator|icarus|all, WAVES=1)
