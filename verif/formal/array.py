@@ -189,5 +189,5 @@ _MODES = {"transfer": ("prove", 2), "ready": ("prove", 2), "stable": ("prove", 5
           "order": ("bmc", 18), "rate": ("prove", 2), "reset": ("prove", 2)}
 
 PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], _harness(prop), *_MODES[prop],
-                _MUTANTS[prop])
+                (_MUTANTS[prop],))
           for prop in PROPERTIES]

@@ -113,14 +113,20 @@ def _harness(prop):
     return build
 
 
-_MUTANTS["reference"] = Mutant(MODULE, (("amax.i.valid.eq(fire)", "amax.i.valid.eq(1)"),),
-                               "the amax tracker also takes the bus while no beat is accepted "
-                               "(issue 15's surviving amax mutant)")
+#: The reference proof's mutants: issue 15's two surviving gradient-unit mutants.
+_REFERENCE_MUTANTS = (
+    Mutant(MODULE, (("amax.i.valid.eq(fire)", "amax.i.valid.eq(1)"),),
+           "the amax tracker also takes the bus while no beat is accepted"),
+    Mutant(MODULE, (("self.sat_count.eq(counted + Mux(fire, saturated, 0))",
+                     "self.sat_count.eq(Mux(self.sat_clear, 0,"
+                     " self.sat_count + Mux(fire, saturated, 0)))"),),
+           "sat_clear drops a saturating beat of the same cycle"),
+)
 
 PROOFS = [
     *(Proof(f"gradient_unit.{prop}", "gradient_unit", PROPERTIES[prop], _harness(prop),
-            "prove", 2, _MUTANTS[prop])
+            "prove", 2, (_MUTANTS[prop],))
       for prop in PROPERTIES),
     Proof("gradient_unit.reference", "gradient_unit", REFERENCE, _UnitReference, "prove", 2,
-          _MUTANTS["reference"]),
+          _REFERENCE_MUTANTS),
 ]

@@ -36,10 +36,20 @@ _MUTANTS = {
                                     "up_nearest = t & man[9]"),),
                           "nearest rounds up only from man >= 1536 (2.5 L ties of 1280..1535 "
                           "round down)", depth=1),
-    "lane": Mutant(MODULE, (("rng.advance.eq(fire & self.stochastic)",
-                             "rng.advance.eq(self.i.valid & self.stochastic)"),),
-                   "the generator also advances for a stalled (not accepted) beat"),
 }
+
+#: The lane proof's mutants: the generator, sat_clear and seed_load rules of the docstring.
+_LANE_MUTANTS = (
+    Mutant(MODULE, (("rng.advance.eq(fire & self.stochastic)",
+                     "rng.advance.eq(self.i.valid & self.stochastic)"),),
+           "the generator also advances for a stalled (not accepted) beat"),
+    Mutant(MODULE, (("counted = Mux(self.sat_clear, 0, self.sat_count)",
+                     "counted = Mux(self.sat_clear & ~fire, 0, self.sat_count)"),),
+           "sat_clear is ignored in a cycle with a beat"),
+    Mutant(MODULE, (("quantize.draw.eq(rng.draws[0])",
+                     "quantize.draw.eq(rng.draws[0] ^ (self.seed_load << 31))"),),
+           "a beat in the seed_load cycle gets another draw"),
+)
 
 
 def _harness(prop):
@@ -50,10 +60,10 @@ def _harness(prop):
 
 PROOFS = [
     *(Proof(f"r4_lane.{prop}", "r4_lane", PROPERTIES[prop], _harness(prop), "prove", 2,
-            _MUTANTS[prop])
+            (_MUTANTS[prop],))
       for prop in PROPERTIES),
     Proof("r4_lane.equivalence", "r4_lane", EQUIVALENCE["equivalence"], equivalence_harness,
-          "prove", 1, _MUTANTS["equivalence"]),
+          "prove", 1, (_MUTANTS["equivalence"],)),
     Proof("r4_lane.lane", "r4_lane", EQUIVALENCE["lane"], lane_harness, "prove", 2,
-          _MUTANTS["lane"]),
+          _LANE_MUTANTS),
 ]

@@ -65,5 +65,5 @@ def _harness(make, prop):
 
 
 PROOFS = [Proof(f"{name}.{prop}", "readout", PROPERTIES[prop], _harness(make, prop), "prove", 2,
-                _MUTANTS[cls][prop])
+                (_MUTANTS[cls][prop],))
           for cls, (name, make) in _DUTS.items() for prop in PROPERTIES]

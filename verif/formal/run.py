@@ -1,7 +1,7 @@
-"""``make formal``: run every proof and its mutant; write build/reports/formal.{json,md}.
+"""``make formal``: run every proof and its mutants; write build/reports/formal.{json,md}.
 
-Each proof must pass on the real RTL and fail (a BMC counterexample) on its mutant, which
-shows that the property can fail at all; ``make formal`` exits non-zero otherwise.
+Each proof must pass on the real RTL and fail (a BMC counterexample) on each of its mutants,
+which shows that the property can fail at all; ``make formal`` exits non-zero otherwise.
 """
 
 from __future__ import annotations
@@ -23,17 +23,21 @@ PROOFS: list[Proof] = [*array.PROOFS, *r4_lane.PROOFS, *gradient_unit.PROOFS,
 
 
 def check(proof: Proof, workdir: Path) -> dict:
-    """Run ``proof`` and its mutant; the report row (``ok``: passed, and the mutant failed)."""
+    """Run ``proof`` and its mutants; the report row (``ok``: it passed and every mutant
+    failed)."""
     real = run(proof, workdir)
-    mutant = run(proof, workdir, mutated=True)
+    mutants = []
+    for index, mutant in enumerate(proof.mutants):
+        outcome = run(proof, workdir, mutant=mutant, index=index)
+        mutants.append({"what": mutant.what, "depth": mutant.depth,
+                        "result": outcome["result"], "seconds": outcome["seconds"],
+                        "failed": outcome["failed"]})
     return {
         "property": proof.name, "block": proof.block, "statement": proof.statement,
         "engine": ENGINE, "mode": proof.mode, "depth": proof.depth,
         "result": real["result"], "seconds": real["seconds"], "failed": real["failed"],
-        "mutant": proof.mutant.what, "mutant_depth": proof.mutant.depth,
-        "mutant_result": mutant["result"], "mutant_seconds": mutant["seconds"],
-        "mutant_failed": mutant["failed"],
-        "ok": real["result"] == "pass" and mutant["result"] == "fail",
+        "mutants": mutants,
+        "ok": real["result"] == "pass" and all(m["result"] == "fail" for m in mutants),
     }
 
 
@@ -42,14 +46,16 @@ def _markdown(rows: list[dict], seconds: float) -> str:
         "# Formal proofs (`make formal`)", "",
         f"Engine `{ENGINE}` (SymbiYosys). `prove` = k-induction with k = depth, a proof for "
         "every reachable state; `bmc` = every trace of `depth` cycles from reset. Each proof "
-        "is also run on its mutant (BMC), which must fail.", "",
-        "| property | mode | depth | result | seconds | mutant (must fail) | mutant result |",
-        "|---|---|---|---|---|---|---|",
+        "is also run on its mutants (BMC), which must fail.", "",
+        "| property | mode | depth | result | seconds | mutants (must fail): result |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [f"| {r['property']} | {r['mode']} | {r['depth']} | {r['result']} | "
-              f"{r['seconds']:.1f} | {r['mutant']} | {r['mutant_result']} |" for r in rows]
+              f"{r['seconds']:.1f} | "
+              + "; ".join(f"{m['what']}: {m['result']}" for m in r["mutants"]) + " |"
+              for r in rows]
     ok = sum(r["ok"] for r in rows)
-    lines += ["", f"{ok} of {len(rows)} proofs passed and were killed by their mutant; "
+    lines += ["", f"{ok} of {len(rows)} proofs passed and were killed by their mutants; "
               f"wall time {seconds:.0f} s."]
     return "\n".join(lines) + "\n"
 
@@ -72,9 +78,11 @@ def main(argv=None) -> int:
     for proof in chosen:
         row = check(proof, args.work)
         rows.append(row)
+        killed = sum(m["result"] == "fail" for m in row["mutants"])
         print(f"formal: {row['property']:<26} {row['mode']:<5} {row['depth']:>3}  "
-              f"{row['result']:<7} {row['seconds']:6.1f} s   mutant {row['mutant_result']}"
-              f"{'' if row['ok'] else '   <-- NOT OK'}", flush=True)
+              f"{row['result']:<7} {row['seconds']:6.1f} s   mutants killed "
+              f"{killed}/{len(row['mutants'])}{'' if row['ok'] else '   <-- NOT OK'}",
+              flush=True)
     seconds = time.monotonic() - start
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "formal.json").write_text(json.dumps(

@@ -1,4 +1,4 @@
-"""Run one formal proof with SymbiYosys, and the mutant it must fail on.
+"""Run one formal proof with SymbiYosys, and the mutants it must fail on.
 
 A :class:`Proof` names a harness (built around the real ``hdl`` module, or around a mutated
 copy of its source), a mode and a depth. :func:`run` writes the harness as RTLIL and a
@@ -53,7 +53,7 @@ class Proof:
     """One property of one block.
 
     ``harness(hdl_module)`` builds the harness around the DUT class(es) of ``hdl_module``, the
-    imported module named by ``mutant.module`` (real or mutated). ``mode`` is ``"prove"``
+    imported module named by the mutants' ``module`` (real or mutated). ``mode`` is ``"prove"``
     (k-induction, ``depth`` = k: a proof for every reachable state) or ``"bmc"`` (every trace
     of ``depth`` cycles from reset).
     """
@@ -64,7 +64,7 @@ class Proof:
     harness: Callable
     mode: str
     depth: int
-    mutant: Mutant
+    mutants: tuple[Mutant, ...]
 
 
 def load_module(module: str, edits=()) -> types.ModuleType:
@@ -118,24 +118,26 @@ def _failed_checks(logfile: Path) -> list[str]:
                    for line in logfile.read_text().splitlines() if "Assert failed in " in line})
 
 
-def run(proof: Proof, workdir: Path, *, mutated: bool = False, timeout: float = 900) -> dict:
-    """Run ``proof`` in ``workdir``/<name>, or if ``mutated`` its harness on the mutant in
-    ``workdir``/<name>-mutant, as BMC to the mutant's depth.
+def run(proof: Proof, workdir: Path, *, mutant: Mutant | None = None, index: int = 0,
+        timeout: float = 900) -> dict:
+    """Run ``proof`` in ``workdir``/<name>, or with ``mutant`` its harness on that mutant,
+    as BMC to the mutant's depth, in ``workdir``/<name>-mutant<index>.
 
     Returns ``{"result": "pass" | "fail" | "unknown" | "error" | "timeout", "seconds": wall
     time, "failed": [assertion locations], "log": path of the sby log}``.
     """
-    edits = proof.mutant.edits if mutated else ()
-    tag = proof.name.replace(".", "-") + ("-mutant" if mutated else "")
+    module = proof.mutants[0].module
+    edits = mutant.edits if mutant else ()
+    tag = proof.name.replace(".", "-") + (f"-mutant{index}" if mutant else "")
     base = Path(workdir) / tag
     if base.exists():
         shutil.rmtree(base)
     base.mkdir(parents=True)
     command, env = [_tool(_SBY), "-f", f"{tag}.sby"], toolchain_env()
     start = time.monotonic()
-    harness = proof.harness(load_module(proof.mutant.module, edits))
+    harness = proof.harness(load_module(module, edits))
     (base / f"{tag}.il").write_text(rtlil.convert(harness, ports=[]))
-    mode, depth = ("bmc", proof.mutant.depth) if mutated else (proof.mode, proof.depth)
+    mode, depth = ("bmc", mutant.depth) if mutant else (proof.mode, proof.depth)
     (base / f"{tag}.sby").write_text(_sby_text(tag, mode, depth))
     try:
         subprocess.run(command, cwd=base, env=env, stdout=subprocess.DEVNULL,
