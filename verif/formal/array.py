@@ -164,21 +164,21 @@ def _harness(prop):
 
 
 _MUTANTS = {
-    "transfer": Mutant(MODULE, (("busy.eq(end_3 | end_2", "busy.eq(end_2"),),
+    "transfer": Mutant((("busy.eq(end_3 | end_2", "busy.eq(end_2"),),
                        "busy forgets the cycle in which a tile enters the result chain, so "
                        "the next tile's last beat can issue and overwrite rows still stalled "
                        "on o_c", depth=20),
-    "ready": Mutant(MODULE, (("self.i_a.ready.eq(~a_full | issue)",
-                              "self.i_a.ready.eq(~a_full | issue & self.i_b.valid)"),),
+    "ready": Mutant((("self.i_a.ready.eq(~a_full | issue)",
+                      "self.i_a.ready.eq(~a_full | issue & self.i_b.valid)"),),
                     "i_a.ready also needs i_b.valid"),
-    "stable": Mutant(MODULE, (("with m.Elif(fire):", "with m.Elif(out_valid):"),),
+    "stable": Mutant((("with m.Elif(fire):", "with m.Elif(out_valid):"),),
                      "the result chain shifts on o_c.valid alone, also while stalled",
                      depth=12),
-    "order": Mutant(MODULE, (("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
+    "order": Mutant((("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
                     "the result chain does not shift: row 0 is sent R times", depth=12),
-    "rate": Mutant(MODULE, (("self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)"),),
+    "rate": Mutant((("self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)"),),
                    "i_a.ready only while its input register is empty (issue 15: half rate)"),
-    "reset": Mutant(MODULE, (("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
+    "reset": Mutant((("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
                     "o_c.valid is a reset-less register", depth=12),
 }
 
@@ -188,6 +188,6 @@ _MUTANTS = {
 _MODES = {"transfer": ("prove", 2), "ready": ("prove", 2), "stable": ("prove", 5),
           "order": ("bmc", 18), "rate": ("prove", 2), "reset": ("prove", 2)}
 
-PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], _harness(prop), *_MODES[prop],
-                (_MUTANTS[prop],))
+PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], MODULE, _harness(prop),
+                *_MODES[prop], (_MUTANTS[prop],))
           for prop in PROPERTIES]

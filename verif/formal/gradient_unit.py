@@ -26,21 +26,21 @@ COUNTERS = (lambda dut: dut.sat_count, lambda dut: dut.amax, lambda dut: dut.non
 
 _READY = "self.i_grad.ready.eq(~self.o_codes.valid | self.o_codes.ready)"
 _MUTANTS = {
-    "transfer": Mutant(MODULE, ((_READY, "self.i_grad.ready.eq(1)"),),
+    "transfer": Mutant(((_READY, "self.i_grad.ready.eq(1)"),),
                        "i_grad.ready always high: a stalled beat of codes is overwritten"),
-    "ready": Mutant(MODULE, ((_READY, "self.i_grad.ready.eq(~self.o_codes.valid"
-                                      " | self.o_codes.ready & self.i_grad.valid)"),),
+    "ready": Mutant(((_READY, "self.i_grad.ready.eq(~self.o_codes.valid"
+                              " | self.o_codes.ready & self.i_grad.valid)"),),
                     "i_grad.ready also needs i_grad.valid"),
-    "stable": Mutant(MODULE, (("with m.If(fire):\n                m.d.sync += self.o_codes",
-                               "with m.If(self.i_grad.valid):\n"
-                               "                m.d.sync += self.o_codes"),),
+    "stable": Mutant((("with m.If(fire):\n                m.d.sync += self.o_codes",
+                       "with m.If(self.i_grad.valid):\n"
+                       "                m.d.sync += self.o_codes"),),
                      "the lanes' code registers load whenever i_grad.valid, also while stalled"),
-    "reset": Mutant(MODULE, (("fire = self.i_grad.valid & self.i_grad.ready",
-                              "ghost = Signal(reset_less=True)\n"
-                              "        m.d.sync += ghost.eq(ResetSignal() & self.o_codes.valid)\n"
-                              "        fire = self.i_grad.valid & self.i_grad.ready | ghost"),
-                             ("from amaranth.hdl import ",
-                              "from amaranth.hdl import ResetSignal, Signal, ")),
+    "reset": Mutant((("fire = self.i_grad.valid & self.i_grad.ready",
+                      "ghost = Signal(reset_less=True)\n"
+                      "        m.d.sync += ghost.eq(ResetSignal() & self.o_codes.valid)\n"
+                      "        fire = self.i_grad.valid & self.i_grad.ready | ghost"),
+                     ("from amaranth.hdl import ",
+                      "from amaranth.hdl import ResetSignal, Signal, ")),
                     "a reset-less flag re-sends the beat held at reset after the reset"),
 }
 
@@ -115,18 +115,18 @@ def _harness(prop):
 
 #: The reference proof's mutants: issue 15's two surviving gradient-unit mutants.
 _REFERENCE_MUTANTS = (
-    Mutant(MODULE, (("amax.i.valid.eq(fire)", "amax.i.valid.eq(1)"),),
+    Mutant((("amax.i.valid.eq(fire)", "amax.i.valid.eq(1)"),),
            "the amax tracker also takes the bus while no beat is accepted"),
-    Mutant(MODULE, (("self.sat_count.eq(counted + Mux(fire, saturated, 0))",
-                     "self.sat_count.eq(Mux(self.sat_clear, 0,"
-                     " self.sat_count + Mux(fire, saturated, 0)))"),),
+    Mutant((("self.sat_count.eq(counted + Mux(fire, saturated, 0))",
+             "self.sat_count.eq(Mux(self.sat_clear, 0,"
+             " self.sat_count + Mux(fire, saturated, 0)))"),),
            "sat_clear drops a saturating beat of the same cycle"),
 )
 
 PROOFS = [
-    *(Proof(f"gradient_unit.{prop}", "gradient_unit", PROPERTIES[prop], _harness(prop),
-            "prove", 2, (_MUTANTS[prop],))
+    *(Proof(f"gradient_unit.{prop}", "gradient_unit", PROPERTIES[prop], MODULE,
+            _harness(prop), "prove", 2, (_MUTANTS[prop],))
       for prop in PROPERTIES),
-    Proof("gradient_unit.reference", "gradient_unit", REFERENCE, _UnitReference, "prove", 2,
-          _REFERENCE_MUTANTS),
+    Proof("gradient_unit.reference", "gradient_unit", REFERENCE, MODULE, _UnitReference,
+          "prove", 2, _REFERENCE_MUTANTS),
 ]

@@ -18,36 +18,36 @@ COUNTERS = (lambda dut: dut.sat_count,)
 
 _READY = "self.i.ready.eq(~self.o.valid | self.o.ready)"
 _MUTANTS = {
-    "transfer": Mutant(MODULE, ((_READY, "self.i.ready.eq(1)"),),
+    "transfer": Mutant(((_READY, "self.i.ready.eq(1)"),),
                        "i.ready always high: a stalled code is overwritten"),
-    "ready": Mutant(MODULE, ((_READY, "self.i.ready.eq(~self.o.valid | self.o.ready"
-                                      " & self.i.valid)"),),
+    "ready": Mutant(((_READY, "self.i.ready.eq(~self.o.valid | self.o.ready"
+                              " & self.i.valid)"),),
                     "i.ready also needs i.valid"),
-    "stable": Mutant(MODULE, (("with m.If(fire):", "with m.If(self.i.valid):"),),
+    "stable": Mutant((("with m.If(fire):", "with m.If(self.i.valid):"),),
                      "the output register loads whenever i.valid, also while o is stalled"),
-    "reset": Mutant(MODULE, (("fire = self.i.valid & self.i.ready",
-                              "ghost = Signal(reset_less=True)\n"
-                              "        m.d.sync += ghost.eq(ResetSignal() & self.o.valid)\n"
-                              "        fire = self.i.valid & self.i.ready | ghost"),
-                             ("from amaranth.hdl import ",
-                              "from amaranth.hdl import ResetSignal, ")),
+    "reset": Mutant((("fire = self.i.valid & self.i.ready",
+                      "ghost = Signal(reset_less=True)\n"
+                      "        m.d.sync += ghost.eq(ResetSignal() & self.o.valid)\n"
+                      "        fire = self.i.valid & self.i.ready | ghost"),
+                     ("from amaranth.hdl import ",
+                      "from amaranth.hdl import ResetSignal, ")),
                     "a reset-less flag re-sends the beat held at reset after the reset"),
-    "equivalence": Mutant(MODULE, (("up_nearest = t & (man[9] | man[8])",
-                                    "up_nearest = t & man[9]"),),
+    "equivalence": Mutant((("up_nearest = t & (man[9] | man[8])",
+                            "up_nearest = t & man[9]"),),
                           "nearest rounds up only from man >= 1536 (2.5 L ties of 1280..1535 "
                           "round down)", depth=1),
 }
 
 #: The lane proof's mutants: the generator, sat_clear and seed_load rules of the docstring.
 _LANE_MUTANTS = (
-    Mutant(MODULE, (("rng.advance.eq(fire & self.stochastic)",
-                     "rng.advance.eq(self.i.valid & self.stochastic)"),),
+    Mutant((("rng.advance.eq(fire & self.stochastic)",
+             "rng.advance.eq(self.i.valid & self.stochastic)"),),
            "the generator also advances for a stalled (not accepted) beat"),
-    Mutant(MODULE, (("counted = Mux(self.sat_clear, 0, self.sat_count)",
-                     "counted = Mux(self.sat_clear & ~fire, 0, self.sat_count)"),),
+    Mutant((("counted = Mux(self.sat_clear, 0, self.sat_count)",
+             "counted = Mux(self.sat_clear & ~fire, 0, self.sat_count)"),),
            "sat_clear is ignored in a cycle with a beat"),
-    Mutant(MODULE, (("quantize.draw.eq(rng.draws[0])",
-                     "quantize.draw.eq(rng.draws[0] ^ (self.seed_load << 31))"),),
+    Mutant((("quantize.draw.eq(rng.draws[0])",
+             "quantize.draw.eq(rng.draws[0] ^ (self.seed_load << 31))"),),
            "a beat in the seed_load cycle gets another draw"),
 )
 
@@ -59,11 +59,11 @@ def _harness(prop):
 
 
 PROOFS = [
-    *(Proof(f"r4_lane.{prop}", "r4_lane", PROPERTIES[prop], _harness(prop), "prove", 2,
-            (_MUTANTS[prop],))
+    *(Proof(f"r4_lane.{prop}", "r4_lane", PROPERTIES[prop], MODULE, _harness(prop),
+            "prove", 2, (_MUTANTS[prop],))
       for prop in PROPERTIES),
-    Proof("r4_lane.equivalence", "r4_lane", EQUIVALENCE["equivalence"], equivalence_harness,
-          "prove", 1, (_MUTANTS["equivalence"],)),
-    Proof("r4_lane.lane", "r4_lane", EQUIVALENCE["lane"], lane_harness, "prove", 2,
+    Proof("r4_lane.equivalence", "r4_lane", EQUIVALENCE["equivalence"], MODULE,
+          equivalence_harness, "prove", 1, (_MUTANTS["equivalence"],)),
+    Proof("r4_lane.lane", "r4_lane", EQUIVALENCE["lane"], MODULE, lane_harness, "prove", 2,
           _LANE_MUTANTS),
 ]

@@ -22,34 +22,34 @@ _IMPORT = ("from amaranth.hdl import ", "from amaranth.hdl import ResetSignal, "
 
 _MUTANTS = {
     "Readout": {
-        "transfer": Mutant(MODULE, ((_READY, "self.i.ready.eq(1),\n            rnd.acc"),),
+        "transfer": Mutant(((_READY, "self.i.ready.eq(1),\n            rnd.acc"),),
                            "i.ready always high: a stalled result is overwritten"),
-        "ready": Mutant(MODULE, ((_READY, "self.i.ready.eq(~self.o.valid | self.o.ready"
-                                          " & self.i.valid),\n            rnd.acc"),),
+        "ready": Mutant(((_READY, "self.i.ready.eq(~self.o.valid | self.o.ready"
+                                  " & self.i.valid),\n            rnd.acc"),),
                         "i.ready also needs i.valid (combinational valid -> ready path)"),
-        "stable": Mutant(MODULE, (("with m.If(fire):\n            m.d.sync += [self.o.payload",
-                                   "with m.If(self.i.valid):\n"
-                                   "            m.d.sync += [self.o.payload"),),
+        "stable": Mutant((("with m.If(fire):\n            m.d.sync += [self.o.payload",
+                           "with m.If(self.i.valid):\n"
+                           "            m.d.sync += [self.o.payload"),),
                          "the output register loads whenever i.valid, also while stalled"),
-        "reset": Mutant(MODULE, (("fire = self.i.valid & self.i.ready\n        m.d.comb += [\n",
-                                  _GHOST + "        m.d.comb += [\n"), _IMPORT),
+        "reset": Mutant((("fire = self.i.valid & self.i.ready\n        m.d.comb += [\n",
+                          _GHOST + "        m.d.comb += [\n"), _IMPORT),
                         "a reset-less flag re-sends the beat held at reset after the reset"),
     },
     "ReadoutLanes": {
-        "transfer": Mutant(MODULE, ((_LANES_READY, "m.d.comb += self.i.ready.eq(1)"),),
+        "transfer": Mutant(((_LANES_READY, "m.d.comb += self.i.ready.eq(1)"),),
                            "i.ready always high: a stalled row of results is overwritten"),
-        "ready": Mutant(MODULE, ((_LANES_READY, "m.d.comb += self.i.ready.eq(~self.o.valid"
-                                                " | self.o.ready & self.i.valid)"),),
+        "ready": Mutant(((_LANES_READY, "m.d.comb += self.i.ready.eq(~self.o.valid"
+                                        " | self.o.ready & self.i.valid)"),),
                         "i.ready also needs i.valid"),
-        "stable": Mutant(MODULE, (("with m.If(fire):\n"
-                                   "                m.d.sync += self.o.payload[k]",
-                                   "with m.If(self.i.valid):\n"
-                                   "                m.d.sync += self.o.payload[k]"),),
+        "stable": Mutant((("with m.If(fire):\n"
+                           "                m.d.sync += self.o.payload[k]",
+                           "with m.If(self.i.valid):\n"
+                           "                m.d.sync += self.o.payload[k]"),),
                          "the lanes' result registers load whenever i.valid, also while "
                          "stalled"),
-        "reset": Mutant(MODULE, (("fire = self.i.valid & self.i.ready\n"
-                                  "        m.d.comb += self.i.ready",
-                                  _GHOST + "        m.d.comb += self.i.ready"), _IMPORT),
+        "reset": Mutant((("fire = self.i.valid & self.i.ready\n"
+                          "        m.d.comb += self.i.ready",
+                          _GHOST + "        m.d.comb += self.i.ready"), _IMPORT),
                         "a reset-less flag re-sends the beat held at reset after the reset"),
     },
 }
@@ -64,6 +64,6 @@ def _harness(make, prop):
     return build
 
 
-PROOFS = [Proof(f"{name}.{prop}", "readout", PROPERTIES[prop], _harness(make, prop), "prove", 2,
-                (_MUTANTS[cls][prop],))
+PROOFS = [Proof(f"{name}.{prop}", "readout", PROPERTIES[prop], MODULE, _harness(make, prop),
+                "prove", 2, (_MUTANTS[cls][prop],))
           for cls, (name, make) in _DUTS.items() for prop in PROPERTIES]

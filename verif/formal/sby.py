@@ -38,11 +38,10 @@ _SOLVER = "yices-smt2"
 @dataclass(frozen=True)
 class Mutant:
     """A deliberate bug: each ``(old, new)`` replaces text that occurs exactly once in the
-    source of module ``module``; ``what`` says what the bug does. The proof's harness must
+    source of the proof's module; ``what`` says what the bug does. The proof's harness must
     fail on it within ``depth`` cycles of BMC (a counterexample trace, not just a failed
     induction step)."""
 
-    module: str
     edits: tuple[tuple[str, str], ...]
     what: str
     depth: int = 10
@@ -52,8 +51,8 @@ class Mutant:
 class Proof:
     """One property of one block.
 
-    ``harness(hdl_module)`` builds the harness around the DUT class(es) of ``hdl_module``, the
-    imported module named by the mutants' ``module`` (real or mutated). ``mode`` is ``"prove"``
+    ``harness(hdl_module)`` builds the harness around the DUT class(es) of ``hdl_module``: the
+    module named ``module`` as imported, or a copy with a mutant's edits. ``mode`` is ``"prove"``
     (k-induction, ``depth`` = k: a proof for every reachable state) or ``"bmc"`` (every trace
     of ``depth`` cycles from reset).
     """
@@ -61,6 +60,7 @@ class Proof:
     name: str
     block: str
     statement: str
+    module: str
     harness: Callable
     mode: str
     depth: int
@@ -126,7 +126,6 @@ def run(proof: Proof, workdir: Path, *, mutant: Mutant | None = None, index: int
     Returns ``{"result": "pass" | "fail" | "unknown" | "error" | "timeout", "seconds": wall
     time, "failed": [assertion locations], "log": path of the sby log}``.
     """
-    module = proof.mutants[0].module
     edits = mutant.edits if mutant else ()
     tag = proof.name.replace(".", "-") + (f"-mutant{index}" if mutant else "")
     base = Path(workdir) / tag
@@ -135,7 +134,7 @@ def run(proof: Proof, workdir: Path, *, mutant: Mutant | None = None, index: int
     base.mkdir(parents=True)
     command, env = [_tool(_SBY), "-f", f"{tag}.sby"], toolchain_env()
     start = time.monotonic()
-    harness = proof.harness(load_module(module, edits))
+    harness = proof.harness(load_module(proof.module, edits))
     (base / f"{tag}.il").write_text(rtlil.convert(harness, ports=[]))
     mode, depth = ("bmc", mutant.depth) if mutant else (proof.mode, proof.depth)
     (base / f"{tag}.sby").write_text(_sby_text(tag, mode, depth))
