@@ -1,4 +1,4 @@
-"""Formal harnesses of :class:`hdl.array.SystolicArray` (2 x 2, ``acc_width`` 18).
+"""Formal harnesses of :class:`hdl.array.SystolicArray` (2 x 2, 3 x 2, 1 x 3; ``acc_width`` 18).
 
 The array has two input streams and one output stream, so its stream properties are stated
 with counts on all three ports (all wrapping, compared modulo 2^COUNT_BITS):
@@ -37,7 +37,11 @@ from verif.formal.sby import Mutant, Proof
 
 __all__ = ["PROOFS"]
 
-ROWS, COLS, ACC_WIDTH = 2, 2, 18
+ACC_WIDTH = 18
+#: Array sizes (rows, cols): every property on 2 x 2; the control proofs also on 3 x 2 and on
+#: 1 x 3 (a one-row tile is its own last row), because the control depends on R.
+SIZES = ((2, 2), (3, 2), (1, 3))
+#: Width of the wrapping counts (rows owed stay below 2R + 1 <= 2^COUNT_BITS).
 COUNT_BITS = 5
 MODULE = "hdl.array"
 
@@ -61,17 +65,17 @@ CONTROL = ("a_full", "b_full", "a_reg", "busy", "end_1", "end_2", "end_3", "pend
            "out_valid", "out_last")
 
 
-def _control(signals: dict, module) -> dict:
+def _control(signals: dict, module, rows: int) -> dict:
     missing = [name for name in CONTROL if name not in signals]
     if missing:
         raise KeyError(f"{module.__name__}.SystolicArray has no internal signal {missing}: "
                        "update CONTROL and _invariants in verif/formal/array.py")
     control = {name: signals[name] for name in CONTROL}
-    control["a_last"] = signals["a_reg"][module.a_layout(ROWS)["last"].offset]
+    control["a_last"] = signals["a_reg"][module.a_layout(rows)["last"].offset]
     return control
 
 
-def _invariants(m, c: dict, *, a_beats, b_beats, owed, row) -> None:
+def _invariants(m, c: dict, rows: int, *, a_beats, b_beats, owed, row) -> None:
     """Helper invariants: the port counts and the row position in terms of the control state."""
     in_flight = c["end_1"] | c["end_2"] | c["end_3"]
     m.d.comb += [
@@ -79,23 +83,24 @@ def _invariants(m, c: dict, *, a_beats, b_beats, owed, row) -> None:
                "helper: beat counts vs input registers"),
         Assert(c["out_valid"] == (c["pending"] != 0), "helper: out_valid"),
         Assert(c["out_last"] == (c["pending"] == 1), "helper: out_last"),
-        Assert(c["pending"] <= ROWS, "helper: pending <= R"),
+        Assert(c["pending"] <= rows, "helper: pending <= R"),
         Assert(c["busy"] == (in_flight | c["out_valid"]), "helper: busy"),
         Assert(c["end_1"] + c["end_2"] + c["end_3"] + c["out_valid"] <= 1,
                "helper: one tile end in flight or draining"),
-        Assert(owed == ROWS * (c["a_full"] & c["a_last"]) + ROWS * in_flight + c["pending"],
+        Assert(owed == rows * (c["a_full"] & c["a_last"]) + rows * in_flight + c["pending"],
                "helper: rows owed"),
-        Assert(row == Mux(c["pending"] == 0, 0, ROWS - c["pending"]), "helper: row"),
+        Assert(row == Mux(c["pending"] == 0, 0, rows - c["pending"]), "helper: row"),
     ]
 
 
 class _ArrayHarness(Elaboratable):
-    def __init__(self, hdl_array, prop: str):
-        self._module, self._prop = hdl_array, prop
+    def __init__(self, hdl_array, prop: str, rows: int, cols: int):
+        self._module, self._prop, self._rows, self._cols = hdl_array, prop, rows, cols
 
     def elaborate(self, platform):
         m = Module()
-        dut = self._module.SystolicArray(ROWS, COLS, ACC_WIDTH)
+        rows = self._rows
+        dut = self._module.SystolicArray(rows, self._cols, ACC_WIDTH)
         m.submodules.dut, signals = internal_signals(dut, platform)
         drive_free(m, dut)
         if self._prop == "stable":
@@ -111,37 +116,35 @@ class _ArrayHarness(Elaboratable):
         a_beats = count(m, fires(dut.i_a), COUNT_BITS, "a_beats")
         b_beats = count(m, fires(dut.i_b), COUNT_BITS, "b_beats")
         owed = Signal(COUNT_BITS)
-        m.d.sync += owed.eq(owed + Mux(fires(dut.i_a) & dut.i_a.payload.last, ROWS, 0)
+        m.d.sync += owed.eq(owed + Mux(fires(dut.i_a) & dut.i_a.payload.last, rows, 0)
                             - fires(dut.o_c))
-        row = Signal(range(ROWS))
+        row = Signal(range(rows))
         with m.If(fires(dut.o_c)):
-            m.d.sync += row.eq(Mux(row == ROWS - 1, 0, row + 1))
+            m.d.sync += row.eq(Mux(row == rows - 1, 0, row + 1))
         m.d.comb += [
             Assert((a_beats - b_beats + 1)[:COUNT_BITS] <= 2, "i_a and i_b beats apart by > 1"),
-            Assert(owed <= 2 * ROWS, "rows owed out of 0..2R"),
+            Assert(owed <= 2 * rows, "rows owed out of 0..2R"),
         ]
         with m.If(dut.o_c.valid):
-            m.d.comb += Assert(dut.o_c.payload.last == (row == ROWS - 1),
+            m.d.comb += Assert(dut.o_c.payload.last == (row == rows - 1),
                                "o_c.last not on every R-th row")
         if self._prop == "order":
             self._row_order(m, dut, row)
         else:
-            _invariants(m, _control(signals, self._module), a_beats=a_beats, b_beats=b_beats,
-                        owed=owed, row=row)
+            _invariants(m, _control(signals, self._module, rows), rows, a_beats=a_beats,
+                        b_beats=b_beats, owed=owed, row=row)
         if self._prop == "reset":
             with m.If(after_reset(m)):
                 m.d.comb += [Assert(~dut.o_c.valid, "o_c.valid after reset"),
                              Assert(dut.i_a.ready & dut.i_b.ready, "not ready after reset")]
         return m
 
-
-    @staticmethod
-    def _row_order(m, dut, row):
+    def _row_order(self, m, dut, row):
         m.d.comb += [dut.i_a.payload.format.eq(AFormat.INT4),
                      dut.i_b.payload.format.eq(BFormat.INT4)]
-        m.d.comb += [dut.i_a.payload.data[i].eq(i + 1) for i in range(ROWS)]
-        m.d.comb += [dut.i_b.payload.data[j].eq(1) for j in range(COLS)]
-        accs = [dut.o_c.payload.data[j].acc for j in range(COLS)]
+        m.d.comb += [dut.i_a.payload.data[i].eq(i + 1) for i in range(self._rows)]
+        m.d.comb += [dut.i_b.payload.data[j].eq(1) for j in range(self._cols)]
+        accs = [dut.o_c.payload.data[j].acc for j in range(self._cols)]
         first = Signal(signed(ACC_WIDTH))
         with m.If(fires(dut.o_c) & (row == 0)):
             m.d.sync += first.eq(accs[0])
@@ -153,13 +156,14 @@ class _ArrayHarness(Elaboratable):
                          for acc in accs]
 
 
-def _harness(prop):
+def _harness(prop: str, rows: int, cols: int):
     def build(hdl_array):
         if prop == "ready":
-            return ReadyMiter(lambda: hdl_array.SystolicArray(ROWS, COLS, ACC_WIDTH),
+            return ReadyMiter(lambda: hdl_array.SystolicArray(rows, cols, ACC_WIDTH),
                               ["i_a", "i_b"],
-                              [lambda _, signals: Cat(*_control(signals, hdl_array).values())])
-        return _ArrayHarness(hdl_array, prop)
+                              [lambda _, signals: Cat(*_control(signals, hdl_array,
+                                                                rows).values())])
+        return _ArrayHarness(hdl_array, prop, rows, cols)
     return build
 
 
@@ -188,6 +192,12 @@ _MUTANTS = {
 _MODES = {"transfer": ("prove", 2), "ready": ("prove", 2), "stable": ("prove", 5),
           "order": ("bmc", 18), "rate": ("prove", 2), "reset": ("prove", 2)}
 
-PROOFS = [Proof(f"array.{prop}", "array", PROPERTIES[prop], MODULE, _harness(prop),
-                *_MODES[prop], (_MUTANTS[prop],))
-          for prop in PROPERTIES]
+
+def _name(prop: str, rows: int, cols: int) -> str:
+    return f"array.{prop}" if (rows, cols) == SIZES[0] else f"array_{rows}x{cols}.{prop}"
+
+
+PROOFS = [Proof(_name(prop, rows, cols), "array", PROPERTIES[prop], MODULE,
+                _harness(prop, rows, cols), *_MODES[prop], (_MUTANTS[prop],))
+          for rows, cols in SIZES for prop in PROPERTIES
+          if prop != "order" or (rows, cols) == SIZES[0]]
