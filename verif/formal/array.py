@@ -31,7 +31,7 @@ from __future__ import annotations
 from amaranth.hdl import Assert, Cat, Elaboratable, Module, Mux, ResetSignal, Signal, signed
 
 from hdl.modes import AFormat, BFormat
-from verif.formal.props import (ReadyMiter, after_reset, count, drive_free, fires,
+from verif.formal.props import (ReadyMiter, after_reset, count, drive_free, fires, internal,
                                 internal_signals, payload_stable)
 from verif.formal.sby import Mutant, Proof
 
@@ -65,13 +65,9 @@ CONTROL = ("a_full", "b_full", "a_reg", "busy", "end_1", "end_2", "end_3", "pend
            "out_valid", "out_last")
 
 
-def _control(signals: dict, module, rows: int) -> dict:
-    missing = [name for name in CONTROL if name not in signals]
-    if missing:
-        raise KeyError(f"{module.__name__}.SystolicArray has no internal signal {missing}: "
-                       "update CONTROL and _invariants in verif/formal/array.py")
-    control = {name: signals[name] for name in CONTROL}
-    control["a_last"] = signals["a_reg"][module.a_layout(rows)["last"].offset]
+def _control(signals: dict, module, rows: int, dut) -> dict:
+    control = {name: internal(signals, name, dut) for name in CONTROL}
+    control["a_last"] = control["a_reg"][module.a_layout(rows)["last"].offset]
     return control
 
 
@@ -131,7 +127,7 @@ class _ArrayHarness(Elaboratable):
         if self._prop == "order":
             self._row_order(m, dut, row)
         else:
-            _invariants(m, _control(signals, self._module, rows), rows, a_beats=a_beats,
+            _invariants(m, _control(signals, self._module, rows, dut), rows, a_beats=a_beats,
                         b_beats=b_beats, owed=owed, row=row)
         if self._prop == "reset":
             with m.If(after_reset(m)):
@@ -161,8 +157,8 @@ def _harness(prop: str, rows: int, cols: int):
         if prop == "ready":
             return ReadyMiter(lambda: hdl_array.SystolicArray(rows, cols, ACC_WIDTH),
                               ["i_a", "i_b"],
-                              [lambda _, signals: Cat(*_control(signals, hdl_array,
-                                                                rows).values())])
+                              [lambda dut, signals: Cat(*_control(signals, hdl_array, rows,
+                                                                  dut).values())])
         return _ArrayHarness(hdl_array, prop, rows, cols)
     return build
 

@@ -17,8 +17,8 @@ from amaranth.asserts import AnySeq
 from amaranth.hdl import Assert, Elaboratable, Fragment, Module, ResetSignal, Signal, Value
 from amaranth.lib import wiring
 
-__all__ = ["input_ports", "drive_free", "internal_signals", "after_reset", "fires", "count",
-           "payload_stable", "ReadyMiter"]
+__all__ = ["input_ports", "drive_free", "internal_signals", "internal", "after_reset", "fires",
+           "count", "payload_stable", "ReadyMiter"]
 
 
 def input_ports(dut: wiring.Component) -> list[tuple[tuple, Value]]:
@@ -41,6 +41,15 @@ def internal_signals(dut, platform) -> tuple[Fragment, dict[str, Signal]]:
     ports do not show."""
     fragment = Fragment.get(dut, platform)
     return fragment, _driven(fragment, "")
+
+
+def internal(signals: dict[str, Signal], name: str, dut) -> Signal:
+    """``signals[name]``, or a KeyError saying that ``dut``'s RTL no longer has it."""
+    if name not in signals:
+        raise KeyError(f"{type(dut).__qualname__} has no internal signal {name!r} any more "
+                       "(renamed?): update the helper invariants of its harness in "
+                       "verif/formal")
+    return signals[name]
 
 
 def _driven(fragment: Fragment, prefix: str) -> dict[str, Signal]:
