@@ -53,6 +53,8 @@ def internal(signals: dict[str, Signal], name: str, dut) -> Signal:
 
 
 def _driven(fragment: Fragment, prefix: str) -> dict[str, Signal]:
+    # Statement._lhs_signals is Amaranth 0.5's own walk over assignment targets (private API;
+    # pyproject pins amaranth ~= 0.5.4).
     signals = {prefix + signal.name: signal for statements in fragment.statements.values()
                for statement in statements for signal in statement._lhs_signals()}
     for sub, name, _ in fragment.subfragments:
