@@ -209,11 +209,11 @@ def test_a_lost_beat_is_a_named_fault_not_a_hang(odd_engine):
 
 
 def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
-    from hdl.training_units import TrainingUnits
+    from hdl.readout import ReadoutLanes
     from sim import native
 
     monkeypatch.setattr(native.shutil, "which", lambda name: None)
-    component = TrainingUnits(1, 1, 18)
+    component = ReadoutLanes(18, 1)
     component._MustUse__silence = True          # it is never elaborated, by design
     with pytest.raises(native.NativeBuildError, match="needs a C.. compiler"):
         native.build_native(component, "nocompiler", build_root=tmp_path)
