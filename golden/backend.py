@@ -91,7 +91,7 @@ class BackendBase:
 
     def quantize_grad_tpr(self, fp16, *, scale_exp, rounding, seeds):
         """Two-Phase Rounding of one gradient tensor: its phase-0 and phase-1 R4 results."""
-        s0, s1 = (None, None) if seeds is None else seeds
+        s0, s1 = check_seed_pair(seeds)
         return (self.quantize_grad(fp16, phase=0, scale_exp=scale_exp, rounding=rounding,
                                    seed=s0),
                 self.quantize_grad(fp16, phase=1, scale_exp=scale_exp, rounding=rounding,
@@ -104,6 +104,17 @@ class BackendBase:
                         acc_width=acc_width)
         check_crossing("acc", res.acc, np.int64)
         return GemmReadout(res.overflow, self.readout(res.acc, exp_offset=exp_offset))
+
+
+def check_seed_pair(seeds) -> tuple:
+    """``seeds`` of a TPR call: None, or a pair (phase-0 seed, phase-1 seed); each seed is
+    checked where it is used."""
+    if seeds is None:
+        return None, None
+    if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
+        raise TypeError(f"seeds must be None or a pair (phase-0 seed, phase-1 seed), "
+                        f"not {seeds!r}")
+    return tuple(seeds)
 
 
 def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray:
@@ -493,7 +504,7 @@ class TableBackend(BackendBase):
         phase-1 entries, one gather for both random streams, one FP16 magnitude for the flags.
         """
         h = check_crossing("fp16", fp16, np.float16)
-        s0, s1 = (None, None) if seeds is None else seeds
+        s0, s1 = check_seed_pair(seeds)
         if (rounding not in ("nearest", "stochastic") or isinstance(scale_exp, bool)
                 or not isinstance(scale_exp, (int, np.integer))
                 or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX

@@ -132,12 +132,30 @@ def uint4_encode(values) -> np.ndarray:
 
 
 def to_fp16(x) -> np.ndarray:
-    """Floats -> float16, rounding wider floats to nearest-even (IEEE, as numpy's cast does)."""
+    """Floats -> float16, rounding wider floats once to nearest-even (IEEE).
+
+    For float32 and float64 this is numpy's cast. NumPy casts a long double to float16 through
+    float64, which rounds twice; a long double is therefore first narrowed to float64 with
+    round-to-odd, after which the RNE cast to float16 is the single rounding (float64 keeps
+    more than the 11 + 2 significant bits that round-to-odd needs).
+    """
     arr = np.asarray(x)
     if arr.dtype.kind != "f":
         raise TypeError(f"expected a floating-point array (FP16 values), not dtype {arr.dtype}; "
                         "to pass raw FP16 bit patterns use bits.view(np.float16)")
+    if arr.dtype.itemsize > 8:
+        arr = _round_to_odd_f64(arr)
     return arr.astype(np.float16)
+
+
+def _round_to_odd_f64(arr: np.ndarray) -> np.ndarray:
+    """Long doubles -> float64, rounded to odd: an inexact result gets an odd last bit."""
+    with np.errstate(over="ignore"):
+        d = np.atleast_1d(arr.astype(np.float64))
+    wide = np.atleast_1d(arr)
+    fix = (d != wide) & np.isfinite(d) & (d.view(np.uint64) & 1 == 0)
+    d[fix] = np.nextafter(d[fix], np.where(wide[fix] > d[fix], np.inf, -np.inf))
+    return d.reshape(arr.shape)
 
 
 class _Fp16Fields(NamedTuple):
@@ -179,7 +197,13 @@ def _bit_length(v: np.ndarray) -> np.ndarray:
 
 
 def xorshift32_step(state: int) -> int:
-    """One step of Marsaglia's xorshift32 (shifts 13, 17, 5); the reference for the RTL."""
+    """One step of Marsaglia's xorshift32 (shifts 13, 17, 5); the reference for the RTL.
+
+    ``state`` is an integer in 1..2**32-1: 0 is the generator's fixed point, and anything
+    outside 32 bits is not a state the register can hold.
+    """
+    state = check_int_in_range("state", state, 1, 0xFFFFFFFF,
+                               " (a non-zero 32-bit xorshift32 state)")
     state ^= (state << 13) & 0xFFFFFFFF
     state ^= state >> 17
     state ^= (state << 5) & 0xFFFFFFFF
@@ -210,11 +234,8 @@ def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     selected by the bits of the block's starting state, so no Python loop runs per element.
     """
     global _JUMP_COLS
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, not {seed!r}")
-    if not 1 <= seed <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
-                         f"not {seed}")
+    check_int_in_range("seed", seed, 1, 0xFFFFFFFF, " (xorshift32 never leaves state 0)")
+    n = check_int_in_range("n", n, 0, np.iinfo(np.intp).max, " (the number of outputs)")
     if _JUMP_COLS is None:
         _JUMP_COLS = _jump_columns()
     out = np.empty(n, dtype=np.uint32)
@@ -329,11 +350,15 @@ def grad_scale_exp(x) -> int:
     ``amax * 2^g`` lies in (32, 64]. Wider floats are first rounded to FP16, as for
     :func:`r4_quantize`. NaN or Inf has no meaningful scale and is rejected.
     """
-    h = to_fp16(x)
+    wide = np.asarray(x)
+    h = to_fp16(wide)
     if h.size == 0:
-        raise ValueError("grad_scale_exp needs a non-empty tensor")
+        raise ValueError("grad_scale_exp needs a non-empty tensor x")
     if not np.isfinite(h).all():
-        raise ValueError("grad_scale_exp: the tensor holds NaN or Inf")
+        if wide.dtype != np.float16 and np.isfinite(wide).all():
+            raise ValueError("grad_scale_exp: x holds finite values that round to +-Inf in "
+                             "FP16 (|x| >= 65520), which have no GradScale exponent")
+        raise ValueError("grad_scale_exp: x holds NaN or Inf, which have no GradScale exponent")
     amax = np.abs(h).max().reshape(1)     # 1-D whatever the tensor's rank
     fld = _fp16_fields(amax)
     if fld.zero[0]:

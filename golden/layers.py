@@ -27,11 +27,14 @@ from typing import NamedTuple
 import numpy as np
 
 from golden.backend import Backend, check_crossing, fp16_from_f32
-from golden.formats import ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_int_in_range
+from golden.formats import (ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes,
+                            check_int_in_range)
 from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
 from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
 PRECISIONS = ("q4", "fp32")
+#: What a layer calls on ``StepContext.backend``.
+BACKEND_OPS = ("gemm_readout", "quantize_grad")
 GRAD_SCALE_MODES = ("current", "delayed", "off")
 ACCUMULATE_MODES = ("exact", "fp16")
 #: R4 products are in units of 2^-7 at scale exponent 0 (DESIGN.md section 3).
@@ -74,6 +77,9 @@ class QuantConfig:
             "fixed_scale_exp", self.fixed_scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
             " (the GradScale register)"))
         object.__setattr__(self, "acc_width", check_acc_width(self.acc_width))
+        if self.fixed_scale_exp != 0 and self.grad_scale != "off":
+            raise ValueError(f"fixed_scale_exp={self.fixed_scale_exp} is only used with "
+                             f"grad_scale='off', not grad_scale={self.grad_scale!r}")
 
 
 @dataclass
@@ -88,6 +94,9 @@ class StepContext:
                                                   "fp16_acc_overflow": 0})
 
     def __post_init__(self):
+        if not all(callable(getattr(self.backend, op, None)) for op in BACKEND_OPS):
+            raise TypeError(f"backend must implement {', '.join(BACKEND_OPS)} "
+                            f"(a golden.backend.Backend), not {self.backend!r}")
         if not isinstance(self.config, QuantConfig):
             raise TypeError(f"config must be a QuantConfig, not {self.config!r}")
         _check_int(self.run_seed, "run_seed", 0, "a non-negative integer")
@@ -150,11 +159,29 @@ def scale_exp_of_amax(amax) -> int:
     return 6 - exp if pow2 else 5 - exp
 
 
-class QAct(NamedTuple):
-    """A 4-bit activation tensor: UINT4 codes and the FP32 scale (value = codes * scale)."""
-
+class _QActFields(NamedTuple):
     codes: np.ndarray
     scale: float
+
+
+class QAct(_QActFields):
+    """A 4-bit activation tensor: UINT4 codes and the FP32 scale (value = codes * scale).
+
+    ``codes`` must be integer codes 0..15 (kept as uint8), ``scale`` a positive finite real;
+    anything else is an error naming the field. Layers pass on tensors made from checked
+    codes through :meth:`trusted`, without a second pass over them.
+    """
+
+    __slots__ = ()
+
+    def __new__(cls, codes, scale):
+        codes = check_codes(codes, "QAct codes")
+        return super().__new__(cls, codes, _check_real(scale, "QAct scale", positive=True))
+
+    @classmethod
+    def trusted(cls, codes: np.ndarray, scale: float) -> "QAct":
+        """A QAct of codes and a scale that a quantizer or a layer produced (not re-checked)."""
+        return tuple.__new__(cls, (codes, scale))
 
     def dequant(self) -> np.ndarray:
         return self.codes.astype(np.float32) * np.float32(self.scale)
@@ -203,7 +230,7 @@ class PixelQuant(Layer):
     def forward(self, x, ctx):
         codes = pixel_quantize(x)
         self._out_shape = codes.shape
-        return QAct(codes, 1.0 / 15)
+        return QAct.trusted(codes, 1.0 / 15)
 
     def backward(self, dy, ctx, need_dx=True):
         self._check_grad(dy, self._out_shape)
@@ -227,7 +254,7 @@ class Pact(Layer):
     def forward(self, x, ctx):
         q = pact_quantize(x, self.params["alpha"])
         self._x, self._out_shape = x, q.codes.shape
-        return QAct(q.codes, q.scale)
+        return QAct.trusted(q.codes, q.scale)
 
     def backward(self, dy, ctx, need_dx=True):
         self._check_grad(dy, self._out_shape)
@@ -256,7 +283,7 @@ class Flatten(Layer):
         arr = x.codes if isinstance(x, QAct) else x
         out = arr.reshape(arr.shape[0], -1)
         self._shape, self._out_shape = arr.shape, out.shape
-        return QAct(out, x.scale) if isinstance(x, QAct) else out
+        return QAct.trusted(out, x.scale) if isinstance(x, QAct) else out
 
     def backward(self, dy, ctx, need_dx=True):
         self._check_grad(dy, self._out_shape)
@@ -463,14 +490,17 @@ class Conv2d(_GemmLayer):
         self.c_in, self.k, self.stride, self.pad = c_in, k, stride, pad
 
     def forward(self, x, ctx):
-        arr = x.codes if isinstance(x, QAct) else x
+        arr = x.codes if isinstance(x, QAct) else np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"{self.name} input must be an array of real numbers or a QAct, "
+                            f"not dtype {arr.dtype}")
         if arr.ndim != 4 or arr.shape[1] != self.c_in:
             raise ValueError(f"{self.name}: input shape {arr.shape} is not (N, {self.c_in}, H, W)")
         if min(arr.shape[2:]) + 2 * self.pad < self.k:
             raise ValueError(f"{self.name}: input shape {arr.shape} padded by {self.pad} is "
                              f"smaller than the {self.k}x{self.k} kernel")
         cols, ho, wo = _im2col(arr, self.k, self.stride, self.pad)
-        y = self._forward_mat(QAct(cols, x.scale) if isinstance(x, QAct) else cols, ctx)
+        y = self._forward_mat(QAct.trusted(cols, x.scale) if isinstance(x, QAct) else cols, ctx)
         self._in_shape, self._ho, self._wo = arr.shape, ho, wo
         self._out_shape = (arr.shape[0], self.n_out, ho, wo)
         return y.reshape(arr.shape[0], ho, wo, self.n_out).transpose(0, 3, 1, 2)
@@ -561,7 +591,25 @@ class Sgd:
         self.vel = {(id(l), k): np.zeros_like(p) for l in layers for k, p in l.params.items()}
 
     def step(self, batch_size: int, lr: float | None = None):
-        lr = self.lr if lr is None else lr
+        """Apply the gradients of one batch of ``batch_size`` examples (a positive integer)
+        with learning rate ``lr`` (a non-negative finite number; default the constructor's).
+
+        Every parameter must have a gradient from a backward pass: a step before any backward
+        is an error, never an update with a missing or stale gradient. The gradients are
+        consumed (cleared), so two steps need two backward passes.
+        """
+        # Checked but passed on as given: a NumPy scalar and a Python number round differently
+        # in the float32 update (NumPy's promotion rules), and runs must stay reproducible.
+        _check_int(batch_size, "batch_size")
+        if lr is None:
+            lr = self.lr
+        else:
+            _check_real(lr, "lr", positive=False)
+        for layer in self.layers:
+            missing = sorted(set(layer.params) - set(layer.grads))
+            if missing:
+                raise RuntimeError(f"Sgd.step: {layer.name} has no gradient for "
+                                   f"{', '.join(missing)}: call backward before every step")
         for layer in self.layers:
             for k, p in layer.params.items():
                 v = self.vel[(id(layer), k)]
@@ -572,6 +620,7 @@ class Sgd:
                                                 batch_size, lr)
                 else:
                     self._update(layer, k, p, layer.grads[k], v, batch_size, lr)
+            layer.grads.clear()
 
     def _update(self, layer, k, p, grad, v, batch_size, lr):
         """One momentum-SGD update; in place for arrays, returned (p, v) for scalars."""

@@ -31,8 +31,11 @@ def round_half_even(x, out=None) -> np.ndarray:
 
 
 def check_finite(x, what: str) -> np.ndarray:
-    """Return ``x`` as an array, raising FloatingPointError if it holds NaN or Inf."""
+    """Return ``x`` as an array: a TypeError naming ``what`` unless it is real-valued numbers
+    (bool, integer or floating point), a FloatingPointError if it holds NaN or Inf."""
     arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be an array of real numbers, not dtype {arr.dtype}")
     if not np.isfinite(arr).all():
         raise FloatingPointError(f"{what} holds NaN or Inf")
     return arr
@@ -111,8 +114,11 @@ class PactResult(NamedTuple):
 
 
 def _check_alpha(alpha) -> float:
-    a = float(alpha)
-    if not np.isfinite(a) or a <= 0:
+    try:
+        a = float(alpha)
+    except (TypeError, ValueError):
+        a = float("nan")
+    if isinstance(alpha, (str, bytes)) or not np.isfinite(a) or a <= 0:
         raise ValueError(f"PACT alpha must be a positive finite number, not {alpha!r}")
     return a
 

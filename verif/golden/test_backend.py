@@ -199,3 +199,14 @@ def test_gemm_readout_saturation_and_edges(seed):
     with pytest.raises(ValueError):
         fast.gemm_readout(a, bad, a_format="uint4", b_format="r4", phase=0, acc_width=32,
                           exp_offset=0)
+
+
+@pytest.mark.parametrize("seeds", [(1,), 5, (1, 2, 3), "12", {1, 2}])
+def test_tpr_seeds_must_be_a_pair(seeds):
+    x = np.ones(4, np.float16)
+    for backend in (TableBackend(), NumpyBackend()):
+        with pytest.raises(TypeError, match=r"seeds must be None or a pair \(phase-0 seed, "
+                                            r"phase-1 seed\), not "):
+            backend.quantize_grad_tpr(x, scale_exp=0, rounding="stochastic", seeds=seeds)
+    a, b = TableBackend().quantize_grad_tpr(x, scale_exp=0, rounding="stochastic", seeds=[3, 4])
+    assert a.codes.shape == b.codes.shape == (4,)

@@ -35,6 +35,7 @@ from golden.formats import (
     r4_decode,
     r4_quantize,
     r4_shift,
+    to_fp16,
     uint4_decode,
     uint4_encode,
     xorshift32_step,
@@ -599,3 +600,63 @@ if __name__ == "__main__":
     print(TABLE_BEGIN)
     print(render_r4_table())
     print(TABLE_END)
+
+
+@pytest.mark.parametrize("state,error", [(0, ValueError), (-1, ValueError),
+                                         (2 ** 32, ValueError), (1.5, TypeError),
+                                         ("1", TypeError), (True, TypeError)])
+def test_xorshift32_step_refuses_states_outside_32_bits(state, error):
+    with pytest.raises(error, match=r"state must be (an integer|in 1\.\.4294967295)"):
+        xorshift32_step(state)
+    assert xorshift32_step(np.uint32(0xFFFFFFFF)) == xorshift32_step(0xFFFFFFFF)
+
+
+@pytest.mark.parametrize("n,error", [(-1, ValueError), (1.5, TypeError), ("3", TypeError)])
+def test_xorshift32_stream_names_a_bad_length(n, error):
+    with pytest.raises(error, match=r"\bn must be"):
+        xorshift32_stream(1, n)
+
+
+def test_grad_scale_exp_says_when_a_finite_input_overflows_fp16():
+    with pytest.raises(ValueError, match=r"x holds finite values that round to \+-Inf in FP16 "
+                                         r"\(\|x\| >= 65520\)"), np.errstate(over="ignore"):
+        grad_scale_exp(np.float32([1e5]))
+    with pytest.raises(ValueError, match="x holds NaN or Inf"):
+        grad_scale_exp(np.float16([np.inf]))
+
+
+@pytest.mark.skipif(np.finfo(np.longdouble).nmant < 63, reason="long double is float64 here")
+def test_long_double_is_rounded_to_fp16_once():
+    """Every pattern of a sweep of long doubles just above, at and below the FP16 ties (and the
+    midpoints of the overflow and subnormal ends) rounds as one RNE step on the exact value:
+    the nearest FP16 value, ties to the even significand, compared with Fraction arithmetic."""
+    ld = np.longdouble
+    finite = FINITE_POSITIVE_FP16.astype(ld)
+    lo, hi = finite[:-1], finite[1:]
+    mid = (lo + hi) / 2                                   # exact in a 64-bit significand
+    eps = ld(2) ** -62
+    for x in (mid, mid * (1 + eps), mid * (1 - eps), -mid * (1 + eps)):
+        got = to_fp16(x)
+        for xv, gv in zip(x[::97], got[::97]):
+            want = _rne_fp16(Fraction(*xv.as_integer_ratio()))
+            assert gv.view(np.uint16) == want.view(np.uint16), (repr(xv), gv, want)
+    # The example of the numerics contract: 1 + 2^-11 + 2^-60 is above the tie.
+    assert to_fp16(np.array([ld(1) + ld(2) ** -11 + ld(2) ** -60]))[0] == 1 + 2 ** -10
+    assert r4_quantize(np.array([ld(1) + ld(2) ** -11 + ld(2) ** -60]), phase=0)[0] == \
+        r4_quantize(np.float16([1 + 2 ** -10]))[0]
+
+
+def _rne_fp16(exact: Fraction) -> np.float16:
+    """The FP16 value nearest to the rational ``exact`` (ties to even), by search."""
+    mag = abs(exact)
+    values = FINITE_POSITIVE_FP16
+    idx = int(np.searchsorted(values.astype(np.float64), float(mag)))
+    best = None
+    for i in range(max(idx - 2, 0), min(idx + 2, len(values))):
+        v = values[i]
+        d = abs(Fraction(float(v)) - mag)
+        key = (d, int(v.view(np.uint16)) & 1)
+        if best is None or key < best[0]:
+            best = (key, v)
+    v = best[1]
+    return -v if exact < 0 else v

@@ -297,6 +297,22 @@ BAD_ARGUMENTS = [
     (lambda rng: Sequential([Relu("r"), Flatten("f")]), ValueError, "at least one layer"),
     (lambda rng: Sequential([Linear("fc", 2, 2, rng=rng), "relu"]), TypeError,
      "Sequential takes Layer objects"),
+    (lambda rng: QuantConfig(fixed_scale_exp=3), ValueError,
+     r"fixed_scale_exp=3 is only used with grad_scale='off', not grad_scale='current'"),
+    (lambda rng: QuantConfig(grad_scale="delayed", fixed_scale_exp=-1), ValueError,
+     "only used with grad_scale='off'"),
+    (lambda rng: StepContext(None), TypeError, "backend must implement gemm_readout"),
+    (lambda rng: StepContext("table"), TypeError, "backend must implement"),
+    (lambda rng: QAct(np.zeros(2, np.uint8), -1.0), ValueError,
+     "QAct scale must be a positive finite number, not -1.0"),
+    (lambda rng: QAct(np.zeros(2, np.uint8), 0.0), ValueError, "QAct scale must be a positive"),
+    (lambda rng: QAct(np.zeros(2, np.uint8), float("nan")), ValueError, "QAct scale must be"),
+    (lambda rng: QAct(np.zeros(2, np.uint8), float("inf")), ValueError, "QAct scale must be"),
+    (lambda rng: QAct(np.zeros(2, np.uint8), "1"), TypeError, "QAct scale must be a real number"),
+    (lambda rng: QAct("abc", 1.0), TypeError, "QAct codes must be an integer array"),
+    (lambda rng: QAct(np.array([0.5]), 1.0), TypeError, "QAct codes must be an integer array"),
+    (lambda rng: QAct(np.array([16]), 1.0), ValueError, r"QAct codes must hold 4-bit codes 0\.\.15"),
+    (lambda rng: QAct(np.array([-1]), 1.0), ValueError, "QAct codes must hold 4-bit codes"),
 ]
 
 
@@ -665,3 +681,56 @@ def test_grad_saturated_counter_is_the_golden_flag_count(cfg, need_dx, seed):
                                                 flags=True).saturated)) for p in phases)
     assert ctx.stats["grad_saturated"] == want
     assert (want > 0) == (phases == (0, 1) or ctx.config.grad_scale == "off")
+
+
+def _trained_layer(rng):
+    layer, ctx = Linear("fc", 4, 3, precision="fp32", rng=rng), _ctx()
+    y = layer.forward(rng.standard_normal((2, 4)).astype(np.float32), ctx)
+    layer.backward(np.ones_like(y), ctx)
+    return layer
+
+
+@pytest.mark.parametrize("kw,error,match", [
+    ({"batch_size": 0}, TypeError, "batch_size must be a positive integer, not 0"),
+    ({"batch_size": -2}, TypeError, "batch_size must be a positive integer"),
+    ({"batch_size": 1.5}, TypeError, "batch_size must be a positive integer"),
+    ({"batch_size": "2"}, TypeError, "batch_size must be a positive integer, not '2'"),
+    ({"batch_size": True}, TypeError, "batch_size must be a positive integer"),
+    ({"lr": -0.1}, ValueError, "lr must be a non-negative finite number, not -0.1"),
+    ({"lr": float("nan")}, ValueError, "lr must be a non-negative finite number"),
+    ({"lr": float("inf")}, ValueError, "lr must be a non-negative finite number"),
+    ({"lr": "0.1"}, TypeError, "lr must be a real number"),
+])
+def test_sgd_step_refuses_bad_arguments_and_changes_nothing(kw, error, match):
+    layer = _trained_layer(np.random.default_rng(0))
+    before = {k: p.copy() for k, p in layer.params.items()}
+    with pytest.raises(error, match=match):
+        Sgd([layer], lr=0.1).step(**({"batch_size": 2} | kw))
+    assert all(np.array_equal(before[k], p) for k, p in layer.params.items())
+
+
+def test_sgd_step_needs_a_backward_before_every_step():
+    rng = np.random.default_rng(0)
+    fresh = Linear("fc", 4, 3, precision="fp32", rng=rng)
+    with pytest.raises(RuntimeError, match="fc has no gradient for b, w: call backward"):
+        Sgd([fresh], lr=0.1).step(2)
+    layer = _trained_layer(rng)
+    opt = Sgd([layer], lr=0.1)
+    opt.step(2)
+    with pytest.raises(RuntimeError, match="call backward before every step"):
+        opt.step(2)                           # the gradient of the first step is used up
+
+
+def test_layers_name_their_input_when_it_is_not_numbers():
+    rng, ctx = np.random.default_rng(0), _ctx()
+    fc = Linear("fc", 4, 3, precision="fp32", rng=rng)
+    conv = Conv2d("conv", 1, 2, precision="fp32", rng=rng)
+    for bad in ("abcd", np.array([["a", "b", "c", "d"]]), [[1.0, "a", 2.0, 3.0]]):
+        with pytest.raises(TypeError, match="fc input must be an array of real numbers"):
+            fc.forward(bad, ctx)
+    for bad in ("abc", np.full((1, 1, 2, 2), "a")):
+        with pytest.raises(TypeError, match="conv input must be an array of real numbers"):
+            conv.forward(bad, ctx)
+    # Nested lists of numbers are arrays like any other.
+    assert fc.forward([[0.0] * 4], ctx).shape == (1, 3)
+    assert conv.forward([[[[0.0] * 4] * 4]], ctx).shape == (1, 2, 4, 4)

@@ -112,3 +112,21 @@ def test_sawb_is_the_textbook_formula(seed):
         q = sawb_quantize(w)
         assert q.clip == clip and q.scale == clip / 7
         assert q.codes.dtype == np.uint8 and np.array_equal(q.codes, codes)
+
+
+@pytest.mark.parametrize("call,match", [
+    (lambda: pixel_quantize("abc"), "pixel input must be an array of real numbers"),
+    (lambda: pixel_quantize(["0.5"]), "pixel input must be an array of real numbers"),
+    (lambda: pact_quantize("abc", 4.0), "PACT input must be an array of real numbers"),
+    (lambda: pact_quantize([[1, "a"]], 4.0), "PACT input must be an array of real numbers"),
+    (lambda: pact_quantize(np.array([1 + 1j]), 4.0), "PACT input must be"),
+])
+def test_quantizers_name_an_input_that_is_not_numbers(call, match):
+    with pytest.raises(TypeError, match=match):
+        call()
+
+
+@pytest.mark.parametrize("alpha", ["a", "4", None, [1.0, 2.0], float("nan"), -1.0, 0.0])
+def test_pact_names_a_bad_alpha(alpha):
+    with pytest.raises(ValueError, match="PACT alpha must be a positive finite number"):
+        pact_quantize([1.0], alpha)
