@@ -5,7 +5,9 @@
 
 Writes ``train.json`` (summary, per-run rows, epoch-time ratio), ``train.png`` (test accuracy
 per epoch, mean and min..max band over seeds) and, with ``--ablations``, ``ablations.json`` and
-``ablations.md``. See docs/training.md for the method and the measured figures.
+``ablations.md``. These four files are one set, written by one command: a run first deletes
+the set a previous command left, so an interrupted run leaves its own reports only, never
+next to another command's. See docs/training.md for the method and the measured figures.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from golden.backend import Backend, NumpyBackend, TableBackend
+from golden.cli import output_dir, positive_int
 from golden.data import Digits, load_digits_split
 from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QuantConfig, Relu,
                            Sequential, Sgd, StepContext, softmax_xent)
@@ -86,6 +89,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed must be a non-negative integer, not {seed!r}")
     hp = dict(HPARAMS[model])
     for k, v in (("epochs", epochs), ("lr", lr), ("batch", batch), ("pact_alpha", pact_alpha)):
         if v is not None:
@@ -228,26 +233,29 @@ def _ablation_table(rows, models, fp32) -> str:
     return "\n".join(lines)
 
 
-def _positive_int(text: str) -> int:
-    """argparse type of the counts (seeds, epochs): 0 would give an empty table or, for
-    --epochs, silently the default."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text!r}")
-    return value
+#: The reports of one ``golden.train`` command (see the module docstring).
+REPORTS = ("train.json", "train.png", "ablations.json", "ablations.md")
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a report through a temporary file renamed into place (never half a file)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("build/reports"))
+    ap.add_argument("--out", type=output_dir, default=Path("build/reports"))
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
-    ap.add_argument("--seeds", type=_positive_int, default=5)
-    ap.add_argument("--epochs", type=_positive_int, default=None,
+    ap.add_argument("--seeds", type=positive_int, default=5)
+    ap.add_argument("--epochs", type=positive_int, default=None,
                     help="override every model's epochs")
     ap.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic")
     ap.add_argument("--no-tpr", action="store_true", help="quantize dY once, phase 0 for both")
     ap.add_argument("--grad-scale", choices=("current", "delayed", "off"), default="current")
-    ap.add_argument("--fixed-scale-exp", type=int, default=0, help="g for --grad-scale off")
+    ap.add_argument("--fixed-scale-exp", type=int, default=None,
+                    help="g for --grad-scale off (default 0)")
     ap.add_argument("--accumulate", choices=("exact", "fp16"), default="exact")
     ap.add_argument("--all-q4", action="store_true",
                     help="4-bit first and last layers too (pixels quantized to UINT4)")
@@ -256,7 +264,7 @@ def main(argv=None):
                          "functions (bit-identical, slower)")
     ap.add_argument("--ablations", action="store_true",
                     help="also run the ablation table (the flags above are then ignored)")
-    ap.add_argument("--ablation-seeds", type=_positive_int, default=None,
+    ap.add_argument("--ablation-seeds", type=positive_int, default=None,
                     help="seeds per ablation variant (default: --seeds)")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
@@ -271,20 +279,30 @@ def main(argv=None):
         ap.error("--models names no model")
     for m in models:
         if m not in MODELS:
-            ap.error(f"unknown model {m!r}")
+            ap.error(f"--models: unknown model {m!r} (known: {', '.join(MODELS)})")
+        if models.count(m) > 1:
+            ap.error(f"--models names {m!r} twice: each model is trained once per seed")
+    if args.fixed_scale_exp is not None and args.grad_scale != "off":
+        ap.error(f"--fixed-scale-exp is only used with --grad-scale off, not with "
+                 f"--grad-scale {args.grad_scale}")
+    if args.ablation_seeds is not None and not args.ablations:
+        ap.error("--ablation-seeds is only used with --ablations")
     if args.ablation_seeds is not None and args.ablation_seeds > args.seeds:
         # The ablation table's FP32 reference is the mean of the main runs of those seeds.
         ap.error(f"--ablation-seeds {args.ablation_seeds} exceeds --seeds {args.seeds}")
     seeds = list(range(1, args.seeds + 1))
     try:
         config = QuantConfig(rounding=args.rounding, tpr=not args.no_tpr,
-                             grad_scale=args.grad_scale, fixed_scale_exp=args.fixed_scale_exp,
+                             grad_scale=args.grad_scale,
+                             fixed_scale_exp=args.fixed_scale_exp or 0,
                              accumulate=args.accumulate)
     except (TypeError, ValueError) as err:
         ap.error(str(err))
     q4_policy = "q4-all" if args.all_q4 else "q4"
     data = load_digits_split()
     args.out.mkdir(parents=True, exist_ok=True)
+    for name in REPORTS:
+        (args.out / name).unlink(missing_ok=True)
 
     def n_epochs(m):
         return args.epochs or HPARAMS[m]["epochs"]
@@ -313,7 +331,7 @@ def main(argv=None):
               "q4_policy": q4_policy, "config": asdict(config),
               "hparams": {m: HPARAMS[m] for m in models}, "summary": summary,
               "epoch_time": speed, "runs": rows}
-    (args.out / "train.json").write_text(json.dumps(report, indent=1))
+    _write(args.out / "train.json", json.dumps(report, indent=1))
     plot(rows, args.out / "train.png", models)
     print(f"\n{'model':6} {'FP32 %':>14} {'4-bit %':>14} {'gap pt':>7} {'seeds':>5} "
           f"{'epoch s fp32/q4':>16} {'ratio':>6} {'median':>6}")
@@ -349,13 +367,11 @@ def run_ablations(args, models, data, rows, backend):
                     ab_rows.append(row)
     table = _ablation_table(ab_rows, models, fp32)
     cmd = "python -m golden.train " + " ".join(__import__("sys").argv[1:])
-    (args.out / "ablations.json").write_text(json.dumps(
+    _write(args.out / "ablations.json", json.dumps(
         {"command": cmd, "fp32_mean": fp32, "seeds": len(seeds), "runs": ab_rows}, indent=1))
-    (args.out / "ablations.md").write_text(f"Command: `{cmd}`\n\nFP32 reference: "
-                                           + ", ".join(f"{m.upper()} {fp32[m]:.2f} %"
-                                                       for m in models)
-                                           + f" (seeds {seeds[0]}..{seeds[-1]})\n\n"
-                                           + table + "\n")
+    _write(args.out / "ablations.md", f"Command: `{cmd}`\n\nFP32 reference: "
+           + ", ".join(f"{m.upper()} {fp32[m]:.2f} %" for m in models)
+           + f" (seeds {seeds[0]}..{seeds[-1]})\n\n" + table + "\n")
     print("\n" + table)
     print(f"wrote {args.out / 'ablations.json'} and {args.out / 'ablations.md'}")
 

@@ -97,12 +97,15 @@ def test_epoch_times_mean_and_median():
     ({"batch": 32.0}, TypeError, "batch must be a positive integer"),
     ({"max_steps": 0}, TypeError, "max_steps must be a positive integer or None"),
     ({"policy": "int8"}, ValueError, "policy must be one of"),
+    ({"seed": -1}, TypeError, "seed must be a non-negative integer, not -1"),
+    ({"seed": 1.5}, TypeError, "seed must be a non-negative integer, not 1.5"),
+    ({"seed": "1"}, TypeError, "seed must be a non-negative integer, not '1'"),
 ])
 def test_train_run_refuses_bad_arguments(kw, error, match):
     args = {"model": "mlp", "policy": "q4"} | kw
     data = load_digits_split()
     with pytest.raises(error, match=match):
-        train_run(args.pop("model"), args.pop("policy"), 1, data=data, **args)
+        train_run(args.pop("model"), args.pop("policy"), args.pop("seed", 1), data=data, **args)
 
 
 @pytest.mark.parametrize("argv,match", [
@@ -113,9 +116,40 @@ def test_train_run_refuses_bad_arguments(kw, error, match):
     (["--grad-scale", "off", "--fixed-scale-exp", "500"], "fixed_scale_exp must be in"),
     (["--models", ","], "names no model"),
     (["--models", "rnn"], "unknown model 'rnn'"),
+    (["--models", "mlp,mlp"], "--models names 'mlp' twice"),
+    (["--fixed-scale-exp", "3"], "--fixed-scale-exp is only used with --grad-scale off, not "
+                                 "with --grad-scale current"),
+    (["--grad-scale", "delayed", "--fixed-scale-exp", "0"], "--fixed-scale-exp is only used"),
+    (["--ablation-seeds", "1"], "--ablation-seeds is only used with --ablations"),
+    (["--seeds", "x"], "--seeds: must be a positive integer, not 'x'"),
 ])
 def test_cli_refuses_bad_arguments(argv, match, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         main(["--out", str(tmp_path)] + argv)
     assert info.value.code == 2 and match in capsys.readouterr().err
     assert not (tmp_path / "train.json").exists()
+
+
+@pytest.mark.parametrize("where", ["file", "file/sub"])
+def test_cli_out_must_be_a_folder(where, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as info:
+        main(["--out", str(tmp_path / where), "--models", "mlp", "--seeds", "1"])
+    assert info.value.code == 2 and "argument --out" in capsys.readouterr().err
+
+
+def test_a_run_never_leaves_another_commands_reports(tmp_path, monkeypatch):
+    """Reports of an earlier command are gone as soon as a new one starts: an ablation run
+    interrupted after its main table leaves that table alone, not beside old ablations."""
+    for name in ("ablations.json", "ablations.md", "train.json", "train.png"):
+        (tmp_path / name).write_text("from an earlier command")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("golden.train.run_ablations", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        main(["--out", str(tmp_path), "--models", "mlp", "--seeds", "1", "--epochs", "1",
+              "--ablations"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json", "train.png"]
+    assert "--ablations" in json.loads((tmp_path / "train.json").read_text())["command"]
