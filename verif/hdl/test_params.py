@@ -37,5 +37,51 @@ def test_make_verilog_refuses_bad_parameters_before_writing(tmp_path, capsys, ar
 def test_make_verilog_writes_one_design(tmp_path):
     argv = ["--out", str(tmp_path), "--rows", "2", "--cols", "3", "array_{rows}x{cols}"]
     assert gen.main(argv) == 0
-    text = (tmp_path / "array_2x3.v").read_text()
-    assert "module array_2x3" in text
+    text = (tmp_path / "array_2x3_acc32.v").read_text()
+    assert "module array_2x3_acc32" in text
+
+
+def test_file_names_carry_every_shaping_parameter():
+    """Each factory argument of an entry shows in its file name, so two parameter sets never
+    share a file: the stems of all entries under two settings of each parameter differ
+    exactly where the entry uses that parameter."""
+    base = {"rows": 2, "cols": 3, "acc_width": 24}
+    for name, (_, _, kwargs) in gen.DESIGNS.items():
+        stem = gen.file_stem(name, **base)
+        for param in base:
+            other = gen.file_stem(name, **(base | {param: base[param] + 1}))
+            assert (other != stem) == (param in kwargs.values()), (name, param)
+    assert gen.file_stem("pe", acc_width=24) == "pe_acc24"
+    assert gen.file_stem("gradient_unit", cols=3) == "gradient_unit_lanes3"
+    assert gen.file_stem("fp16_fma_pe", rows=9, cols=9, acc_width=40) == "fp16_fma_pe"
+
+
+def test_second_run_with_other_parameters_never_mixes(tmp_path):
+    for acc in ("24", "32"):
+        assert gen.main(["--out", str(tmp_path), "--acc-width", acc, "readout"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readout_acc24.v", "readout_acc32.v"]
+    assert "module readout_acc24" in (tmp_path / "readout_acc24.v").read_text()
+
+
+def test_make_verilog_refuses_an_array_beyond_the_limit_at_once(tmp_path, capsys):
+    argv = ["--out", str(tmp_path / "v"), "--rows", "1000", "--cols", "1000"]
+    assert gen.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"limit of {gen.MAX_ARRAY_PES}" in err and "1000000 processing elements" in err
+    assert not (tmp_path / "v").exists()
+    # The limit is on the array: fixed designs are still written at any --rows.
+    assert gen.main(["--out", str(tmp_path / "v"), "--rows", "1000", "r4_quantizer"]) == 0
+
+
+def test_concrete_array_name_says_how_to_size_it(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(tmp_path), "array_4x4"])
+    assert "pass 'array_{rows}x{cols}' with --rows and --cols" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("where", ["file", "file/sub"])
+def test_out_must_be_a_folder(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        gen.main(["--out", str(tmp_path / where), "pe"])
+    assert "argument --out" in capsys.readouterr().err
