@@ -6,11 +6,16 @@ Waveforms (``WAVES=1``) need a traced build, so those runs build in
 ``build/sim/<name>/<simulator>-waves`` and write their FST there (Verilator: ``dump.fst``, or
 ``dump.vcd`` when the lz4 library FST needs is missing; Icarus: ``<toplevel>.fst``); the two
 builds never overwrite each other, so switching ``WAVES`` never runs a stale model.
+
+A failed simulator build raises with the path of its log (``build.log`` in the build
+directory) and leaves a ``BUILD_FAILED`` marker; the next run of the same build directory
+deletes the directory first, so it rebuilds from scratch instead of on a half-built model.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Mapping
 
@@ -21,6 +26,8 @@ from sim.verilog import write_verilog
 
 REPO = Path(__file__).resolve().parent.parent
 BUILD = REPO / "build" / "sim"
+#: Left in a build directory whose simulator build failed.
+FAILED_MARKER = "BUILD_FAILED"
 
 
 def run_cocotb(component, *, name: str, test_module: str, simulator: str,
@@ -54,6 +61,8 @@ def run_cocotb(component, *, name: str, test_module: str, simulator: str,
     toolchain.configure()
     waves = toolchain.waves_requested() if waves is None else waves
     build_dir = BUILD / name / (f"{simulator}-waves" if waves else simulator)
+    if (build_dir / FAILED_MARKER).exists():
+        shutil.rmtree(build_dir)
     build_dir.mkdir(parents=True, exist_ok=True)
     vfile = write_verilog(component, name, build_dir / f"{name}.v")
 
@@ -61,9 +70,15 @@ def run_cocotb(component, *, name: str, test_module: str, simulator: str,
     build_args = list(toolchain.VERILATOR_BUILD_ARGS) if simulator == "verilator" else []
     if simulator == "verilator" and waves:
         build_args += toolchain.verilator_waves_args(build_dir)
-    runner.build(sources=[vfile], hdl_toplevel=name, build_dir=build_dir,
-                 timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
-                 log_file=build_dir / "build.log")
+    log = build_dir / "build.log"
+    try:
+        runner.build(sources=[vfile], hdl_toplevel=name, build_dir=build_dir,
+                     timescale=("1ns", "1ps"), build_args=build_args, waves=waves,
+                     log_file=log)
+    except RuntimeError as exc:
+        (build_dir / FAILED_MARKER).write_text(f"{exc}\n")
+        raise RuntimeError(f"{simulator} build of {name} failed ({exc}); the log is {log}; "
+                           f"the next run rebuilds {build_dir} from scratch") from None
     extra_env = {k: str(v) for k, v in (env or {}).items()}
     extra_env["PYTHONPATH"] = os.pathsep.join(
         [str(REPO)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])

