@@ -38,7 +38,9 @@ the device (utilisation above 100 %, no BELs left, placer at the utilisation lim
 other failure (killed, out of memory, a tool error) raises with the log's tail, uncached.
 
 Results are cached per (design, family) under ``build/synth-cache``, keyed by a hash of the
-Verilog and every flow setting, so a rerun only redoes what changed.
+Verilog and every flow setting, so a rerun only redoes what changed. An entry is written to a
+temporary file and renamed into place, so an interrupted run never leaves half an entry; an
+entry that does not parse (or lacks a field) is discarded and recomputed.
 """
 
 import argparse
@@ -46,6 +48,7 @@ import hashlib
 import importlib
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -261,7 +264,7 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
     key = hashlib.sha256(json.dumps([FLOW_VERSION, vfile.read_text(), script, pnr, True,
                                      _tool_versions()]).encode()).hexdigest()[:16]
     cached = CACHE / f"{vname}-{family}-{key}.json"
-    result = json.loads(cached.read_text()) if cached.exists() else None
+    result = read_cache(cached, log)
     placed = result is not None and (result["fits"] is not None or not place)
     if placed and "logic_cells" in result:
         fmax = {True: f"Fmax {result['fmax_mhz']} MHz", False: "does not fit",
@@ -290,9 +293,41 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
         result.update(fmax_mhz=None, fits=None, pnr_s=None)
         if place:
             _place(result, work, vname, family, pnr, log)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    cached.write_text(json.dumps(result, indent=1))
+    write_atomic(cached, json.dumps(result, indent=1))
     return result
+
+
+#: The fields every cache entry has, whatever stage it reached.
+CACHE_FIELDS = ("luts", "ff", "carry", "fits", "fmax_mhz")
+
+
+def read_cache(path: Path, log=print) -> dict | None:
+    """The cache entry at ``path``, or None if there is none or it is corrupt (then deleted)."""
+    try:
+        result = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError) as exc:
+        result, why = None, str(exc)
+    else:
+        why = f"missing fields {[k for k in CACHE_FIELDS if k not in result]}" \
+            if isinstance(result, dict) else "not an object"
+    if isinstance(result, dict) and all(k in result for k in CACHE_FIELDS):
+        return result
+    log(f"synth: discarding the corrupt cache entry {path.name} ({why}); recomputing")
+    path.unlink(missing_ok=True)
+    return None
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _place(result: dict, work: Path, vname: str, family: str, pnr: list, log) -> None:

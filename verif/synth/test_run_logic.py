@@ -1,6 +1,8 @@
 """The decisions of synth/run.py that need no tools: failure classification, the largest-array
 search and the ratios. Fast (no Yosys, no nextpnr), so it runs in ``make test``."""
 
+import json
+
 import pytest
 
 from synth import run
@@ -59,3 +61,30 @@ def test_largest_array_steps_down_until_one_fits(monkeypatch):
 
 def test_no_array_fits_is_reported_as_none(monkeypatch):
     assert _search(monkeypatch, 0, (2, 4)) == (None, [5, 3, 1])
+
+
+def test_cache_entries_are_written_atomically(tmp_path, monkeypatch):
+    entry = tmp_path / "cache" / "pe-ice40-0123.json"
+    run.write_atomic(entry, '{"old": 1}')
+
+    def killed(src, dst):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(run.os, "replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        run.write_atomic(entry, '{"new": 2}')
+    assert entry.read_text() == '{"old": 1}'
+    assert [p.name for p in entry.parent.iterdir()] == [entry.name]
+
+
+@pytest.mark.parametrize("text", ['{"luts": 1', "", "[1, 2]", '{"luts": 1, "ff": 2}',
+                                  "\x00\xff"])
+def test_a_corrupt_cache_entry_is_discarded(tmp_path, text):
+    entry = tmp_path / "pe-ice40-0123.json"
+    entry.write_text(text, errors="surrogateescape")
+    said = []
+    assert run.read_cache(entry, said.append) is None
+    assert not entry.exists() and "discarding the corrupt cache entry" in said[0]
+    good = {"luts": 1, "ff": 2, "carry": 0, "fits": None, "fmax_mhz": None}
+    run.write_atomic(entry, json.dumps(good))
+    assert run.read_cache(entry, said.append) == good
+    assert run.read_cache(tmp_path / "missing.json", said.append) is None and len(said) == 1
