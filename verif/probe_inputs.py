@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import re
 import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -317,8 +318,10 @@ def _child(conn, case):
 
 
 def names_argument(name: str, message: str) -> bool:
-    """Whether ``message`` names ``name`` as a word of its own (``seed``, not ``SeedSequence``)."""
-    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w])", message, flags=re.I) is not None
+    """Whether ``message`` names ``name`` as a word of its own (``seed``, not ``SeedSequence``);
+    an upper-case name (a make variable) must appear in upper case."""
+    flags = 0 if name.isupper() else re.I
+    return re.search(rf"(?<![\w-]){re.escape(name)}(?![\w])", message, flags=flags) is not None
 
 
 def classify(case: Case, kind: str, detail) -> tuple[str, str]:
@@ -424,16 +427,31 @@ def _commands(tmp: Path) -> list[Command]:
     ]
 
 
+def _without_usage(text: str) -> str:
+    """``text`` without argparse's usage block, which lists every option's name."""
+    out, in_usage = [], False
+    for line in text.splitlines():
+        in_usage = line.startswith("usage:") or (in_usage and line.startswith(" "))
+        if not in_usage:
+            out.append(line)
+    return "\n".join(out)
+
+
 def run_command(cmd: Command, repo: Path, timeout=TIMEOUT_S) -> tuple[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "JOBS", "WAVES", "SIM")}
     env["PYTHONPATH"] = str(repo)
+    # A session of its own, so that a timeout ends the whole tree (make and what it started).
+    proc = subprocess.Popen(cmd.argv, cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, preexec_fn=_limit_memory,
+                            start_new_session=True)
     try:
-        proc = subprocess.run(cmd.argv, cwd=repo, env=env, capture_output=True, text=True,
-                              timeout=timeout, preexec_fn=_limit_memory)
+        text, _ = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return "hang", f"no answer in {timeout} s"
-    text = (proc.stdout + proc.stderr).strip()
+    text = _without_usage(text).strip()
     last = text.splitlines()[-1] if text else ""
     if proc.returncode == 0:
         if cmd.names is None:
