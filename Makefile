@@ -19,7 +19,7 @@ EPOCHS      ?=
 # command line as two arguments): refused before any target runs.
 strip-digits = $(if $(2),$(call strip-digits,$(subst $(firstword $(2)),,$(1)),$(wordlist 2,10,$(2))),$(1))
 not-whole = $(or $(filter-out 1,$(words $(1))),$(call strip-digits,$(1),0 1 2 3 4 5 6 7 8 9))
-$(foreach v,JOBS ROWS COLS ACC_WIDTH,$(if $(call not-whole,$($(v))),$(error $(v) must be a whole number, not '$($(v))')))
+$(foreach v,JOBS ROWS COLS ACC_WIDTH SEED $(if $(EPOCHS),EPOCHS),$(if $(call not-whole,$($(v))),$(error $(v) must be a whole number, not '$($(v))')))
 ifneq ($(filter-out 0 1,$(WAVES)),)
 $(error WAVES must be 0 or 1, not '$(WAVES)')
 endif

@@ -132,6 +132,8 @@ def test_waves_refuses_anything_else(monkeypatch, value):
     ("JOBS=", "JOBS must be a whole number, not ''"),
     ("ACC_WIDTH=-3", "ACC_WIDTH must be a whole number, not '-3'"),
     ("WAVES=off", "WAVES must be 0 or 1, not 'off'"),
+    ("SEED=1e3", "SEED must be a whole number, not '1e3'"),
+    ("EPOCHS=two", "EPOCHS must be a whole number, not 'two'"),
 ])
 def test_make_refuses_malformed_variables_before_any_target(assignment, message):
     env = {k: v for k, v in os.environ.items()
