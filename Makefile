@@ -23,6 +23,9 @@ $(foreach v,JOBS ROWS COLS ACC_WIDTH SEED $(if $(EPOCHS),EPOCHS),$(if $(call not
 ifneq ($(filter-out 0 1,$(WAVES)),)
 $(error WAVES must be 0 or 1, not '$(WAVES)')
 endif
+ifneq ($(filter-out verilator icarus all,$(SIM)),)
+$(error SIM must be verilator, icarus or all, not '$(SIM)')
+endif
 
 export PYTHONPATH := $(CURDIR)
 export WAVES

@@ -234,7 +234,11 @@ def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     selected by the bits of the block's starting state, so no Python loop runs per element.
     """
     global _JUMP_COLS
-    check_int_in_range("seed", seed, 1, 0xFFFFFFFF, " (xorshift32 never leaves state 0)")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if not 1 <= seed <= 0xFFFFFFFF:
+        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
+                         f"not {seed}")
     n = check_int_in_range("n", n, 0, np.iinfo(np.intp).max, " (the number of outputs)")
     if _JUMP_COLS is None:
         _JUMP_COLS = _jump_columns()

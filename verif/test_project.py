@@ -134,14 +134,15 @@ def test_waves_refuses_anything_else(monkeypatch, value):
     ("WAVES=off", "WAVES must be 0 or 1, not 'off'"),
     ("SEED=1e3", "SEED must be a whole number, not '1e3'"),
     ("EPOCHS=two", "EPOCHS must be a whole number, not 'two'"),
+    ("SIM=modelsim", "SIM must be verilator, icarus or all, not 'modelsim'"),
 ])
 def test_make_refuses_malformed_variables_before_any_target(assignment, message):
     env = {k: v for k, v in os.environ.items()
-           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "JOBS", "WAVES")}
+           if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "JOBS", "WAVES", "SIM")}
     proc = subprocess.run(["make", "-s", "-C", str(REPO), "help", assignment],
                           capture_output=True, text=True, env=env)
     assert proc.returncode != 0 and message in proc.stderr
-    ok = subprocess.run(["make", "-s", "-C", str(REPO), "help", "ROWS=12", "WAVES=1"],
+    ok = subprocess.run(["make", "-s", "-C", str(REPO), "help", "ROWS=12", "WAVES=1", "SIM=icarus"],
                         capture_output=True, text=True, env=env)
     assert ok.returncode == 0, ok.stderr
 
