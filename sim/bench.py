@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from golden.cli import output_dir
+
 SIZES = ((4, 4), (8, 8))
 ACC_WIDTH = 32
 TILES_PER_K = 24
@@ -201,7 +203,7 @@ def table(report: dict) -> str:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=Path("build/reports"))
+    ap.add_argument("--out", type=output_dir, default=Path("build/reports"))
     ap.add_argument("--sim", action="append", choices=("verilator", "icarus"),
                     help="simulator(s) to measure (default: every one present)")
     args = ap.parse_args(argv)

@@ -59,6 +59,8 @@ from amaranth.hdl import Cat, Module, Mux, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from golden.cli import output_dir
+
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CACHE = REPO / "build" / "synth-cache"
@@ -617,7 +619,7 @@ def plot(report: dict, families, path: Path) -> None:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "build" / "reports")
+    ap.add_argument("--out", type=output_dir, default=REPO / "build" / "reports")
     ap.add_argument("--family", choices=tuple(FAMILIES), action="append",
                     help="only this family (repeatable; default: both)")
     ap.add_argument("--no-pnr", action="store_true", help="area only, no place and route")

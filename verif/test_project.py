@@ -170,3 +170,11 @@ def test_failed_simulator_build_names_its_log_and_rebuilds_from_scratch(monkeypa
     (build_dir / "stale-object.o").write_text("half-built")
     run()
     assert not (build_dir / "stale-object.o").exists()
+
+
+def test_bench_out_must_be_a_folder(tmp_path, capsys):
+    from sim import bench
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        bench.main(["--out", str(tmp_path / "file")])
+    assert "argument --out" in capsys.readouterr().err

@@ -88,3 +88,11 @@ def test_a_corrupt_cache_entry_is_discarded(tmp_path, text):
     run.write_atomic(entry, json.dumps(good))
     assert run.read_cache(entry, said.append) == good
     assert run.read_cache(tmp_path / "missing.json", said.append) is None and len(said) == 1
+
+
+@pytest.mark.parametrize("where", ["file", "file/sub"])
+def test_out_must_be_a_folder_before_any_synthesis(tmp_path, capsys, where):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit):
+        run.main(["--out", str(tmp_path / where)])
+    assert "argument --out" in capsys.readouterr().err
