@@ -9,6 +9,7 @@ evaluate the idle others; ports are routed by :data:`hdl.training_units.UNIT_POR
 from __future__ import annotations
 
 from hdl.gen import build as build_design
+from hdl.gen import file_stem
 from hdl.training_units import UNIT_PORTS
 from sim.native import NativeModel, NativeTimeout, build_native
 from sim.rtl_backend import EngineTimeout
@@ -32,8 +33,8 @@ class NativeEngine:
         self.rows, self.cols, self.acc_width = rows, cols, acc_width
         self._models, self._route = {}, {}
         for unit, design in UNIT_DESIGNS.items():
-            name, component = build_design(design, rows=rows, cols=cols, acc_width=acc_width)
-            name = f"{name}_{cols}l" if unit == "gradient_unit" else f"{name}_w{acc_width}"
+            _, component = build_design(design, rows=rows, cols=cols, acc_width=acc_width)
+            name = file_stem(design, rows=rows, cols=cols, acc_width=acc_width)
             lib, ports = build_native(component, name, log=log)
             self._models[unit] = NativeModel(lib, ports)
             self._models[unit].reset()

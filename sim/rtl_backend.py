@@ -30,6 +30,7 @@ from golden.backend import BackendBase, check_crossing
 from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, SCALE_EXP_MAX,
                             SCALE_EXP_MIN, R4Result, check_codes, check_int_in_range,
                             check_phase, format_of)
+from hdl.gen import file_stem
 from hdl.training_units import UNIT_PORTS
 from sim import tiling
 
@@ -69,8 +70,8 @@ class Engine(Protocol):
 
 
 def design_name(rows: int, cols: int, acc_width: int) -> str:
-    """Module name of a TrainingUnits configuration (every shaping parameter in the name)."""
-    return f"{DESIGN.format(rows=rows, cols=cols)}_w{acc_width}"
+    """Module name of a TrainingUnits configuration, as ``make verilog`` names it."""
+    return file_stem(DESIGN, rows=rows, cols=cols, acc_width=acc_width)
 
 
 def _budget(beats_in: int, beats_out: int, extra: int = 0) -> int:

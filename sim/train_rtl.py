@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 from golden.backend import TableBackend
+from golden.cli import output_dir
 from golden.train import HPARAMS, MODELS, train_run
 
 __all__ = ["run", "main"]
@@ -113,7 +114,7 @@ def main(argv=None) -> int:
     ap.add_argument("--cols", type=int, default=8)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--max-steps", type=int, default=None, help="stop after this many steps")
-    ap.add_argument("--out", type=Path, default=Path("build/reports"))
+    ap.add_argument("--out", type=output_dir, default=Path("build/reports"))
     args = ap.parse_args(argv)
     for name in ("epochs", "max_steps"):
         value = getattr(args, name)

@@ -293,6 +293,7 @@ def test_full_mlp_run_on_8x8():
     (["--rows", "0"], "--rows must be a positive integer"),
     (["--seed", "0"], "--seed must be in 1..2**32-1"),
     (["--model", "vgg"], "invalid choice: 'vgg'"),
+    (["--out", "README.md"], "'README.md' exists and is not a folder"),
 ])
 def test_train_rtl_cli_rejects_bad_arguments(argv, message, capsys):
     from sim.train_rtl import main
