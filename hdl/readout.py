@@ -152,7 +152,8 @@ class Readout(wiring.Component):
 
 
 def readout_lanes_in_layout(acc_width: int, lanes: int) -> data.ArrayLayout:
-    """Payload of :class:`ReadoutLanes` ``i``: ``lanes`` signed accumulators, element k in lane k."""
+    """Payload of :class:`ReadoutLanes` ``i``: ``lanes`` signed accumulators, element k in
+    lane k."""
     return data.ArrayLayout(signed(acc_width), lanes)
 
 

@@ -1,10 +1,11 @@
 """The cocotb engine: :class:`sim.rtl_backend.Engine` on a DUT under cocotb (Verilator, Icarus).
 
-The training step is ordinary blocking Python, so it runs in a :func:`cocotb.task.bridge` thread;
-each engine call blocks it on a :func:`cocotb.task.resume` coroutine that drives the DUT. The beats
-are the ones ``sim.tiling`` made for the native engine, converted to integers, so both engines
-run the same schedule. Every stream run withholds ``valid`` (probability ``idle``) and
-``ready`` (``stall``) at random from a logged seed and drives junk payload on idle beats.
+The training step is ordinary blocking Python, so it runs in a :func:`cocotb.task.bridge`
+thread; each engine call blocks it on a :func:`cocotb.task.resume` coroutine that drives the
+DUT. The beats are the ones ``sim.tiling`` made for the native engine, converted to integers,
+so both engines run the same schedule. Every stream run withholds ``valid`` (probability
+``idle``) and ``ready`` (``stall``) at random from a logged seed and drives junk payload on idle
+beats.
 
 Timing: between calls the engine stands just after a falling clock edge. A cycle of
 :meth:`CocotbEngine.run` writes the inputs there, waits for ``ReadOnly`` to see the settled
@@ -15,9 +16,9 @@ next falling edge.
 from __future__ import annotations
 
 import cocotb
-from cocotb.task import resume
 import numpy as np
 from cocotb.clock import Clock
+from cocotb.task import resume
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from sim.rtl_backend import EngineTimeout

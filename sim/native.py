@@ -186,7 +186,8 @@ def harness_cpp(name: str, ports: list[Port]) -> str:
     for k, s in enumerate(ins):
         pay, val = by_name[f"{s}__payload"], by_name[f"{s}__valid"]
         lines += [
-            f"    {{ bool offer = in_pos[{k}] < in_n[{k}] && (!rnd || (next(h) >> 16) >= idle_q16);",
+            f"    {{ bool offer = in_pos[{k}] < in_n[{k}]"
+            f" && (!rnd || (next(h) >> 16) >= idle_q16);",
             f"      t->{val.cname} = offer;",
             f"      if (offer) {{ const uint32_t* w = in_data[{k}] + in_pos[{k}] * {pay.words}; "
             f"{_assign_in(pay, 'w')} }}",

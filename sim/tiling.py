@@ -1,4 +1,4 @@
-"""How a training step's operations become stream beats of :class:`hdl.training_units.TrainingUnits`.
+"""How a training step's operations become stream beats of :mod:`hdl.training_units`.
 
 Shared by every engine (native C++ loop, cocotb): each function turns NumPy operands into
 packed beats -- ``uint32`` words, least significant word first, one row per beat, the bit
