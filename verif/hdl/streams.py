@@ -1,14 +1,143 @@
-"""Drive an Amaranth-simulator stream pair with random gaps and backpressure, within a budget."""
+"""Drivers and monitors for Amaranth-simulator streams: random gaps, junk on idle, backpressure.
+
+:class:`Source` offers beats on one stream, :class:`Sink` takes them from one; both are
+stepped once per cycle by a testbench loop (:func:`run_streams`, or a test's own loop that
+also drives control inputs), so several streams and the DUT's side inputs share one clock
+and one order of events:
+
+1. ``drive(ctx)`` for every source and sink sets this cycle's inputs: a source is idle with
+   probability ``idle`` and then drives ``valid`` low with a *random payload* (junk: a DUT
+   must ignore the payload of an idle cycle); a raised ``valid`` holds its beat until it is
+   accepted, as the stream rules demand; a sink is not ready with probability ``stall``;
+2. the test reads what it wants to check (the settled outputs of this cycle);
+3. ``took(ctx, cycle)`` records the handshakes the coming clock edge completes;
+4. ``await ctx.tick()``.
+
+Every loop counts its cycles against a budget (:mod:`verif.budget`), so a DUT that loses a
+beat fails with what arrived instead of hanging.
+"""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
 
+from amaranth.hdl import Value
+
 from verif.budget import cycle_budget, timeout
 
 #: Clock period of every Amaranth-simulator test (``sim.add_clock(PERIOD)``).
 PERIOD = 1e-8
+
+
+def junk(rnd: random.Random, port) -> int:
+    """A random payload for ``port`` (all bits random), driven while ``valid`` is low."""
+    return rnd.getrandbits(len(Value.cast(port.payload)))
+
+
+def set_payload(ctx, port, beat) -> None:
+    """Drive ``beat`` on ``port.payload``: an int (all bits) or what ``ctx.set`` takes for the
+    payload's layout (a dict for a StructLayout, a list for an ArrayLayout)."""
+    if isinstance(beat, int):
+        ctx.set(Value.cast(port.payload), beat)
+    else:
+        ctx.set(port.payload, beat)
+
+
+class Source:
+    """Offers ``beats`` on stream ``port`` with random idle cycles carrying junk payloads.
+
+    ``cycles[i]`` is the cycle in which beat i was accepted (see :meth:`took`).
+    """
+
+    def __init__(self, port, beats, *, rnd: random.Random, idle: float = 0.0):
+        self.port, self.beats, self.rnd, self.idle = port, list(beats), rnd, idle
+        self.holding = False
+        self.cycles: list[int] = []
+
+    @property
+    def sent(self) -> int:
+        return len(self.cycles)
+
+    @property
+    def done(self) -> bool:
+        return self.sent == len(self.beats)
+
+    def drive(self, ctx) -> None:
+        if not self.holding and not self.done and self.rnd.random() >= self.idle:
+            self.holding = True
+            set_payload(ctx, self.port, self.beats[self.sent])
+        if not self.holding:
+            set_payload(ctx, self.port, junk(self.rnd, self.port))
+        ctx.set(self.port.valid, self.holding)
+
+    def took(self, ctx, cycle: int) -> bool:
+        """True if the coming edge accepts the held beat (``valid`` and ``ready``)."""
+        fire = self.holding and bool(ctx.get(self.port.ready))
+        if fire:
+            self.cycles.append(cycle)
+            self.holding = False
+        return fire
+
+
+class Sink:
+    """Takes beats from stream ``port``, withholding ``ready`` with probability ``stall``.
+
+    ``got`` holds the payloads (as ``ctx.get`` returns them, or as plain ints with
+    ``as_int``), ``cycles`` their cycles.
+    """
+
+    def __init__(self, port, count: int, *, rnd: random.Random, stall: float = 0.0,
+                 as_int: bool = False):
+        self.port, self.count, self.rnd, self.stall = port, count, rnd, stall
+        self.payload = Value.cast(port.payload) if as_int else port.payload
+        self.ready = False
+        self.got: list = []
+        self.cycles: list[int] = []
+
+    @property
+    def done(self) -> bool:
+        return len(self.got) >= self.count
+
+    def drive(self, ctx) -> None:
+        self.ready = self.rnd.random() >= self.stall
+        ctx.set(self.port.ready, self.ready)
+
+    def took(self, ctx, cycle: int) -> bool:
+        fire = self.ready and bool(ctx.get(self.port.valid))
+        if fire:
+            self.got.append(ctx.get(self.payload))
+            self.cycles.append(cycle)
+        return fire
+
+
+async def run_streams(ctx, sources, sinks, *, budget: int, where: str,
+                      each_cycle: Callable | None = None) -> int:
+    """Step ``sources`` and ``sinks`` until every beat is sent and every sink has its count.
+
+    ``each_cycle(ctx, cycle)``, if given, runs after the drivers and before the handshakes are
+    recorded (to drive or check side inputs). Returns the number of cycles run; fails with
+    :func:`verif.budget.timeout` after ``budget`` cycles. Sources end idle, sinks not ready.
+    """
+    cycle = 0
+    while not all(s.done for s in sources) or not all(s.done for s in sinks):
+        if cycle == budget:
+            raise timeout(budget, where,
+                          **{f"in{i}": (s.sent, len(s.beats)) for i, s in enumerate(sources)},
+                          **{f"out{i}": (len(s.got), s.count) for i, s in enumerate(sinks)})
+        for port in (*sources, *sinks):
+            port.drive(ctx)
+        if each_cycle is not None:
+            each_cycle(ctx, cycle)
+        for port in (*sources, *sinks):
+            port.took(ctx, cycle)
+        await ctx.tick()
+        cycle += 1
+    for source in sources:
+        ctx.set(source.port.valid, 0)
+    for sink in sinks:
+        ctx.set(sink.port.ready, 0)
+    return cycle
 
 
 def add_watchdog(sim, cycles: int, where: str,
@@ -30,30 +159,15 @@ async def stream_through(ctx, i, o, payloads, *, rnd: random.Random, stall: floa
                          latency: int = 16) -> list:
     """Send ``payloads`` on stream ``i`` and collect as many payloads from stream ``o``.
 
-    Each cycle the input is idle with probability ``stall`` (a raised ``valid`` holds its
-    payload until accepted) and the output is not ready with probability ``stall``, so every
-    handshake state of both streams occurs. A payload is anything ``ctx.set`` takes for
-    ``i.payload`` (an int, or a dict for a StructLayout); ``i.valid`` is left low at the end.
-    A DUT that loses a beat fails with an AssertionError once the cycles exceed
-    :func:`verif.budget.cycle_budget` of the payloads (``latency``: the DUT's pipeline depth).
+    The input is idle (junk payload) with probability ``stall`` and the output not ready with
+    probability ``stall``, so every handshake state of both streams occurs. A payload is an
+    int or what ``ctx.set`` takes for ``i.payload``. A DUT that loses a beat fails once the
+    cycles exceed :func:`verif.budget.cycle_budget` of the payloads (``latency``: the DUT's
+    pipeline depth).
     """
     n = len(payloads)
-    budget = cycle_budget(n, idle=stall, stall=stall, latency=latency)
-    sent, got, cycles = 0, [], 0
-    while len(got) < n:
-        if cycles == budget:
-            raise timeout(budget, "stream_through", beats_in=(sent, n), beats_out=(len(got), n))
-        valid = sent < n and rnd.random() >= stall
-        ctx.set(i.valid, valid)
-        if valid:
-            ctx.set(i.payload, payloads[sent])
-        ready = rnd.random() >= stall
-        ctx.set(o.ready, ready)
-        in_fire = valid and ctx.get(i.ready)
-        if ready and ctx.get(o.valid):
-            got.append(ctx.get(o.payload))
-        await ctx.tick()
-        sent += in_fire
-        cycles += 1
-    ctx.set(i.valid, 0)
-    return got
+    source = Source(i, payloads, rnd=rnd, idle=stall)
+    sink = Sink(o, n, rnd=rnd, stall=stall)
+    await run_streams(ctx, [source], [sink], where="stream_through",
+                      budget=cycle_budget(n, idle=stall, stall=stall, latency=latency))
+    return sink.got

@@ -3,11 +3,14 @@
 
 Finite tensors over every scale (all-zero, subnormal-only, up to 65504) stream through the
 tracker, with ``clear`` between tensors and random idle beats; amax must equal max |x| and
-the exponent golden's. NaN/Inf are left out of amax and raise ``nonfinite`` (the tracker's
+the exponent golden's. Idle cycles carry junk payloads (NaN, Inf, anything): the tracker
+must watch only beats with ``valid`` high. NaN/Inf are left out of amax and raise ``nonfinite`` (the tracker's
 documented choice: golden rejects such tensors).
 """
 
 from __future__ import annotations
+
+import random
 
 import numpy as np
 import pytest
@@ -15,6 +18,7 @@ from amaranth.sim import Simulator
 
 from golden.formats import grad_scale_exp
 from hdl.amax import AmaxTracker
+from verif.hdl.streams import junk
 
 
 def random_tensor(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -36,7 +40,13 @@ def run_tracker(lanes, tensors, *, seed):
     """Stream each tensor (padded with zeros to whole beats), clearing at each start."""
     dut = AmaxTracker(lanes)
     rnd = np.random.default_rng(seed)
+    idle_payload = random.Random(seed)
     seen = []
+
+    def idle(ctx):
+        ctx.set(dut.i.valid, 0)
+        ctx.set(dut.clear, 0)
+        ctx.set(dut.i.payload.as_value(), junk(idle_payload, dut.i))
 
     async def testbench(ctx):
         for t in tensors:
@@ -44,15 +54,13 @@ def run_tracker(lanes, tensors, *, seed):
                               (-(-t.size // lanes), lanes))
             for b, beat in enumerate(beats):
                 while rnd.random() < 0.3:
-                    ctx.set(dut.i.valid, 0)
-                    ctx.set(dut.clear, 0)
+                    idle(ctx)
                     await ctx.tick()
                 ctx.set(dut.i.valid, 1)
                 ctx.set(dut.clear, b == 0)
                 ctx.set(dut.i.payload, [int(v) for v in beat])
                 await ctx.tick()
-            ctx.set(dut.i.valid, 0)
-            ctx.set(dut.clear, 0)
+            idle(ctx)
             await ctx.tick()
             seen.append((ctx.get(dut.amax), ctx.get(dut.scale_exp), ctx.get(dut.nonfinite)))
 

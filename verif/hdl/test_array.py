@@ -7,6 +7,7 @@ regressions run on the generated Verilog (verif/rtl/test_array.py).
 from __future__ import annotations
 
 import gc
+import random
 
 import numpy as np
 import pytest
@@ -18,7 +19,7 @@ from hdl.array import SystolicArray
 from hdl.array_payload import assemble_c, gemm_beats
 from hdl.pe import LATENCY
 from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, add_watchdog
+from verif.hdl.streams import PERIOD, Sink, Source, run_streams
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
@@ -27,9 +28,10 @@ MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
 def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
     """Stream every (a, b, mode) job back to back with random gaps and backpressure.
 
-    Returns the (acc, overflow) of each job, assembled from ``o_c``. A DUT that loses or
-    withholds a beat fails once the run exceeds :func:`verif.budget.cycle_budget` of the beats
-    (each tile may also take its drain, ``rows + LATENCY + 1`` cycles).
+    Idle input cycles carry junk payloads (:class:`verif.hdl.streams.Source`). Returns the
+    (acc, overflow) of each job, assembled from ``o_c``. A DUT that loses or withholds a beat
+    fails once the run exceeds :func:`verif.budget.cycle_budget` of the beats (each tile may
+    also take its drain, ``rows + LATENCY + 1`` cycles).
     """
     a_beats, b_beats, shapes = [], [], []
     for a, b, (af, bf, p) in jobs:
@@ -39,43 +41,21 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
         shapes.append((a.shape[0], b.shape[1], beats.tiles * dut.rows))
     n_out = sum(s[2] for s in shapes)
     tiles = n_out // dut.rows
-    got = []
-    sent = {"a": 0, "b": 0}
+    rnd = random.Random(int(rng.integers(2 ** 32)))
+    sources = [Source(dut.i_a, a_beats, rnd=rnd, idle=gap_prob),
+               Source(dut.i_b, b_beats, rnd=rnd, idle=gap_prob)]
+    sink = Sink(dut.o_c, n_out, rnd=rnd, stall=stall_prob, as_int=True)
+    budget = cycle_budget(len(a_beats) + n_out, idle=gap_prob, stall=stall_prob,
+                          latency=tiles * (dut.rows + LATENCY + 1))
 
-    def sender(port, name, beats, seed):
-        gaps = np.random.default_rng(seed)
-
-        async def testbench(ctx):
-            for beat in beats:
-                while gaps.random() < gap_prob:
-                    await ctx.tick()
-                ctx.set(port.valid, 1)
-                ctx.set(port.payload.as_value(), beat)
-                await ctx.tick().until(port.ready)
-                ctx.set(port.valid, 0)
-                sent[name] += 1
-        return testbench
-
-    async def receiver(ctx):
-        while len(got) < n_out:
-            ready = int(rng.random() >= stall_prob)
-            ctx.set(dut.o_c.ready, ready)
-            sampled = ctx.tick().sample(dut.o_c.valid, dut.o_c.payload.as_value())
-            _, _, valid, payload = await sampled
-            if valid and ready:
-                got.append(payload)
+    async def testbench(ctx):
+        await run_streams(ctx, sources, [sink], budget=budget, where="SystolicArray o_c")
 
     sim = Simulator(dut)
     sim.add_clock(PERIOD)
-    sim.add_testbench(sender(dut.i_a, "a", a_beats, rng.integers(2 ** 32)))
-    sim.add_testbench(sender(dut.i_b, "b", b_beats, rng.integers(2 ** 32)))
-    sim.add_testbench(receiver)
-    budget = cycle_budget(len(a_beats) + n_out, idle=gap_prob, stall=stall_prob,
-                          latency=tiles * (dut.rows + LATENCY + 1))
-    add_watchdog(sim, budget, "SystolicArray o_c", lambda: {
-        "results": (len(got), n_out), "a_beats": (sent["a"], len(a_beats)),
-        "b_beats": (sent["b"], len(b_beats))})
+    sim.add_testbench(testbench)
     sim.run()
+    got = sink.got
     results, start = [], 0
     for m, n, count in shapes:
         results.append(assemble_c(got[start:start + count], m, n, rows=dut.rows, cols=dut.cols,
