@@ -102,7 +102,8 @@ class SystolicArray(wiring.Component):
     or is in flight. A tile costs ``max(K, rows + LATENCY + 1)`` cycles in steady state
     (``max(K, rows + 4)``): the drain of tile t (R beats) overlaps tile t+1 and stalls the
     inputs only for short K or under ``o_c`` backpressure. The first row of a tile appears
-    on ``o_c`` 5 cycles after its last beat was accepted. The saturation clamp (sticky
+    on ``o_c`` 5 cycles after its last beat was accepted, plus the cycles that beat waited in
+    the input register for the previous tile's drain (none from K = R + 4 on). The saturation clamp (sticky
     saturation, golden.gemm) is applied once per column, on ``o_c``.
     """
 

@@ -1,0 +1,106 @@
+# amaranth: UnusedElaboratable=no
+"""Cycle counts against the documented formulas (Amaranth sim, full rate).
+
+Results alone cannot tell a DUT that takes one beat per clock from one that takes one every
+other clock; these tests count cycles with every input valid and every output ready (idle
+cycles still carry junk payloads where a stream has them):
+
+* the array: ``max(K, R + 4)`` cycles per tile in steady state, the first result row 5
+  cycles after the tile's last beat was accepted (when that beat did not have to wait for
+  the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on consecutive cycles
+  (docs/array.md, :class:`hdl.array.SystolicArray`);
+* the R4 lane, the gradient unit and the read-out: one beat per clock, each result on the
+  output one cycle after its beat was accepted (latency 1).
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from amaranth.sim import Simulator
+
+from hdl.array import SystolicArray
+from hdl.array_payload import gemm_beats
+from hdl.gradient_unit import GradientUnit
+from hdl.pe import LATENCY
+from hdl.r4_quantizer import R4QuantizerLane
+from hdl.readout import Readout
+from verif.budget import cycle_budget
+from verif.hdl.streams import PERIOD, Sink, Source, run_streams
+
+#: Cycles from the handshake of a tile's last beat to its first result row (docs/array.md).
+ARRAY_LATENCY = 5
+TILES = 5
+
+
+def run_full_rate(dut, inputs, output, count, seed):
+    """Stream ``inputs`` ((port, beats) pairs) into ``dut`` at full rate; the sources and sink."""
+    rnd = random.Random(seed)
+    sources = [Source(port, beats, rnd=rnd) for port, beats in inputs]
+    sink = Sink(output, count, rnd=rnd)
+    beats = max(len(s.beats) for s in sources) + count
+
+    async def testbench(ctx):
+        await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
+                          where=f"{type(dut).__name__} at full rate")
+
+    sim = Simulator(dut)
+    sim.add_clock(PERIOD)
+    sim.add_testbench(testbench)
+    sim.run()
+    return sources, sink
+
+
+@pytest.mark.parametrize("rows,cols", [(2, 2), (3, 1)])
+def test_array_cycles_per_tile(rows, cols, seed):
+    """K below, at and above the drain floor R + 4; tiles back to back."""
+    rng = np.random.default_rng(seed)
+    floor = rows + LATENCY + 1
+    assert floor == rows + 4, "docs/array.md states the floor as R + 4"
+    for k in (1, floor - 1, floor, floor + 3):
+        a = rng.integers(0, 16, (rows * TILES, k))
+        b = rng.integers(0, 16, (k, cols))
+        beats = gemm_beats(a, b, rows=rows, cols=cols, a_format="uint4", b_format="r4")
+        dut = SystolicArray(rows, cols, acc_width=32)
+        (src_a, _), sink = run_full_rate(dut, [(dut.i_a, beats.a), (dut.i_b, beats.b)], dut.o_c,
+                                         beats.tiles * rows, seed)
+        firsts = sink.cycles[::rows]
+        intervals = np.diff(firsts).tolist()
+        assert intervals[1:] == [max(k, floor)] * (TILES - 2), \
+            f"K={k}: cycles between tiles {intervals}, documented max(K, R + 4) = {max(k, floor)}"
+        # Below the floor a last beat waits in the input register for the previous drain, so
+        # only the first tile (and every tile from K = R + 4 on) shows the bare latency.
+        latencies = [f - last for f, last in zip(firsts, src_a.cycles[k - 1::k])]
+        unheld = latencies if k >= floor else latencies[:1]
+        assert unheld == [ARRAY_LATENCY] * len(unheld), \
+            f"K={k}: cycles from a tile's last A beat to its first row: {latencies}"
+        rows_of = np.array(sink.cycles).reshape(TILES, rows)
+        assert (np.diff(rows_of, axis=1) == 1).all(), f"K={k}: a tile's rows not back to back"
+
+
+def one_per_clock(dut, i, o, beats, seed):
+    (source,), sink = run_full_rate(dut, [(i, beats)], o, len(beats), seed)
+    assert source.cycles == list(range(len(beats))), "one beat accepted per clock"
+    assert sink.cycles == [c + 1 for c in source.cycles], "each result one cycle after its beat"
+
+
+def test_lane_one_per_clock(seed):
+    rnd = random.Random(seed)
+    dut = R4QuantizerLane()
+    one_per_clock(dut, dut.i, dut.o, [rnd.getrandbits(16) for _ in range(40)], seed)
+
+
+def test_gradient_unit_one_per_clock(seed):
+    rnd = random.Random(seed)
+    dut = GradientUnit(3)
+    beats = [[rnd.getrandbits(16) for _ in range(3)] for _ in range(40)]
+    one_per_clock(dut, dut.i_grad, dut.o_codes, beats, seed)
+
+
+def test_readout_one_per_clock(seed):
+    rnd = random.Random(seed)
+    dut = Readout(32)
+    beats = [{"acc": rnd.randrange(-2 ** 31, 2 ** 31)} for _ in range(40)]
+    one_per_clock(dut, dut.i, dut.o, beats, seed)
