@@ -1,0 +1,300 @@
+"""The catalogue of gateware mutants that ``make mutate`` runs against the fast tests.
+
+Each :class:`Mutant` is one small textual edit of one ``hdl/`` file: ``before`` must occur
+exactly once in that file (``verif/test_mutants.py`` checks this in ``make test``, so the
+catalogue cannot silently stop applying when the source changes) and is replaced by
+``after``. ``tests`` lists the most relevant test files first: the runner tries them before
+the rest of the fast suite. A mutant that no test can kill because it does not change
+behaviour carries ``equivalent``, the reason. docs/mutation.md explains how to use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["BLOCKS", "MUTANTS", "Mutant"]
+
+#: The blocks the catalogue must cover (issue 15): every entry names one of them.
+BLOCKS = ("operand decode", "shifts", "thresholds", "saturation", "flags", "handshakes",
+          "generator", "amax", "read-out rounding", "array scheduling", "controls")
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One gateware mutant: replace ``before`` (exactly once in ``path``) by ``after``."""
+
+    name: str
+    block: str
+    path: str
+    before: str
+    after: str
+    tests: tuple[str, ...]
+    what: str
+    equivalent: str | None = None
+
+
+PE = ("verif/hdl/test_pe.py", "verif/hdl/test_array.py", "verif/rtl/test_pe.py",
+      "verif/rtl/test_array.py")
+ARRAY = ("verif/hdl/test_cycle_counts.py", "verif/hdl/test_array.py", "verif/rtl/test_array.py",
+         "verif/rtl/test_backward_tile.py")
+LANE = ("verif/hdl/test_r4_lane.py", "verif/hdl/test_controls.py",
+        "verif/rtl/test_r4_quantizer.py", "verif/rtl/test_gradient_unit.py")
+UNIT = ("verif/hdl/test_controls.py", "verif/hdl/test_r4_lane.py",
+        "verif/rtl/test_gradient_unit.py", "verif/rtl/test_backward_tile.py")
+AMAX = ("verif/hdl/test_amax.py", "verif/hdl/test_controls.py",
+        "verif/rtl/test_gradient_unit.py")
+READOUT = ("verif/hdl/test_readout.py", "verif/hdl/test_controls.py",
+           "verif/rtl/test_readout.py")
+TILE = ("verif/hdl/test_controls.py", "verif/rtl/test_backward_tile.py")
+
+MUTANTS: tuple[Mutant, ...] = (
+    # ---------------------------------------------------------------- PE: operand decode
+    Mutant("pe_uint4_a_sign_extended", "operand decode", "hdl/pe.py",
+           "a = Cat(self.a, self.a[3] & ~self.mode.a_format.as_value()[0]).as_signed()",
+           "a = Cat(self.a, self.a[3]).as_signed()", PE,
+           "operand A read as INT4 even in UINT4 mode"),
+    Mutant("pe_int_b_never_signed", "operand decode", "hdl/pe.py",
+           "int_m = Cat(self.b, self.b[3] & ~fmt[0]).as_signed()",
+           "int_m = Cat(self.b, Const(0, 1)).as_signed()", PE,
+           "integer operand B never sign-extended (INT4 read as UINT4)"),
+    Mutant("pe_r4_zero_codes_nonzero", "operand decode", "hdl/pe.py",
+           "r4_m = Mux(nonzero, Mux(self.b[3], -1, 1), 0)",
+           "r4_m = Mux(self.b[3], -1, 1)", PE,
+           "R4 codes 0000 and 1000 (zero) decoded as +-1"),
+    Mutant("pe_isolation_misses_zero_b", "operand decode", "hdl/pe.py",
+           "with m.If(self.a.any() | b_zero):", "with m.If(self.a.any()):", PE,
+           "operand isolation keeps a stale B when both codes are zero"),
+    Mutant("pe_b_format_bit_swapped", "operand decode", "hdl/pe.py",
+           "is_r4 = fmt[1]", "is_r4 = fmt[0]", PE,
+           "R4 path selected by the UINT4 bit of the B format"),
+    # ---------------------------------------------------------------- PE: shifts
+    Mutant("pe_shift_phase_inverted", "shifts", "hdl/pe.py",
+           "Cat(~self.mode.phase, e - 1)", "Cat(self.mode.phase, e - 1)", PE,
+           "R4 shift 2e - 1 + phase instead of 2e - 1 - phase"),
+    Mutant("pe_shift_exponent_off_by_one", "shifts", "hdl/pe.py",
+           "Cat(~self.mode.phase, e - 1)", "Cat(~self.mode.phase, e - 2)", PE,
+           "R4 shift two positions short"),
+    Mutant("pe_shift_from_wrong_stage", "shifts", "hdl/pe.py",
+           "product.eq(scaled << shift_2)", "product.eq(scaled << shift_1)", PE,
+           "stage 3 shifts by the next product's amount (pipeline misalignment)"),
+    # ---------------------------------------------------------------- PE: saturation, flags
+    Mutant("pe_not_sticky", "saturation", "hdl/pe.py",
+           "with m.Elif(valid_3 & ~frozen):", "with m.Elif(valid_3):", PE,
+           "the accumulator keeps adding after leaving the range (not sticky)"),
+    Mutant("pe_rails_swapped", "saturation", "hdl/pe.py",
+           "Mux(drained.negative, low, high)", "Mux(drained.negative, high, low)", PE,
+           "an overflowing tile clamps to the opposite rail"),
+    Mutant("pe_accumulator_one_bit_short", "saturation", "hdl/pe.py",
+           "return max(acc_width + 1, 20)", "return max(acc_width, 20)", PE,
+           "accumulator register without the extra bit that holds the first overflow"),
+    Mutant("pe_last_add_overflow_unflagged", "flags", "hdl/pe.py",
+           "self.o_drain.overflow.eq(frozen | leaves)", "self.o_drain.overflow.eq(frozen)", PE,
+           "an overflow on a tile's last add is not flagged"),
+    Mutant("pe_direction_from_low_bits", "flags", "hdl/pe.py",
+           "self.o_drain.negative.eq(total[rw - 1])", "self.o_drain.negative.eq(total[w - 1])",
+           PE, "overflow direction read from bit w-1 instead of the sign bit"),
+    Mutant("pe_tile_end_keeps_sum", "array scheduling", "hdl/pe.py",
+           "with m.If(last_3):\n            m.d.sync += acc.eq(0)",
+           "with m.If(last_3):\n            m.d.sync += acc.eq(total)", PE,
+           "the accumulator is not cleared at a tile end"),
+    # ---------------------------------------------------------------- array scheduling
+    Mutant("array_a_ready_only_when_empty", "array scheduling", "hdl/array.py",
+           "self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)", ARRAY,
+           "i_a.ready only when its input register is empty: results right, half the "
+           "throughput (issue 15's third survivor)"),
+    Mutant("array_b_ready_only_when_empty", "array scheduling", "hdl/array.py",
+           "self.i_b.ready.eq(~b_full | issue)", "self.i_b.ready.eq(~b_full)", ARRAY,
+           "i_b.ready only when its input register is empty"),
+    Mutant("array_last_beat_not_held", "array scheduling", "hdl/array.py",
+           "issue = a_full & b_full & ~(a_reg.last & busy)", "issue = a_full & b_full",
+           ARRAY, "a tile's last beat enters while the result chain is busy"),
+    Mutant("array_busy_ignores_output", "array scheduling", "hdl/array.py",
+           "| (issue & a_reg.last)\n                            | (out_valid & ~(fire & out_last)))",
+           "| (issue & a_reg.last))", ARRAY,
+           "a drain may overwrite result rows still waiting on o_c"),
+    Mutant("array_busy_ignores_stage_1", "array scheduling", "hdl/array.py",
+           "busy.eq(end_3 | end_2 | end_1 |", "busy.eq(end_3 | end_2 |", ARRAY,
+           "a tile end in PE stage 1 does not hold the next tile's last beat"),
+    Mutant("array_busy_overcautious", "array scheduling", "hdl/array.py",
+           "issue = a_full & b_full & ~(a_reg.last & busy)", "issue = a_full & b_full & ~busy",
+           ARRAY, "every beat (not only a last one) waits while the chain is busy"),
+    Mutant("array_drain_one_cycle_early", "array scheduling", "hdl/array.py",
+           "end_3.eq(end_2)", "end_3.eq(end_1)", ARRAY,
+           "the result chain loads before the tile's last add"),
+    Mutant("array_last_flag_late", "array scheduling", "hdl/array.py",
+           "out_last.eq(pending == 2)", "out_last.eq(pending == 1)", ARRAY,
+           "o_c.last one row late (and one row too many)"),
+    Mutant("array_result_clamp_skipped", "saturation", "hdl/array.py",
+           "self.o_c.payload.data[j].acc.eq(saturate(chain[0][j], self._acc_width))",
+           "self.o_c.payload.data[j].acc.eq(chain[0][j].value)", ARRAY,
+           "o_c carries the raw sum of an overflowing tile instead of its rail"),
+    # ---------------------------------------------------------------- R4 lane datapath
+    Mutant("r4_phase_subtracted", "shifts", "hdl/r4_quantizer.py",
+           "ey.eq(exp + self.scale_exp + self.phase)", "ey.eq(exp + self.scale_exp - self.phase)",
+           LANE, "TPR phase moves the exponent the wrong way"),
+    Mutant("r4_subnormal_exponent", "operand decode", "hdl/r4_quantizer.py",
+           "exp.eq(-14 - lz)", "exp.eq(-15 - lz)", LANE,
+           "subnormal FP16 inputs decoded one binade low"),
+    Mutant("r4_saturation_threshold", "thresholds", "hdl/r4_quantizer.py",
+           "with m.Elif(inf | (ey >= 6)):", "with m.Elif(inf | (ey >= 7)):", LANE,
+           "values in [64, 128) after scaling are not saturated to the top level"),
+    Mutant("r4_range_threshold", "thresholds", "hdl/r4_quantizer.py",
+           "with m.Elif(ey >= -6):", "with m.Elif(ey >= -5):", LANE,
+           "the lowest binade treated as below range"),
+    Mutant("r4_nearest_threshold", "thresholds", "hdl/r4_quantizer.py",
+           "up_nearest = t & (man[9] | man[8])", "up_nearest = t & man[9]", LANE,
+           "nearest rounds up from 1.5 L instead of 1.25 L in [2L, 4L)"),
+    Mutant("r4_below_range_nearest", "thresholds", "hdl/r4_quantizer.py",
+           "up_below = Mux(self.stochastic, up_below_stochastic, ey == -7)",
+           "up_below = Mux(self.stochastic, up_below_stochastic, ey == -8)", LANE,
+           "nearest below range maps the wrong binade to the lowest level"),
+    Mutant("r4_stochastic_distance", "thresholds", "hdl/r4_quantizer.py",
+           "up_stochastic = (r * 3) < Cat(Const(0, 6), distance)",
+           "up_stochastic = (r * 2) < Cat(Const(0, 6), distance)", LANE,
+           "stochastic rounding compares against a wrong distance scale"),
+    Mutant("r4_below_range_shift", "shifts", "hdl/r4_quantizer.py",
+           "m.d.comb += below_shift.eq(ey + 23)", "m.d.comb += below_shift.eq(ey + 22)", LANE,
+           "stochastic below-range probability halved"),
+    Mutant("r4_draw_low_half", "generator", "hdl/r4_quantizer.py",
+           "r = self.draw[16:32]", "r = self.draw[0:16]", LANE,
+           "the low 16 bits of the draw used instead of the high 16"),
+    Mutant("r4_saturated_flag_misses_64_plus", "flags", "hdl/r4_quantizer.py",
+           "& ((ey > 6) | ((ey == 6) & (man != 1024)))),", "& (ey > 6)),", LANE,
+           "y in (64, 128) not flagged as saturated"),
+    Mutant("r4_invalid_only_nan", "flags", "hdl/r4_quantizer.py",
+           "self.result.invalid.eq(e == 31)", "self.result.invalid.eq(nan)", LANE,
+           "Inf inputs not flagged invalid"),
+    # ---------------------------------------------------------------- lane handshake, controls
+    Mutant("lane_ready_needs_output_ready", "handshakes", "hdl/r4_quantizer.py",
+           "self.i.ready.eq(~self.o.valid | self.o.ready)", "self.i.ready.eq(self.o.ready)",
+           LANE, "the empty lane refuses a beat while o.ready is low"),
+    Mutant("lane_output_dropped_under_stall", "handshakes", "hdl/r4_quantizer.py",
+           "with m.Elif(self.o.ready):\n            m.d.sync += self.o.valid.eq(0)\n\n"
+           "        counted = Mux(self.sat_clear, 0, self.sat_count)\n"
+           "        m.d.sync += self.sat_count.eq(counted + (fire & quantize.result.saturated))",
+           "with m.Else():\n            m.d.sync += self.o.valid.eq(0)\n\n"
+           "        counted = Mux(self.sat_clear, 0, self.sat_count)\n"
+           "        m.d.sync += self.sat_count.eq(counted + (fire & quantize.result.saturated))",
+           LANE, "o.valid falls without a handshake: a stalled code is lost"),
+    Mutant("lane_generator_runs_on_stall", "generator", "hdl/r4_quantizer.py",
+           "rng.advance.eq(fire & self.stochastic)",
+           "rng.advance.eq(self.i.valid & self.stochastic)", LANE,
+           "the generator advances on a beat that is not accepted"),
+    Mutant("lane_sat_clear_drops_beat", "controls", "hdl/r4_quantizer.py",
+           "m.d.sync += self.sat_count.eq(counted + (fire & quantize.result.saturated))",
+           "m.d.sync += self.sat_count.eq(Mux(self.sat_clear, 0, "
+           "self.sat_count + (fire & quantize.result.saturated)))", LANE,
+           "sat_clear drops a saturating beat of the same cycle (documented: it counts)"),
+    # ---------------------------------------------------------------- generator
+    Mutant("xorshift_middle_shift", "generator", "hdl/xorshift.py",
+           "s = s ^ (s >> 17)", "s = s ^ (s >> 15)", LANE,
+           "xorshift32 with shifts (13, 15, 5)"),
+    Mutant("xorshift_advance_beats_seed_load", "generator", "hdl/xorshift.py",
+           "with m.If(self.seed_load):", "with m.If(self.seed_load & ~self.advance):", UNIT,
+           "an advance in the seed_load cycle wins over the load (documented: the load wins)"),
+    Mutant("xorshift_seed_used_in_load_cycle", "generator", "hdl/xorshift.py",
+           "chain = xorshift32_steps(m, state, self._steps)",
+           "chain = xorshift32_steps(m, state ^ ((state ^ self.seed) & "
+           "self.seed_load.replicate(32)), self._steps)", UNIT,
+           "a beat in the seed_load cycle draws from the new seed (documented: the old state)"),
+    Mutant("xorshift_holds_when_told_to_advance", "generator", "hdl/xorshift.py",
+           "m.d.sync += state.eq(chain[-1])", "m.d.sync += state.eq(chain[0])", UNIT,
+           "a multi-lane generator advances one step per beat instead of one per lane"),
+    # ---------------------------------------------------------------- gradient unit
+    Mutant("unit_fire_ignores_ready", "handshakes", "hdl/gradient_unit.py",
+           "fire = self.i_grad.valid & self.i_grad.ready", "fire = self.i_grad.valid", UNIT,
+           "beats offered while the output is stalled overwrite it"),
+    Mutant("unit_generator_runs_in_nearest", "generator", "hdl/gradient_unit.py",
+           "rng.advance.eq(fire & self.stochastic)", "rng.advance.eq(fire)", UNIT,
+           "nearest beats consume draws"),
+    Mutant("unit_draw_order_reversed", "generator", "hdl/gradient_unit.py",
+           "lane.draw.eq(rng.draws[k])", "lane.draw.eq(rng.draws[n - 1 - k])", UNIT,
+           "lane k takes draw N-1-k of its beat (not golden's row-major order)"),
+    Mutant("unit_saturation_counts_beats", "flags", "hdl/gradient_unit.py",
+           "saturated = saturated + lane.result.saturated",
+           "saturated = saturated | lane.result.saturated", UNIT,
+           "sat_count adds one per saturating beat instead of per element"),
+    Mutant("unit_sat_clear_drops_beat", "controls", "hdl/gradient_unit.py",
+           "m.d.sync += self.sat_count.eq(counted + Mux(fire, saturated, 0))",
+           "m.d.sync += self.sat_count.eq(Mux(self.sat_clear, 0, "
+           "self.sat_count + Mux(fire, saturated, 0)))", UNIT,
+           "sat_clear drops a saturating beat of the same cycle (issue 15's second survivor)"),
+    Mutant("unit_phase_not_carried", "controls", "hdl/gradient_unit.py",
+           "m.d.sync += [self.o_codes.payload.phase.eq(self.phase), self.o_codes.valid.eq(1)]",
+           "m.d.sync += self.o_codes.valid.eq(1)\n"
+           "        m.d.comb += self.o_codes.payload.phase.eq(self.phase)", UNIT,
+           "o_codes.phase is the current phase, not the one its codes were made in"),
+    # ---------------------------------------------------------------- amax tracker
+    Mutant("amax_tracks_idle_beats", "amax", "hdl/amax.py",
+           "Mux(self.i.valid & finite & (mag > best), mag, best)",
+           "Mux(finite & (mag > best), mag, best)", AMAX,
+           "the tracker also takes the payload while valid is low (issue 15's first survivor)"),
+    Mutant("amax_clear_keeps_nonfinite", "amax", "hdl/amax.py",
+           "seen_nonfinite = Mux(self.clear, 0, self.nonfinite)",
+           "seen_nonfinite = self.nonfinite", AMAX, "amax_clear does not clear nonfinite"),
+    Mutant("amax_clear_drops_beat", "controls", "hdl/amax.py",
+           "m.d.sync += [\n            self.amax.eq(best),",
+           "m.d.sync += [\n            self.amax.eq(Mux(self.clear, 0, best)),", AMAX,
+           "a beat in the clear cycle is not part of the new tensor (documented: it is)"),
+    Mutant("amax_nonfinite_when_idle", "flags", "hdl/amax.py",
+           "self.nonfinite.eq(seen_nonfinite | (self.i.valid & beat_nonfinite))",
+           "self.nonfinite.eq(seen_nonfinite | beat_nonfinite)", AMAX,
+           "nonfinite raised by a NaN/Inf payload while valid is low"),
+    Mutant("amax_top_binade_nonfinite", "amax", "hdl/amax.py",
+           "finite = mag[10:15] != 31", "finite = mag[11:15] != 15", AMAX,
+           "magnitudes in [32768, 65504] treated as NaN/Inf"),
+    Mutant("amax_exponent_power_of_two", "amax", "hdl/amax.py",
+           "Mux(f == 0, 21, 20) - e", "Mux(f == 0, 20, 20) - e", AMAX,
+           "a power-of-two amax gets an exponent one too small"),
+    Mutant("amax_exponent_subnormal", "amax", "hdl/amax.py",
+           "Mux(power_of_two, 31, 30) - bit_length", "Mux(power_of_two, 30, 30) - bit_length",
+           AMAX, "a subnormal power-of-two amax gets an exponent one too small"),
+    Mutant("amax_ties_replace", "amax", "hdl/amax.py",
+           "(mag > best), mag, best)", "(mag >= best), mag, best)", AMAX,
+           "an equal magnitude replaces the maximum",
+           equivalent="replacing the maximum by an equal magnitude stores the same 15 bits"),
+    # ---------------------------------------------------------------- read-out
+    Mutant("readout_round_half_up", "read-out rounding", "hdl/readout.py",
+           "round_up = guard & (sticky | significand[0])", "round_up = guard", READOUT,
+           "ties round away from zero instead of to even"),
+    Mutant("readout_sticky_misses_shifted_out", "read-out rounding", "hdl/readout.py",
+           "sticky = shifted[0] | lost", "sticky = shifted[0]", READOUT,
+           "bits shifted out for a subnormal are not sticky"),
+    Mutant("readout_overflow_at_inf_missed", "read-out rounding", "hdl/readout.py",
+           "overflow = (exponent > 15) | (pattern >= FP16_INF_BITS)",
+           "overflow = (exponent > 15) | (pattern > FP16_INF_BITS)", READOUT,
+           "a value rounding up to exactly Inf's pattern is not saturated"),
+    Mutant("readout_exponent_bias", "read-out rounding", "hdl/readout.py",
+           "(exponent + 14)[:5]", "(exponent + 15)[:5]", READOUT,
+           "normal results one binade too high"),
+    Mutant("readout_negative_zero_lost", "read-out rounding", "hdl/readout.py",
+           "self.result.value.eq(Cat(pattern[:15], sign))",
+           "self.result.value.eq(Cat(pattern[:15], Const(0, 1)))", READOUT,
+           "every non-saturated result positive"),
+    Mutant("readout_normalise_one_short", "shifts", "hdl/readout.py",
+           "lead_zeros.eq(w - 1 - msb)", "lead_zeros.eq(w - 2 - msb)", READOUT,
+           "the leading one lands one bit below the significand's top"),
+    Mutant("readout_ready_only_when_empty", "handshakes", "hdl/readout.py",
+           "self.i.ready.eq(~self.o.valid | self.o.ready),\n            rnd.acc",
+           "self.i.ready.eq(~self.o.valid),\n            rnd.acc", READOUT,
+           "i.ready only when the output register is empty: half the throughput"),
+    # ---------------------------------------------------------------- backward tile
+    Mutant("tile_phase_from_config", "controls", "hdl/backward_tile.py",
+           "array.i_b.payload.phase.eq(grad.o_codes.payload.phase)",
+           "array.i_b.payload.phase.eq(self.phase)", TILE,
+           "the array reads codes in the current phase, not the one they were made in"),
+    Mutant("tile_acc_overflow_from_readout", "flags", "hdl/backward_tile.py",
+           "out.acc_overflow.eq(c.payload.data[j].overflow)",
+           "out.acc_overflow.eq(rnd.result.overflow)", TILE,
+           "acc_overflow reports the read-out's saturation instead of the accumulator's"),
+    Mutant("tile_output_dropped_under_stall", "handshakes", "hdl/backward_tile.py",
+           "with m.Elif(self.o_result.ready):\n            m.d.sync += self.o_result.valid.eq(0)",
+           "with m.Else():\n            m.d.sync += self.o_result.valid.eq(0)", TILE,
+           "o_result.valid falls without a handshake: a stalled row is lost"),
+    # ---------------------------------------------------------------- operand format table
+    Mutant("modes_r4_reserved_code", "operand decode", "hdl/modes.py",
+           "R4 = 0b10", "R4 = 0b11", PE, "R4 encoded as the reserved format code 0b11",
+           equivalent="the reserved code 0b11 is documented to behave as R4 (bit 1 selects "
+                      "the shift path; bit 0 only matters on the integer path), and host and "
+                      "gateware read the same table"),
+)
