@@ -3,7 +3,8 @@
 Environment: ``ROWS``, ``COLS``, ``ACC_WIDTH``, ``SEED``, ``JOBS`` (random GEMMs per mode),
 ``KMAX`` (largest random K, further capped by the accumulator bound), ``SAT_KMAX`` (largest
 K of the saturation test), ``GAP``/``STALL``
-(probabilities of an idle input cycle / of withholding ``o_c.ready``).
+(probabilities of an idle input cycle, which carries a junk payload / of withholding
+``o_c.ready``).
 
 All payloads are packed in bulk before the clock starts (hdl.array_payload); the one loop
 below drives both inputs and the output on a single trigger per cycle. That works because the
@@ -14,6 +15,7 @@ they hold at the next rising edge, so the TB knows which handshakes that edge co
 from __future__ import annotations
 
 import os
+import random
 
 import cocotb
 import numpy as np
@@ -42,6 +44,7 @@ class ArrayTB:
     def __init__(self, dut, seed: int):
         self.dut = dut
         self.rng = np.random.default_rng(seed)
+        self.junk = random.Random(seed)
         self.fall = FallingEdge(dut.clk)
         self.cycles = 0
 
@@ -92,10 +95,13 @@ class ArrayTB:
                 out.append(int(o_data.value))
             await self.fall
             self.cycles += 1
+            # Idle cycles carry junk payloads: the array must ignore them.
             if not a_on:
                 a_valid.value = 0
+                a_data.value = self.junk.getrandbits(len(a_data))
             if not b_on:
                 b_valid.value = 0
+                b_data.value = self.junk.getrandbits(len(b_data))
         else:
             raise AssertionError(f"timeout: {ai}/{limit} A beats, {len(out)}/{n_out} results")
         o_ready.value = 0

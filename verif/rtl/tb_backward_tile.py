@@ -23,57 +23,15 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly
 
 from golden.formats import DEFAULT_SEED, grad_scale_exp, r4_quantize, xorshift32_stream
 from golden.gemm import gemm, readout
 from hdl.array_payload import pack_a
 from hdl.backward_tile import RESULT_LAYOUT, result_row_layout
 from hdl.pe import LATENCY
-from verif.budget import cycle_budget, timeout
-from verif.rtl.tb_gradient_unit import pack_beats
-from verif.rtl.tb_r4_quantizer import field, pulse, reset
-
-
-async def run_streams(dut, a_beats, g_beats, n_out, *, rnd, stall, latency):
-    """Drive ``i_a`` and ``i_grad`` independently with gaps, collect ``n_out`` rows of o_result.
-
-    A tile that loses a row fails once the cycles exceed :func:`verif.budget.cycle_budget` of
-    the input and output beats (``latency``: the drains and pipeline depth of the run).
-    """
-    ports = [(dut.i_a__valid, dut.i_a__ready, dut.i_a__payload, a_beats),
-             (dut.i_grad__valid, dut.i_grad__ready, dut.i_grad__payload, g_beats)]
-    sent = [0, 0]
-    holding = [False, False]
-    got = []
-    budget = cycle_budget(max(len(a_beats), len(g_beats)) + n_out, idle=stall, stall=stall,
-                          latency=latency)
-    cycles = 0
-    while len(got) < n_out:
-        if cycles == budget:
-            raise timeout(budget, "BackwardTile o_result", rows=(len(got), n_out),
-                          a_beats=(sent[0], len(a_beats)), grad_beats=(sent[1], len(g_beats)))
-        cycles += 1
-        await FallingEdge(dut.clk)
-        for s, (valid, _, payload, beats) in enumerate(ports):
-            if not holding[s] and sent[s] < len(beats) and rnd.random() >= stall:
-                holding[s] = True
-                payload.value = beats[sent[s]]
-            valid.value = holding[s]
-        ready = rnd.random() >= stall
-        dut.o_result__ready.value = ready
-        await ReadOnly()
-        for s, (_, rdy, _, _) in enumerate(ports):
-            if holding[s] and int(rdy.value):
-                sent[s] += 1
-                holding[s] = False
-        if ready and int(dut.o_result__valid.value):
-            got.append(int(dut.o_result__payload.value))
-    await FallingEdge(dut.clk)
-    dut.i_a__valid.value = 0
-    dut.i_grad__valid.value = 0
-    dut.o_result__ready.value = 0
-    return got
+from verif.budget import cycle_budget
+from verif.rtl.gradients import pack_beats
+from verif.rtl.streams import Sink, Source, field, pulse, reset, run_streams
 
 
 def unpack_rows(payloads, cols):
@@ -132,8 +90,15 @@ async def backward_tile_matches_golden(dut):
         g_beats = pack_beats(dy.view(np.uint16).reshape(-1), cols)
         # Each tile may wait for its drain (as in the array); 32 covers the registers of the
         # gradient unit and the read-out around it.
-        got = await run_streams(dut, a_beats, g_beats, tiles * rows, rnd=rnd, stall=stall,
-                                latency=tiles * (rows + LATENCY + 1) + 32)
+        n_out = tiles * rows
+        sink = Sink(dut, "o_result", n_out, rnd=rnd, stall=stall)
+        await run_streams(dut, [Source(dut, "i_a", a_beats, rnd=rnd, idle=stall),
+                                Source(dut, "i_grad", g_beats, rnd=rnd, idle=stall)], [sink],
+                          where="BackwardTile o_result",
+                          budget=cycle_budget(max(len(a_beats), len(g_beats)) + n_out,
+                                              idle=stall, stall=stall,
+                                              latency=tiles * (rows + LATENCY + 1) + 32))
+        got = sink.got
         value, overflow, acc_overflow, last = unpack_rows(got, cols)
 
         if stochastic:

@@ -8,7 +8,8 @@ costs about as many cocotb steps as a few ten thousand cycles.
     FMA_VECTORS  .npz with uint16 arrays ``a``, ``b``, ``c`` and golden ``want``
     FMA_LANES    lanes of the wrapper
 
-``pe_stream`` runs on :class:`hdl.fp16_fma.Fp16FmaPE` with random valid gaps and backpressure.
+``pe_stream`` runs on :class:`hdl.fp16_fma.Fp16FmaPE` with random valid gaps (junk payloads)
+and backpressure.
     FMA_TILES    .npz with ``a``, ``b``, ``first``, ``last`` per beat and golden ``want`` per tile
     TB_SEED, TB_STALL  seed of the gap/backpressure generator and the idle probability
 """
@@ -20,10 +21,11 @@ import random
 
 import cocotb
 import numpy as np
-from cocotb.triggers import FallingEdge, ReadOnly, Timer
+from cocotb.triggers import Timer
 
 from hdl.fp16_fma import BEAT_LAYOUT
-from verif.rtl.tb_r4_quantizer import reset
+from verif.budget import cycle_budget
+from verif.rtl.streams import Sink, Source, reset, run_streams
 
 
 def _pack(values: np.ndarray) -> int:
@@ -74,20 +76,11 @@ async def pe_stream(dut):
     dut.i_beat__valid.value = 0
     dut.o_acc__ready.value = 0
     await reset(dut)
-    sent, got, holding = 0, [], False
-    while len(got) < len(want):
-        await FallingEdge(dut.clk)
-        if not holding and sent < len(beats) and rnd.random() >= stall:
-            holding = True
-            dut.i_beat__payload.value = beats[sent]
-        dut.i_beat__valid.value = holding
-        ready = rnd.random() >= stall
-        dut.o_acc__ready.value = ready
-        await ReadOnly()
-        if holding and int(dut.i_beat__ready.value):
-            sent, holding = sent + 1, False
-        if ready and int(dut.o_acc__valid.value):
-            got.append(int(dut.o_acc__payload.value))
+    sink = Sink(dut, "o_acc", len(want), rnd=rnd, stall=stall)
+    await run_streams(dut, [Source(dut, "i_beat", beats, rnd=rnd, idle=stall)], [sink],
+                      where="Fp16FmaPE o_acc",
+                      budget=cycle_budget(len(beats), idle=stall, stall=stall, latency=16))
+    got = sink.got
     assert got == want, next(f"tile {k}: got {g:#06x}, golden {w:#06x}"
                              for k, (g, w) in enumerate(zip(got, want)) if g != w)
     dut._log.info(f"{len(want)} tiles equal to golden")

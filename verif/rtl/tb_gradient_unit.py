@@ -24,28 +24,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from golden.formats import grad_scale_exp
-from hdl.gradient_unit import codes_out_layout, grad_in_layout
-from hdl.r4_quantizer import R4_OUT_LAYOUT
-from verif.rtl.tb_r4_quantizer import GoldenQuantizer, field, pulse, reset, stream_through
-
-
-def pack_beats(x: np.ndarray, lanes: int) -> list[int]:
-    """(beats * lanes,) uint16 -> one i_grad payload int per beat, element k in lane k."""
-    lay = grad_in_layout(lanes)
-    beats = x.reshape(-1, lanes).astype(object)
-    return [sum(int(v) << lay[k].offset for k, v in enumerate(row)) for row in beats]
-
-
-def unpack_codes(payloads: list[int], lanes: int):
-    """o_codes payload ints -> [code, invalid, saturated] per element, and phase per beat."""
-    lay = codes_out_layout(lanes)
-    v = np.array(payloads, dtype=object)
-    per_lane = np.stack([((v >> (lay["lanes"].offset + k * R4_OUT_LAYOUT.size))
-                          & ((1 << R4_OUT_LAYOUT.size) - 1)).astype(np.int64)
-                         for k in range(lanes)], axis=1).reshape(-1)
-    phase = ((v >> lay["phase"].offset) & 1).astype(np.int64)
-    return ([field(per_lane, R4_OUT_LAYOUT, name) for name in ("code", "invalid", "saturated")],
-            phase)
+from verif.rtl.gradients import GoldenQuantizer, pack_beats, unpack_codes
+from verif.rtl.streams import pulse, reset, stream_through
 
 
 @cocotb.test()

@@ -96,7 +96,7 @@ async def every_code_pair(dut):
 
 @cocotb.test()
 async def saturating_tiles(dut):
-    """Random tiles with enable gaps, biased so that narrow accumulators saturate."""
+    """Random tiles with enable gaps (junk operands), biased so narrow accumulators saturate."""
     dut._log.info(f"seed={SEED} acc_width={ACC_WIDTH}")
     rng = np.random.default_rng(SEED)
     await start(dut)
@@ -111,11 +111,15 @@ async def saturating_tiles(dut):
         exp = gemm(a[None, :], b[:, None], a_format=af, b_format=bf, phase=p,
                    acc_width=ACC_WIDTH, flags=True)
         expected.append((int(exp.acc[0, 0]), int(exp.overflow[0, 0])))
-        dut.mode.value = mode_code(af, bf, p)
         for i, (x, y) in enumerate(zip(a.tolist(), b.tolist())):
             while rng.random() < 0.2:
+                # An enable gap: the operands, mode and last are junk and must be ignored.
                 dut.en.value = 0
+                for port, bits in ((dut.a, 4), (dut.b, 4), (dut.mode, len(dut.mode)),
+                                   (dut.last, 1)):
+                    port.value = int(rng.integers(0, 2 ** bits))
                 await col.step()
+            dut.mode.value = mode_code(af, bf, p)
             dut.en.value = 1
             dut.last.value = int(i == k - 1)
             dut.a.value = x

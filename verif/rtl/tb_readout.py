@@ -19,7 +19,7 @@ import numpy as np
 
 from golden.gemm import readout
 from hdl.readout import READOUT_OUT_LAYOUT, readout_in_layout
-from verif.rtl.tb_r4_quantizer import field, reset, stream_through
+from verif.rtl.streams import field, reset, stream_through
 
 
 @cocotb.test()
