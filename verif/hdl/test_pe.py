@@ -141,6 +141,30 @@ def test_random_tiles_saturate_like_golden(acc_width, seed):
         assert expected[0] == (2 ** 17 - 1, 1), "sticky saturation keeps the first overflow's rail"
 
 
+@pytest.mark.parametrize("acc_width", [18, 19, 20, 24])
+def test_overflow_on_the_last_add_only(acc_width):
+    """Directed: tiles whose partial sums first leave the range on their last add, upwards and
+    downwards (largest UINT4 x R4 products), then a tile that ends just inside the range.
+
+    Random tiles reach this corner only with some seeds; the flag and the rail of the last
+    add are drained straight from the adder, so they need a case of their own.
+    """
+    dut = ProcessingElement(acc_width=acc_width)
+    product = 15 * 2 ** 13                        # UINT4 15 x R4 0b0111, phase 0
+    inside = (2 ** (acc_width - 1) - 1) // product
+    mode = mode_code("uint4", "r4", 0)
+    tiles, expected = [], []
+    for b_code, k in ((0b0111, inside + 1), (0b1111, inside + 1), (0b0111, inside)):
+        a, b = np.full(k, 15), np.full(k, b_code)
+        tiles.append((mode, a, b, np.zeros(k, dtype=int)))
+        res = gemm(a[None, :], b[:, None], a_format="uint4", b_format="r4",
+                   acc_width=acc_width, flags=True)
+        expected.append((int(res.acc[0, 0]), int(res.overflow[0, 0])))
+    top = 2 ** (acc_width - 1)
+    assert expected == [(top - 1, 1), (-top, 1), (inside * product, 0)]
+    assert run_tiles(dut, tiles) == expected
+
+
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_parameters_validated():
     with pytest.raises(TypeError, match="acc_width must be an integer"):
