@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from golden.gemm import gemm, readout
+from golden.gemm import _sticky_walk, operand_values, readout
 from hdl.array_payload import pack_a
 from hdl.backward_tile import BackwardTile
 from hdl.gradient_unit import GradientUnit
@@ -191,18 +191,33 @@ def test_readout_offset_changes_in_every_cycle(seed):
     assert all(seen[k] for k in ("with a beat", "while idle", "in the cycle after a beat")), seen
 
 
+def tile_result(a, a_format, codes, acc_width):
+    """golden's sticky-saturating sum of one tile whose B rows were quantized in their own
+    phases: ``codes`` is a list of (R4 codes of row k, phase of row k)."""
+    av = operand_values(a, a_format)
+    bv = np.stack([operand_values(code, "r4", phase=phase) for code, phase in codes])
+    rows, cols = np.nonzero(np.ones((av.shape[0], bv.shape[1]), dtype=bool))
+    top = 2 ** (acc_width - 1)
+    acc, overflow = _sticky_walk(av, bv, rows, cols, -top, top - 1)
+    return acc.reshape(av.shape[0], -1), overflow.reshape(av.shape[0], -1)
+
+
 def test_backward_tile_controls_mid_tile(seed):
     """The end-to-end tile with every control moving during tiles: codes carry the phase they
     were made in into the array, ``exp_offset`` applies to the row leaving the array in that
-    cycle, and the gradient unit's counters follow the same rules as on their own."""
+    cycle, and the gradient unit's counters follow the same rules as on their own. 18-bit
+    accumulators; the first tile (UINT4 15 x +Inf) saturates them whatever the controls do,
+    so the accumulator and read-out flags are told apart."""
     rnd = random.Random(seed)
-    rows, cols = 2, 2
-    dut = BackwardTile(rows, cols, 32)
-    tiles = [(rnd.choice(("int4", "uint4")), rnd.randrange(1, 7)) for _ in range(8)]
-    a_tiles = [np.array([[rnd.randrange(16) for _ in range(k)] for _ in range(rows)])
-               for _, k in tiles]
+    rows, cols, acc_width = 2, 2, 18
+    dut = BackwardTile(rows, cols, acc_width)
+    tiles = [("uint4", 4)] + [(rnd.choice(("int4", "uint4")), rnd.randrange(1, 7))
+                              for _ in range(8)]
+    a_tiles = [np.full((rows, 4), 15)] + [
+        np.array([[rnd.randrange(16) for _ in range(k)] for _ in range(rows)])
+        for _, k in tiles[1:]]
     a_beats = [beat for (fmt, _), a in zip(tiles, a_tiles) for beat in pack_a(a, fmt)]
-    g_beats = random_beats(rnd, sum(k for _, k in tiles), cols)
+    g_beats = [[0x7C00] * cols] * 4 + random_beats(rnd, sum(k for _, k in tiles[1:]), cols)
     model = GradientControlModel(cols)
     controls = Controls(dut, rnd)
     sources = [Source(dut.i_a, a_beats, rnd=rnd, idle=0.3),
@@ -215,7 +230,7 @@ def test_backward_tile_controls_mid_tile(seed):
     def each_cycle(ctx, cycle):
         controls.drive(ctx)
         if rnd.random() < PULSE:
-            state["offset"] = rnd.randrange(-30, 0)
+            state["offset"] = rnd.randrange(-30, 1)
         ctx.set(dut.exp_offset, state["offset"])
         check_status(ctx, dut, model, cycle, amax=True)
         grad = sources[1]
@@ -242,13 +257,17 @@ def test_backward_tile_controls_mid_tile(seed):
     sim.run()
     start, rows_out = 0, []
     for (fmt, k), a in zip(tiles, a_tiles):
-        acc = sum(gemm(a[:, j:j + 1], code[None, :], a_format=fmt, b_format="r4", phase=phase,
-                       acc_width=32) for j, (code, phase) in enumerate(codes[start:start + k]))
-        rows_out += list(acc)
+        acc, overflow = tile_result(a, fmt, codes[start:start + k], acc_width)
+        rows_out += list(zip(acc, overflow))
         start += k
-    for n, (got, acc, off) in enumerate(zip(sink.got, rows_out, row_offsets)):
-        ref = readout(np.asarray(acc), exp_offset=off, flags=True)
-        values = [got.data[j].value for j in range(cols)]
-        assert values == ref.values.view(np.uint16).tolist(), f"row {n}, exp_offset {off}"
+    for n, (got, (acc, acc_overflow), off) in enumerate(zip(sink.got, rows_out, row_offsets)):
+        ref = readout(acc, exp_offset=off, flags=True)
+        elems = [got.data[j] for j in range(cols)]
+        assert [e.value for e in elems] == ref.values.view(np.uint16).tolist(), \
+            f"row {n}, exp_offset {off}"
+        assert [e.overflow for e in elems] == ref.overflow.tolist(), f"overflow, row {n}"
+        assert [e.acc_overflow for e in elems] == acc_overflow.tolist(), \
+            f"acc_overflow, row {n}"
         assert got.last == (n % rows == rows - 1), f"last of row {n}"
+    assert rows_out[0][1].all(), "the first tile must saturate its accumulators"
     controls.assert_covered()
