@@ -1,6 +1,6 @@
 # fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
 # Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS,
-# and for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there).
+# for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there), for mutate SEEDS, MUTANTS.
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -14,6 +14,8 @@ ACC_WIDTH   ?= 32
 MODEL       ?= mlp
 SEED        ?= 1
 EPOCHS      ?=
+SEEDS       ?= 1 2 3
+MUTANTS     ?=
 
 # Variables that must be one whole number (a typo like ROWS='4 5' would otherwise reach a
 # command line as two arguments): refused before any target runs.
@@ -33,7 +35,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl bench clean distclean
+.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl bench mutate clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -82,6 +84,9 @@ train-rtl: $(STAMP) ## a whole 4-bit training run on the RTL, bit-exact (MODEL, 
 
 bench: $(STAMP)  ## cycles per tile and simulated cycles/s of the array under each simulator
 	$(VPY) -m sim.bench --out build/reports
+
+mutate: $(STAMP) ## gateware mutants vs the fast tests, per seed (SEEDS, MUTANTS) -> build/reports/mutants.*
+	$(VPY) -m tools.mutate --out build/reports --seeds $(SEEDS) $(if $(MUTANTS),--only $(MUTANTS))
 
 clean:           ## remove build outputs (keeps .venv)
 	rm -rf build sim_build .pytest_cache
