@@ -11,25 +11,14 @@ from amaranth.sim import Simulator
 
 from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
-from hdl.pe import LATENCY, ProcessingElement, drain_layout
+from hdl.pe import LATENCY, ProcessingElement
 from verif.budget import cycle_budget
 from verif.hdl.streams import PERIOD, add_watchdog
+from verif.vectors import clamped
 
 #: Every (a_format, b_format, phase) a tile can run in.
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
-
-
-def clamped(raw: int, acc_width: int) -> tuple[int, int]:
-    """A drained ``drain_layout`` value -> (tile result, overflow), as hdl.pe.saturate clamps."""
-    lay = drain_layout(acc_width)
-    value = (raw >> lay["value"].offset) & ((1 << acc_width) - 1)
-    value -= (value >> (acc_width - 1)) << acc_width
-    overflow = (raw >> lay["overflow"].offset) & 1
-    if overflow:
-        low = (raw >> lay["negative"].offset) & 1
-        value = -(2 ** (acc_width - 1)) if low else 2 ** (acc_width - 1) - 1
-    return value, overflow
 
 
 def run(dut, driver, count, *, cycles):

@@ -19,7 +19,7 @@ from golden.gemm import gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY
 from verif.budget import cycle_budget, timeout
-from verif.hdl.test_pe import clamped
+from verif.vectors import clamped
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]

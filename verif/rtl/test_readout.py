@@ -12,7 +12,7 @@ import pytest
 
 from hdl.readout import Readout
 from sim.cocotb_run import BUILD, run_cocotb
-from verif.hdl.test_readout import OFFSETS, corner_accs, random_accs
+from verif.vectors import OFFSETS, corner_accs, random_accs
 
 
 def run_readout(name, simulator, acc_width, acc, offsets, tb_seed):
