@@ -8,7 +8,8 @@ timeout. It writes ``<out>/mutants.json`` and ``<out>/mutants.md``: mutant, bloc
 that killed it under each seed, and the seconds that took.
 
 Usage: ``python -m tools.mutate --out build/reports [--seeds 1 2 3] [--only NAME|BLOCK ...]``.
-Exit status 1 if a mutant not marked equivalent survived a seed or timed out.
+Exit status 1 if a mutant not marked equivalent survived a seed or timed out, or a mutant
+marked equivalent was killed.
 """
 
 from __future__ import annotations
@@ -65,18 +66,24 @@ def pytest(root: Path, args: list[str], seed: int, timeout: float) -> tuple[str,
     env = dict(os.environ, PYTHONPATH=str(root), PYTHONDONTWRITEBYTECODE="1")
     env.pop("JOBS", None)
     start = time.monotonic()
+    # Its own process group, so a timeout or Ctrl-C also ends the simulator builds it started.
+    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True,
-                              timeout=timeout, start_new_session=True)
-    except subprocess.TimeoutExpired:
-        return "timeout", "", time.monotonic() - start
+        out, err = proc.communicate(timeout=timeout)
+    except BaseException as exc:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        if isinstance(exc, subprocess.TimeoutExpired):
+            return "timeout", "", time.monotonic() - start
+        raise
     seconds = time.monotonic() - start
     if proc.returncode == 0:
         return "survived", "", seconds
-    failed = FAILED.search(proc.stdout)
+    failed = FAILED.search(out)
     if proc.returncode == 1 and failed:
         return "killed", failed.group(1), seconds
-    tail = (proc.stdout + proc.stderr).strip().splitlines()[-5:]
+    tail = (out + err).strip().splitlines()[-5:]
     return "error", " / ".join(tail), seconds
 
 
@@ -114,8 +121,8 @@ def markdown(report: dict) -> str:
              "| mutant | block | killed by | seconds |", "|---|---|---|---|"]
     for entry in report["mutants"]:
         runs = entry["runs"]
-        if entry["equivalent"]:
-            killed = f"equivalent: {entry['equivalent']}"
+        if entry["equivalent"] and all(r["status"] == "survived" for r in runs):
+            killed = f"survived, equivalent: {entry['equivalent']}"
         else:
             by = {}
             for run in runs:
@@ -127,7 +134,7 @@ def markdown(report: dict) -> str:
         lines.append(f"| `{entry['name']}` | {entry['block']} | {killed} | {seconds:.1f} |")
     s = report["summary"]
     lines += ["", f"{s['killed']} of {s['mutants']} mutants killed under every seed, "
-                  f"{s['equivalent']} equivalent, {s['not_killed']} not killed; slowest kill "
+                  f"{s['equivalent']} marked equivalent, {s['open']} open; slowest kill "
                   f"{s['slowest_kill']:.1f} s."]
     return "\n".join(lines) + "\n"
 
@@ -168,22 +175,29 @@ def main(argv=None) -> int:
         shutil.rmtree(root, ignore_errors=True)
     killed = [e for e in entries if not e["equivalent"]
               and all(r["status"] == "killed" for r in e["runs"])]
-    open_ = [e for e in entries if not e["equivalent"] and e not in killed]
+    # An "equivalent" mutant that a test kills is a wrong claim: reported like a survivor.
+    open_ = [e for e in entries if e not in killed and not (
+        e["equivalent"] and all(r["status"] == "survived" for r in e["runs"]))]
     kills = [r["seconds"] for e in killed for r in e["runs"]]
     report = {
         "source": args.rev or "working tree", "seeds": args.seeds, "mutants": entries,
         "summary": {"mutants": len(entries), "killed": len(killed),
                     "equivalent": sum(bool(e["equivalent"]) for e in entries),
-                    "not_killed": len(open_), "slowest_kill": max(kills, default=0.0)},
+                    "open": len(open_), "slowest_kill": max(kills, default=0.0)},
     }
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "mutants.json").write_text(json.dumps(report, indent=1) + "\n")
     (args.out / "mutants.md").write_text(markdown(report))
     print(markdown(report))
     for e in open_:
-        print(f"mutate: NOT KILLED {e['name']}: {e['what']}", file=sys.stderr)
+        why = "marked equivalent but killed" if e["equivalent"] else "not killed"
+        print(f"mutate: {why}: {e['name']}: {e['what']}", file=sys.stderr)
     return 1 if open_ else 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        print("mutate: interrupted; no report written", file=sys.stderr)
+        sys.exit(130)
