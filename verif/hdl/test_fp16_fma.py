@@ -4,11 +4,15 @@ Small on purpose (the Python simulator runs ~1k evaluations/s): the special-valu
 the million random triples run on the generated Verilog in verif/rtl/test_fp16_fma.py.
 """
 
+import random
+
 import numpy as np
 from amaranth.sim import Simulator
 
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
+from verif.budget import cycle_budget
+from verif.hdl.streams import PERIOD, Sink, Source, run_streams
 from verif.golden.test_fp16 import CLASS_PATTERNS
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
@@ -84,29 +88,18 @@ def test_pe_tiles_with_stalls(seed):
     beats = [(int(x), int(y), k == 0, k == len(a) - 1)
              for a, b in tiles for k, (x, y) in enumerate(zip(a, b))]
     dut = Fp16FmaPE()
-    got = []
+    rnd = random.Random(seed)
+    source = Source(dut.i_beat, [{"a": a, "b": b, "first": first, "last": last}
+                                 for a, b, first, last in beats], rnd=rnd, idle=0.3)
+    sink = Sink(dut.o_acc, len(want), rnd=rnd, stall=0.4)
 
-    async def producer(ctx):
-        for a, b, first, last in beats:
-            while rng.random() < 0.3:
-                await ctx.tick()
-            ctx.set(dut.i_beat.payload, {"a": a, "b": b, "first": first, "last": last})
-            ctx.set(dut.i_beat.valid, 1)
-            await ctx.tick().until(dut.i_beat.ready)
-            ctx.set(dut.i_beat.valid, 0)
-
-    async def consumer(ctx):
-        while len(got) < len(want):
-            ready = rng.random() < 0.6
-            ctx.set(dut.o_acc.ready, ready)
-            valid, payload = ctx.get(dut.o_acc.valid), ctx.get(dut.o_acc.payload)
-            await ctx.tick()
-            if ready and valid:
-                got.append(payload)
+    async def testbench(ctx):
+        await run_streams(ctx, [source], [sink], where="Fp16FmaPE o_acc",
+                          budget=cycle_budget(len(beats), idle=0.3, stall=0.4, latency=8))
 
     sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(producer)
-    sim.add_testbench(consumer)
+    sim.add_clock(PERIOD)
+    sim.add_testbench(testbench)
     sim.run()
+    got = sink.got
     assert got == want
