@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from golden.formats import DEFAULT_SEED, r4_quantize
 from golden.gemm import _sticky_walk, operand_values, readout
 from hdl.array_payload import pack_a
 from hdl.backward_tile import BackwardTile
@@ -271,3 +272,77 @@ def test_backward_tile_controls_mid_tile(seed):
         assert got.last == (n % rows == rows - 1), f"last of row {n}"
     assert rows_out[0][1].all(), "the first tile must saturate its accumulators"
     controls.assert_covered()
+
+
+def seed_that_differs(x: int, g: int) -> int:
+    """A seed whose first stochastic code of ``x`` differs from both the reset state's first
+    and second draw, so that every wrong choice of state in a load cycle shows."""
+    ref = GradientControlModel(1)
+    first = ref.quantize([x], phase=0, scale_exp=g, stochastic=1).codes[0]
+    ref.clock(beat=[x], result=ref.quantize([x], phase=0, scale_exp=g, stochastic=1),
+              stochastic=1)
+    second = ref.quantize([x], phase=0, scale_exp=g, stochastic=1).codes[0]
+    for seed in range(2, 1000):
+        ref.state = seed
+        code = ref.quantize([x], phase=0, scale_exp=g, stochastic=1).codes[0]
+        if code not in (first, second):
+            return seed
+    raise AssertionError("no seed found")
+
+
+def test_same_cycle_rules_directed():
+    """Each documented same-cycle rule once, deterministically (no seed can miss it), on a
+    one-lane gradient unit with the output always ready: a beat in a ``seed_load`` cycle
+    draws from the old state and the next from the new seed; a saturating beat in a
+    ``sat_clear`` cycle counts; a beat in an ``amax_clear`` cycle belongs to the new tensor;
+    a phase change applies to the beat of its own cycle and travels with its codes."""
+    x, g = 0x3E00, 0                     # 1.5: its stochastic code depends on the draw
+    seed = seed_that_differs(x, g)
+    # One row per cycle: beat (None: idle, junk payload), (phase, stochastic), pulses, and
+    # the sat_count and amax expected after the cycle's clock edge.
+    cycles = [
+        (x, (0, 1), {"seed_load": 1, "seed": seed}, 0, 0x3E00),
+        (x, (0, 1), {}, 0, 0x3E00),
+        (0x7BFF, (0, 0), {"sat_clear": 1}, 1, 0x7BFF),
+        (0x7BFF, (0, 0), {}, 2, 0x7BFF),
+        (None, (0, 0), {"sat_clear": 1}, 0, 0x7BFF),
+        (0x3C00, (0, 0), {"amax_clear": 1}, 0, 0x3C00),
+        (0x3800, (0, 0), {}, 0, 0x3C00),
+        (None, (0, 0), {"amax_clear": 1}, 0, 0),
+        (x, (1, 0), {}, 0, 0x3E00),
+        (x, (0, 0), {}, 0, 0x3E00),
+        (None, (0, 0), {}, 0, 0x3E00),
+    ]
+    h = np.array([x], np.uint16).view(np.float16)
+    expected = [
+        (r4_quantize(h, rounding="stochastic", seed=DEFAULT_SEED)[0], 0),   # the old state
+        (r4_quantize(h, rounding="stochastic", seed=seed)[0], 0),           # the new seed
+        (0b0111, 0), (0b0111, 0), (4, 0), (3, 0),
+        (r4_quantize(h, phase=1)[0], 1), (r4_quantize(h, phase=0)[0], 0),
+    ]
+    assert expected[-2][0] != expected[-1][0], "x must round differently in the two phases"
+    dut = GradientUnit(1)
+    rnd = random.Random(1)
+    seen, status = [], []
+
+    async def testbench(ctx):
+        ctx.set(dut.o_codes.ready, 1)
+        ctx.set(dut.scale_exp, g)
+        for beat, (phase, stochastic), pulses, _, _ in cycles:
+            now = {"seed_load": 0, "seed": 0, "sat_clear": 0, "amax_clear": 0, **pulses}
+            for name, value in {"phase": phase, "stochastic": stochastic, **now}.items():
+                ctx.set(getattr(dut, name), value)
+            ctx.set(dut.i_grad.valid, beat is not None)
+            ctx.set(dut.i_grad.payload, [rnd.getrandbits(16) if beat is None else beat])
+            if ctx.get(dut.o_codes.valid):
+                seen.append((ctx.get(dut.o_codes.payload.lanes[0].code),
+                             ctx.get(dut.o_codes.payload.phase)))
+            await ctx.tick()
+            status.append((ctx.get(dut.sat_count), ctx.get(dut.amax)))
+
+    sim = Simulator(dut)
+    sim.add_clock(PERIOD)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert seen == expected
+    assert status == [(sat, amax) for *_, sat, amax in cycles]
