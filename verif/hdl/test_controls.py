@@ -8,7 +8,8 @@ backpressure, so each occurs in the same cycle as an accepted beat, in the cycle
 while idle. The expected behaviour is the documented rule, applied edge by edge by
 :class:`verif.hdl.control_model.GradientControlModel` and golden; the status outputs are
 compared in every cycle, the streamed results as whole lists, and each test asserts that the
-relations it exists for actually occurred (so no seed can pass it vacuously).
+relations it exists for actually occurred (so no seed can pass it vacuously). A directed
+sequence then checks each same-cycle rule once where its effect is certain to show.
 """
 
 from __future__ import annotations
