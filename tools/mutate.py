@@ -1,9 +1,9 @@
 """``make mutate``: run the gateware mutants of verif/mutants.py against the fast tests.
 
 Each mutant is applied in a scratch copy of the repository (the working tree's files that git
-does not ignore, or the files of ``--rev``), never in the working tree itself. Per mutant and seed the runner
-starts pytest on the mutant's own test files first (``-x``: stop at the first failure), then,
-if it survived, on the rest of the fast suite (``-m "not slow and not synth"``), each under a
+does not ignore, or the files of ``--rev``), never in the working tree itself. Per mutant and
+seed the runner starts pytest on the mutant's own test files first (``-x``: stop at the first
+failure), then, if it survived, on the rest of the fast suite (``-m "not slow and not synth"``), each under a
 timeout. It writes ``<out>/mutants.json`` and ``<out>/mutants.md``: mutant, block, the test
 that killed it under each seed, and the seconds that took.
 
@@ -42,8 +42,13 @@ def scratch_copy(rev: str | None) -> Path:
     git does not ignore (committed or not), or those of revision ``rev``."""
     root = Path(tempfile.mkdtemp(prefix="fourbit-mutate-"))
     if rev:
-        blob = subprocess.run(["git", "archive", "--format=tar", rev], cwd=REPO, check=True,
-                              capture_output=True).stdout
+        archive = subprocess.run(["git", "archive", "--format=tar", rev], cwd=REPO,
+                                 capture_output=True)
+        if archive.returncode:
+            shutil.rmtree(root)
+            raise SystemExit(f"mutate: --rev {rev!r} is not a revision of this repository: "
+                             f"{archive.stderr.decode().strip()}")
+        blob = archive.stdout
         with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
             tar.extractall(root, filter="data")
     else:
