@@ -54,11 +54,21 @@ def golden_products(a_format, b_format, phase):
     return a, b, prod
 
 
+#: Pairs where operand isolation keeps a stale register, each right after a non-zero product:
+#: both codes zero, A zero, B zero (the isolated register must not leak into the product).
+ISOLATION_PAIRS = [(15, 7), (0, 0), (9, 9), (0, 0), (5, 3), (7, 0), (6, 6), (0, 5), (0, 0)]
+
+
 @pytest.mark.parametrize("a_format,b_format,phase", MODES)
 def test_every_code_pair(a_format, b_format, phase):
-    """All 256 operand pairs in each mode: one K = 1 tile per pair, back to back."""
+    """All 256 operand pairs in each mode, then :data:`ISOLATION_PAIRS`: one K = 1 tile per
+    pair, back to back."""
     dut = ProcessingElement(acc_width=32)
     a, b, expected = golden_products(a_format, b_format, phase)
+    extra_a, extra_b = np.array(ISOLATION_PAIRS).T
+    a, b = np.concatenate([a, extra_a]), np.concatenate([b, extra_b])
+    expected = np.concatenate([expected, np.diag(gemm(
+        extra_a[:, None], extra_b[None, :], a_format=a_format, b_format=b_format, phase=phase))])
 
     async def driver(ctx):
         ctx.set(dut.mode.as_value(), mode_code(a_format, b_format, phase))
