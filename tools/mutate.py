@@ -92,8 +92,10 @@ def pytest(root: Path, args: list[str], seed: int, timeout: float) -> tuple[str,
     return "error", " / ".join(tail), seconds
 
 
-def run_mutant(root: Path, mutant: Mutant, seed: int, *, timeout: float, rest: bool) -> dict:
-    """Apply ``mutant`` in ``root``, run its tests (then the rest), restore the file."""
+def run_mutant(root: Path, mutant: Mutant, seed: int, *, timeout: float,
+               rest: float | None) -> dict:
+    """Apply ``mutant`` in ``root``, run its tests (then, with ``rest`` a timeout, the rest of
+    the fast suite), restore the file."""
     path = root / mutant.path
     original = path.read_text()
     if original.count(mutant.before) != 1:
@@ -104,7 +106,7 @@ def run_mutant(root: Path, mutant: Mutant, seed: int, *, timeout: float, rest: b
         status, test, seconds = pytest(root, own, seed, timeout)
         if status == "survived" and rest:
             ignore = [f"--ignore={t}" for t in own]
-            status, test, more = pytest(root, ["verif", *ignore], seed, timeout)
+            status, test, more = pytest(root, ["verif", *ignore], seed, rest)
             seconds += more
     finally:
         path.write_text(original)
@@ -149,7 +151,10 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("build/reports"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--only", nargs="*", default=[], help="mutant names or block names")
-    ap.add_argument("--timeout", type=float, default=300.0, help="seconds per pytest run")
+    ap.add_argument("--timeout", type=float, default=300.0,
+                    help="seconds for a mutant's own test files")
+    ap.add_argument("--rest-timeout", type=float, default=1800.0,
+                    help="seconds for the rest of the fast suite (a survivor only)")
     ap.add_argument("--rev", help="git revision whose tests and sources to use (default: "
                                   "the working tree)")
     ap.add_argument("--no-rest", action="store_true",
@@ -157,8 +162,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     if any(s < 1 for s in args.seeds):
         ap.error(f"--seeds must be positive integers, not {args.seeds}")
-    if args.timeout <= 0:
-        ap.error(f"--timeout must be positive, not {args.timeout}")
+    if args.timeout <= 0 or args.rest_timeout <= 0:
+        ap.error(f"--timeout and --rest-timeout must be positive, not {args.timeout} and "
+                 f"{args.rest_timeout}")
     mutants = select(args.only)
     # A SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the running pytest is killed and
     # the scratch copy removed.
@@ -169,8 +175,8 @@ def main(argv=None) -> int:
         for mutant in mutants:
             runs = []
             for seed in args.seeds:
-                run = run_mutant(root, mutant, seed, timeout=args.timeout,
-                                 rest=not args.no_rest and not mutant.equivalent)
+                rest = None if args.no_rest or mutant.equivalent else args.rest_timeout
+                run = run_mutant(root, mutant, seed, timeout=args.timeout, rest=rest)
                 runs.append(run)
                 print(f"mutate: {mutant.name} seed {seed}: {run['status']} "
                       f"{run['killed_by']} ({run['seconds']} s)", flush=True)
