@@ -3,9 +3,9 @@
 Each mutant is applied in a scratch copy of the repository (the working tree's files that git
 does not ignore, or the files of ``--rev``), never in the working tree itself. Per mutant and
 seed the runner starts pytest on the mutant's own test files first (``-x``: stop at the first
-failure), then, if it survived, on the rest of the fast suite (``-m "not slow and not synth"``), each under a
-timeout. It writes ``<out>/mutants.json`` and ``<out>/mutants.md``: mutant, block, the test
-that killed it under each seed, and the seconds that took.
+failure), then, if it survived, on the rest of the fast suite (``-m "not slow and not
+synth"``), each under a timeout. It writes ``<out>/mutants.json`` and ``<out>/mutants.md``:
+mutant, block, the test that killed it under each seed, and the seconds that took.
 
 Usage: ``python -m tools.mutate --out build/reports [--seeds 1 2 3] [--only NAME|BLOCK ...]``.
 Exit status 1 if a mutant not marked equivalent survived a seed or timed out, or a mutant

@@ -109,7 +109,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "issue = a_full & b_full & ~(a_reg.last & busy)", "issue = a_full & b_full",
            ARRAY, "a tile's last beat enters while the result chain is busy"),
     Mutant("array_busy_ignores_output", "array scheduling", "hdl/array.py",
-           "| (issue & a_reg.last)\n                            | (out_valid & ~(fire & out_last)))",
+           "| (issue & a_reg.last)\n"
+           "                            | (out_valid & ~(fire & out_last)))",
            "| (issue & a_reg.last))", ARRAY,
            "a drain may overwrite result rows still waiting on o_c"),
     Mutant("array_busy_ignores_stage_1", "array scheduling", "hdl/array.py",

@@ -1,7 +1,8 @@
 """Stimuli and result decoders that the Amaranth-simulator and the cocotb tests of a block share.
 
 Tests never import from other test modules; what two levels of the same block both need
-(the read-out's corner accumulators, the PE's drain decoding) lives here.
+(the read-out's corner accumulators, the PE's drain decoding, the FP16 FMA's special-value
+classes, random triples and PE tiles) lives here.
 """
 
 from __future__ import annotations
@@ -51,3 +52,67 @@ def random_accs(rng: np.random.Generator, acc_width: int, n: int) -> np.ndarray:
 
 
 OFFSETS = (-256, -60, -37, -30, -24, -14, -7, 0, 4, 16, 40, 255)
+
+
+#: Representatives of every special-value class, both signs: zeros, smallest/largest
+#: subnormal, a mid subnormal, smallest normal, one, 1 + ulp, a mid normal, largest finite,
+#: infinity, a quiet and a signalling NaN.
+CLASS_PATTERNS = [s | m for s in (0x0000, 0x8000) for m in (
+    0x0000, 0x0001, 0x03FF, 0x0155, 0x0400, 0x3C00, 0x3C01, 0x4A3D, 0x7BFF,
+    0x7C00, 0x7E00, 0x7C01)]
+
+
+def random_triples(rng, n: int, kind: str = "uniform"):
+    """``n`` triples of bit patterns: uniform, near-cancelling (c ~ -a*b) or tiny magnitudes."""
+    a, b, c = (rng.integers(0, 1 << 16, n, dtype=np.uint16) for _ in range(3))
+    if kind == "near":
+        # c close to -a*b so that the sum cancels: the hardest case for alignment.
+        with np.errstate(over="ignore", invalid="ignore"):
+            prod = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)
+            c = (-prod).astype(np.float16).view(np.uint16)
+        c = c ^ rng.integers(0, 4, n, dtype=np.uint16)
+    elif kind == "tiny":
+        # subnormal and small-normal products and addends.
+        a = a & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
+        b = b & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
+        c = c & np.uint16(0x87FF)
+    return a, b, c
+
+
+#: PE tiles (a, b patterns) that take the *accumulator register* through each special state,
+#: so the value fed back from it is one: overflow to +-Inf inside a tile, Inf held while
+#: finite products are added, Inf - Inf and 0 * Inf turning it into NaN, a NaN input carried
+#: to the drain, subnormal sums (and their carry into the normals), -0 and +0 from cancelling
+#: or underflowing products.
+EDGE_TILES = [
+    ([0x7BFF, 0x7BFF], [0x3C00, 0x3C00]),
+    ([0xFBFF, 0x7BFF, 0x3C00], [0x3C00, 0xBC00, 0x4000]),
+    ([0x7BFF, 0x5000], [0x3C00, 0x3C00]),
+    ([0x7C00, 0x3C00, 0x4000], [0x3C00, 0x3C00, 0xC000]),
+    ([0x7C00, 0x7C00], [0x3C00, 0xBC00]),
+    ([0x3C00, 0x0000, 0x3C00], [0x3C00, 0x7C00, 0x3C00]),
+    ([0x7C01, 0x3C00], [0x3C00, 0x3C00]),
+    ([0x3C00, 0xFE00], [0x3C00, 0x3C00]),
+    ([0x0001, 0x0001, 0x03FF, 0x8001], [0x3C00, 0x3C00, 0x3C00, 0x3C00]),
+    ([0x0001, 0x8001], [0x3C00, 0x3C00]),
+    ([0x8000], [0x3C00]),
+    ([0x8000, 0x0000], [0x3C00, 0x3C00]),
+    ([0x3C00, 0xBC00], [0x4000, 0x4000]),
+    ([0x8001, 0x0001], [0x0001, 0x3C00]),
+]
+
+
+def pe_tiles(rng, count: int, max_len: int, sigma: float, special: float = 0.1):
+    """:data:`EDGE_TILES`, then ``count`` random tiles of 1 to ``max_len`` beats.
+
+    Random operands are normal(0, sigma) values, each replaced with probability ``special`` by
+    a random special-class pattern (``CLASS_PATTERNS``: +-0, subnormals, largest finite, Inf,
+    quiet and signalling NaN), so specials also arrive mid-tile on a finite accumulator.
+    """
+    tiles = [(np.array(a, np.uint16), np.array(b, np.uint16)) for a, b in EDGE_TILES]
+    for n in rng.integers(1, max_len + 1, count):
+        ab = rng.normal(0, sigma, (2, int(n))).astype(np.float16).view(np.uint16)
+        mask = rng.random(ab.shape) < special
+        ab[mask] = rng.choice(CLASS_PATTERNS, int(mask.sum()))
+        tiles.append((ab[0], ab[1]))
+    return tiles

@@ -16,14 +16,7 @@ import numpy as np
 import pytest
 
 from golden.fp16 import QNAN, fp16_dot, fp16_fma, fp16_fma_bits
-
-#: Representatives of every special-value class, both signs: zeros, smallest/largest
-#: subnormal, a mid subnormal, smallest normal, one, 1 + ulp, a mid normal, largest finite,
-#: infinity, a quiet and a signalling NaN.
-CLASS_PATTERNS = [s | m for s in (0x0000, 0x8000) for m in (
-    0x0000, 0x0001, 0x03FF, 0x0155, 0x0400, 0x3C00, 0x3C01, 0x4A3D, 0x7BFF,
-    0x7C00, 0x7E00, 0x7C01)]
-
+from verif.vectors import CLASS_PATTERNS, random_triples
 
 @functools.cache
 def _finite_table():
@@ -70,23 +63,6 @@ def test_every_class_combination():
     got = fp16_fma_bits(triples[:, 0], triples[:, 1], triples[:, 2])
     want = [_reference(*map(int, t)) for t in triples]
     assert got.tolist() == want
-
-
-def random_triples(rng, n: int, kind: str = "uniform"):
-    """``n`` triples of bit patterns: uniform, near-cancelling (c ~ -a*b) or tiny magnitudes."""
-    a, b, c = (rng.integers(0, 1 << 16, n, dtype=np.uint16) for _ in range(3))
-    if kind == "near":
-        # c close to -a*b so that the sum cancels: the hardest case for alignment.
-        with np.errstate(over="ignore", invalid="ignore"):
-            prod = a.view(np.float16).astype(np.float64) * b.view(np.float16).astype(np.float64)
-            c = (-prod).astype(np.float16).view(np.uint16)
-        c = c ^ rng.integers(0, 4, n, dtype=np.uint16)
-    elif kind == "tiny":
-        # subnormal and small-normal products and addends.
-        a = a & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
-        b = b & np.uint16(0x83FF) | (rng.integers(0, 8, n, dtype=np.uint16) << 10)
-        c = c & np.uint16(0x87FF)
-    return a, b, c
 
 
 @pytest.mark.parametrize("kind", ["uniform", "near", "tiny"])

@@ -4,8 +4,8 @@
 Finite tensors over every scale (all-zero, subnormal-only, up to 65504) stream through the
 tracker, with ``clear`` between tensors and random idle beats; amax must equal max |x| and
 the exponent golden's. Idle cycles carry junk payloads (NaN, Inf, anything): the tracker
-must watch only beats with ``valid`` high. NaN/Inf are left out of amax and raise ``nonfinite`` (the tracker's
-documented choice: golden rejects such tensors).
+must watch only beats with ``valid`` high. NaN/Inf are left out of amax and raise
+``nonfinite`` (the tracker's documented choice: golden rejects such tensors).
 """
 
 from __future__ import annotations

@@ -7,8 +7,8 @@ cycles still carry junk payloads where a stream has them):
 
 * the array: ``max(K, R + 4)`` cycles per tile in steady state, the first result row 5
   cycles after the tile's last beat was accepted (when that beat did not have to wait for
-  the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on consecutive cycles
-  (docs/array.md, :class:`hdl.array.SystolicArray`);
+  the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on
+  consecutive cycles (docs/array.md, :class:`hdl.array.SystolicArray`);
 * the R4 lane, the gradient unit and the read-out: one beat per clock, each result on the
   output one cycle after its beat was accepted (latency 1).
 """

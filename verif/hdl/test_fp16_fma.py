@@ -13,50 +13,11 @@ from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from verif.budget import cycle_budget
 from verif.hdl.streams import PERIOD, Sink, Source, run_streams
-from verif.golden.test_fp16 import CLASS_PATTERNS
+from verif.vectors import pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
 SPECIALS = [s | m for s in (0, 0x8000) for m in (0, 0x0001, 0x03FF, 0x0400, 0x3C00, 0x7BFF,
                                                   0x7C00, 0x7E00)]
-
-#: PE tiles (a, b patterns) that take the *accumulator register* through each special state,
-#: so the value fed back from it is one: overflow to +-Inf inside a tile, Inf held while
-#: finite products are added, Inf - Inf and 0 * Inf turning it into NaN, a NaN input carried
-#: to the drain, subnormal sums (and their carry into the normals), -0 and +0 from cancelling
-#: or underflowing products.
-EDGE_TILES = [
-    ([0x7BFF, 0x7BFF], [0x3C00, 0x3C00]),
-    ([0xFBFF, 0x7BFF, 0x3C00], [0x3C00, 0xBC00, 0x4000]),
-    ([0x7BFF, 0x5000], [0x3C00, 0x3C00]),
-    ([0x7C00, 0x3C00, 0x4000], [0x3C00, 0x3C00, 0xC000]),
-    ([0x7C00, 0x7C00], [0x3C00, 0xBC00]),
-    ([0x3C00, 0x0000, 0x3C00], [0x3C00, 0x7C00, 0x3C00]),
-    ([0x7C01, 0x3C00], [0x3C00, 0x3C00]),
-    ([0x3C00, 0xFE00], [0x3C00, 0x3C00]),
-    ([0x0001, 0x0001, 0x03FF, 0x8001], [0x3C00, 0x3C00, 0x3C00, 0x3C00]),
-    ([0x0001, 0x8001], [0x3C00, 0x3C00]),
-    ([0x8000], [0x3C00]),
-    ([0x8000, 0x0000], [0x3C00, 0x3C00]),
-    ([0x3C00, 0xBC00], [0x4000, 0x4000]),
-    ([0x8001, 0x0001], [0x0001, 0x3C00]),
-]
-
-
-def pe_tiles(rng, count: int, max_len: int, sigma: float, special: float = 0.1):
-    """:data:`EDGE_TILES`, then ``count`` random tiles of 1 to ``max_len`` beats.
-
-    Random operands are normal(0, sigma) values, each replaced with probability ``special`` by
-    a random special-class pattern (``CLASS_PATTERNS``: +-0, subnormals, largest finite, Inf,
-    quiet and signalling NaN), so specials also arrive mid-tile on a finite accumulator.
-    """
-    tiles = [(np.array(a, np.uint16), np.array(b, np.uint16)) for a, b in EDGE_TILES]
-    for n in rng.integers(1, max_len + 1, count):
-        ab = rng.normal(0, sigma, (2, int(n))).astype(np.float16).view(np.uint16)
-        mask = rng.random(ab.shape) < special
-        ab[mask] = rng.choice(CLASS_PATTERNS, int(mask.sum()))
-        tiles.append((ab[0], ab[1]))
-    return tiles
-
 
 def test_core_specials_and_random(seed):
     rng = np.random.default_rng(seed)
