@@ -92,10 +92,43 @@ def pytest(root: Path, args: list[str], seed: int, timeout: float) -> tuple[str,
     return "error", " / ".join(tail), seconds
 
 
+#: (test node id, seed) -> whether the test passes without any mutant (checked on demand).
+_BASELINE: dict[tuple[str, int], bool] = {}
+
+
+def passes_unmutated(root: Path, path: Path, original: str, test: str, seed: int,
+                     timeout: float) -> bool:
+    """Whether ``test`` passes with ``path`` restored to ``original`` (then re-mutated)."""
+    if (test, seed) not in _BASELINE:
+        mutated = path.read_text()
+        path.write_text(original)
+        try:
+            _BASELINE[test, seed] = pytest(root, [test], seed, timeout)[0] == "survived"
+        finally:
+            path.write_text(mutated)
+    return _BASELINE[test, seed]
+
+
+def run_stage(root, path, original, args, seed, timeout) -> tuple[str, str, float]:
+    """Run ``args`` on the mutant; a test that also fails without it is no kill: deselect it
+    and go on (its name is kept, so a broken suite shows in the report)."""
+    broken, seconds = [], 0.0
+    while True:
+        status, test, more = pytest(root, [*args, *(f"--deselect={t}" for t in broken)], seed,
+                                    timeout)
+        seconds += more
+        if status != "killed" or passes_unmutated(root, path, original, test, seed, timeout):
+            if broken and status != "killed":
+                test = "fails unmutated too: " + ", ".join(broken)
+            return status, test, seconds
+        broken.append(test)
+
+
 def run_mutant(root: Path, mutant: Mutant, seed: int, *, timeout: float,
                rest: float | None) -> dict:
     """Apply ``mutant`` in ``root``, run its tests (then, with ``rest`` a timeout, the rest of
-    the fast suite), restore the file."""
+    the fast suite), restore the file. A kill counts only if the killing test passes
+    without the mutant."""
     path = root / mutant.path
     original = path.read_text()
     if original.count(mutant.before) != 1:
@@ -103,10 +136,11 @@ def run_mutant(root: Path, mutant: Mutant, seed: int, *, timeout: float,
     path.write_text(original.replace(mutant.before, mutant.after))
     try:
         own = [t for t in mutant.tests if (root / t).exists()]
-        status, test, seconds = pytest(root, own, seed, timeout)
+        status, test, seconds = run_stage(root, path, original, own, seed, timeout)
         if status == "survived" and rest:
             ignore = [f"--ignore={t}" for t in own]
-            status, test, more = pytest(root, ["verif", *ignore], seed, rest)
+            status, test, more = run_stage(root, path, original, ["verif", *ignore], seed,
+                                           rest)
             seconds += more
     finally:
         path.write_text(original)
@@ -133,7 +167,10 @@ def markdown(report: dict) -> str:
         else:
             by = {}
             for run in runs:
-                key = run["killed_by"] if run["status"] == "killed" else run["status"].upper()
+                key = run["status"].upper() + (f" ({run['killed_by']})" if run["killed_by"]
+                                               else "")
+                if run["status"] == "killed":
+                    key = run["killed_by"]
                 by.setdefault(key, []).append(str(run["seed"]))
             killed = "; ".join(f"`{k}`" + ("" if len(v) == len(runs) else f" (seed {','.join(v)})")
                                for k, v in by.items())
