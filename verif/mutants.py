@@ -44,7 +44,7 @@ UNIT = ("verif/hdl/test_controls.py", "verif/hdl/test_r4_lane.py",
 AMAX = ("verif/hdl/test_amax.py", "verif/hdl/test_controls.py",
         "verif/rtl/test_gradient_unit.py")
 READOUT = ("verif/hdl/test_readout.py", "verif/hdl/test_controls.py",
-           "verif/rtl/test_readout.py")
+           "verif/hdl/test_cycle_counts.py", "verif/rtl/test_readout.py")
 TILE = ("verif/hdl/test_controls.py", "verif/rtl/test_backward_tile.py")
 
 MUTANTS: tuple[Mutant, ...] = (
@@ -279,6 +279,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "self.i.ready.eq(~self.o.valid | self.o.ready),\n            rnd.acc",
            "self.i.ready.eq(~self.o.valid),\n            rnd.acc", READOUT,
            "i.ready only when the output register is empty: half the throughput"),
+    Mutant("readout_lanes_read_lane_0", "operand decode", "hdl/readout.py",
+           "rnd.acc.eq(self.i.payload[k])", "rnd.acc.eq(self.i.payload[0])", READOUT,
+           "every lane of ReadoutLanes converts the first element of the beat"),
+    Mutant("readout_lanes_ready_only_when_empty", "handshakes", "hdl/readout.py",
+           "m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)\n        for k",
+           "m.d.comb += self.i.ready.eq(~self.o.valid)\n        for k", READOUT,
+           "ReadoutLanes' i.ready only when its output register is empty: half the throughput"),
     # ---------------------------------------------------------------- backward tile
     Mutant("tile_phase_from_config", "controls", "hdl/backward_tile.py",
            "array.i_b.payload.phase.eq(grad.o_codes.payload.phase)",

@@ -9,7 +9,7 @@ cycles still carry junk payloads where a stream has them):
   cycles after the tile's last beat was accepted (when that beat did not have to wait for
   the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on
   consecutive cycles (docs/array.md, :class:`hdl.array.SystolicArray`);
-* the R4 lane, the gradient unit and the read-out: one beat per clock, each result on the
+* the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock, each result on the
   output one cycle after its beat was accepted (latency 1).
 """
 
@@ -26,7 +26,7 @@ from hdl.array_payload import gemm_beats
 from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane
-from hdl.readout import Readout
+from hdl.readout import Readout, ReadoutLanes
 from verif.budget import cycle_budget
 from verif.hdl.streams import PERIOD, Sink, Source, run_streams
 
@@ -103,4 +103,11 @@ def test_readout_one_per_clock(seed):
     rnd = random.Random(seed)
     dut = Readout(32)
     beats = [{"acc": rnd.randrange(-2 ** 31, 2 ** 31)} for _ in range(40)]
+    one_per_clock(dut, dut.i, dut.o, beats, seed)
+
+
+def test_readout_lanes_one_per_clock(seed):
+    rnd = random.Random(seed)
+    dut = ReadoutLanes(32, 3)
+    beats = [[rnd.randrange(-2 ** 31, 2 ** 31) for _ in range(3)] for _ in range(40)]
     one_per_clock(dut, dut.i, dut.o, beats, seed)
