@@ -21,7 +21,7 @@ from cocotb.clock import Clock
 from cocotb.task import resume
 from cocotb.triggers import FallingEdge, ReadOnly
 
-from sim.rtl_backend import EngineTimeout
+from sim.rtl_backend import EngineFault
 
 __all__ = ["CocotbEngine"]
 
@@ -94,7 +94,10 @@ class CocotbEngine:
                     s.valid.value = 0
                 stray = [name for name in held if int(getattr(dut, f"{name}__valid").value)]
                 if stray:
-                    raise RuntimeError(f"{', '.join(stray)}: a result beat nobody asked for")
+                    raise EngineFault(f"{', '.join(stray)}: a result beat nobody asked for",
+                                      *self._progress(ins, outs))
+                for s in outs:
+                    s.ready.value = 0          # held between runs: a stray beat waits
                 return {s.name: _to_words(s.beats, s.words) for s in outs}, cycle
             for s in ins:
                 s.drive(rng.random() >= self._idle, cycle)
@@ -105,13 +108,20 @@ class CocotbEngine:
             for s in ins:
                 s.sample()
             for s in outs:
-                s.sample()
+                if s.sample():
+                    raise EngineFault(f"{s.name}: a result beat nobody asked for",
+                                      *self._progress(ins, outs))
             await self._fall
         for s in ins:
             s.valid.value = 0
-        raise EngineTimeout(f"no finish within the budget of {budget} cycles",
-                            {s.name: (s.pos, len(s.beats)) for s in ins},
-                            {s.name: (len(s.beats), s.count) for s in outs})
+        raise EngineFault(f"the hardware stopped answering: no finish within the budget of "
+                          f"{budget} cycles", *self._progress(ins, outs))
+
+    @staticmethod
+    def _progress(ins, outs):
+        """(accepted/given per input stream, received/asked per output stream)."""
+        return ({s.name: (s.pos, len(s.beats)) for s in ins},
+                {s.name: (len(s.beats), s.count) for s in outs})
 
 
 class _Source:
@@ -159,8 +169,10 @@ class _Sink:
     def done(self) -> bool:
         return len(self.beats) >= self.count
 
-    def sample(self):
+    def sample(self) -> bool:
+        """Record this cycle's handshake; True for a beat beyond the count asked for."""
         if self.take and int(self.valid.value):
             if self.done:
-                raise RuntimeError(f"{self.name}: a result beat nobody asked for")
+                return True
             self.beats.append(int(self.payload.value))
+        return False

@@ -21,6 +21,7 @@ import numpy as np
 
 from golden.backend import BackendBase
 from golden.formats import grad_scale_exp
+from sim.tiling import plan_gemm
 
 __all__ = ["Divergence", "LockstepBackend"]
 
@@ -64,7 +65,7 @@ class LockstepBackend(BackendBase):
         return f"step {step}, {self.site}, {unit}"
 
     def _compare(self, unit, op, fields, rtl, gold, tile_of=None):
-        for name, x, y in zip(fields, rtl, gold):
+        for name, x, y in zip(fields, rtl, gold, strict=True):
             self.compared += 1
             if x.shape != y.shape or x.dtype != y.dtype:
                 raise Divergence(f"{self._where(unit)}: {op} {name} is {x.dtype}{x.shape} on "
@@ -87,14 +88,10 @@ class LockstepBackend(BackendBase):
         t0 = time.perf_counter()
         g = self.golden.gemm(a_codes, b_codes, **kw)
         self.golden_s += time.perf_counter() - t0
-        rows, cols = self.rtl.rows, self.rtl.cols
-        tiles_n = -(-r.acc.shape[1] // cols)
-
-        def tile_of(i, j):
-            return (i // rows) * tiles_n + j // cols, i // rows, j // cols
-
+        (m, k), n = np.shape(a_codes), np.shape(b_codes)[1]
+        plan = plan_gemm(m, k, n, self.rtl.rows, self.rtl.cols)
         self._compare("array", f"gemm {a_format} x {b_format} phase {phase}",
-                      ("acc", "overflow"), r, g, tile_of)
+                      ("acc", "overflow"), r, g, plan.tile_of)
         return r
 
     def readout(self, acc, *, exp_offset):

@@ -9,7 +9,9 @@ The harness knows nothing about what the beats mean (that is ``sim.tiling``): it
 input stream whose beats it was given, collects the asked number of beats from each output
 stream, and stops when all are done or the cycle budget runs out. With a non-zero
 ``seed`` it also withholds ``valid`` / ``ready`` at random (probabilities ``idle`` and
-``stall``) and drives junk payload on idle input beats, as the testbenches do.
+``stall``) and drives junk payload on idle input beats, as the testbenches do. A model that
+stops (``$finish``, ``$stop``, a failed assertion: Verilator's context is told not to exit the
+process) ends the run with an error instead of ending Python.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from amaranth.lib import wiring
 from sim import toolchain
 from sim.verilog import write_verilog
 
-__all__ = ["Port", "ports_of", "NativeModel", "NativeBuildError", "NativeTimeout",
+__all__ = ["Port", "ports_of", "NativeModel", "NativeBuildError", "NativeFault",
            "build_native"]
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,10 +47,12 @@ class NativeBuildError(RuntimeError):
     """The C++ model could not be built (no compiler, a Verilator error, ...)."""
 
 
-class NativeTimeout(RuntimeError):
-    """A stream run used its cycle budget: the DUT lost or withheld a beat.
+class NativeFault(RuntimeError):
+    """A stream run failed: the cycle budget ran out (the DUT lost or withheld a beat), the
+    model stopped (a ``$finish``, ``$stop`` or failed assertion in the Verilog), or a result
+    beat came that nobody asked for.
 
-    ``in_pos`` / ``out_pos`` map each stream to the beats moved before the budget ran out.
+    ``in_pos`` / ``out_pos`` map each stream to (beats moved, beats given or asked for).
     """
 
     def __init__(self, message, in_pos: dict, out_pos: dict):
@@ -142,7 +146,8 @@ def harness_cpp(name: str, ports: list[Port]) -> str:
         "",
         'extern "C" {',
         f"void* fb_create() {{ H* h = new H; h->ctx = new VerilatedContext; "
-        f"h->t = new {cls}(h->ctx); h->rng = 1; auto* t = h->t; t->clk = 0; t->rst = 0; "
+        f"h->ctx->fatalOnError(false); h->t = new {cls}(h->ctx); h->rng = 1; auto* t = h->t; "
+        f"t->clk = 0; t->rst = 0; "
         f"t->eval(); return h; }}",
         "void fb_destroy(void* p) { H* h = (H*)p; h->t->final(); delete h->t; delete h->ctx; "
         "delete h; }",
@@ -182,7 +187,8 @@ def harness_cpp(name: str, ports: list[Port]) -> str:
         lines.append(f"    done = done && in_pos[{k}] >= in_n[{k}];")
     for k, s in enumerate(outs):
         lines.append(f"    done = done && out_pos[{k}] >= out_n[{k}];")
-    lines += ["    if (done) break;", "    if (cycles >= budget) { cycles = -1; break; }"]
+    lines += ["    if (done) break;", "    if (cycles >= budget) { cycles = -1; break; }",
+              "    if (h->ctx->gotFinish()) { cycles = -2; break; }"]
     for k, s in enumerate(ins):
         pay, val = by_name[f"{s}__payload"], by_name[f"{s}__valid"]
         lines += [
@@ -205,7 +211,7 @@ def harness_cpp(name: str, ports: list[Port]) -> str:
         pay, val, rdy = (by_name[f"{s}__{f}"] for f in ("payload", "valid", "ready"))
         lines += [
             f"    if (t->{val.cname} && t->{rdy.cname}) {{",
-            f"      if (out_pos[{k}] >= out_n[{k}]) {{ cycles = -2 - {k}; break; }}",
+            f"      if (out_pos[{k}] >= out_n[{k}]) {{ cycles = -3 - {k}; break; }}",
             f"      uint32_t* w = out_data[{k}] + out_pos[{k}] * {pay.words}; "
             f"{_copy_out(pay, 'w')} ++out_pos[{k}]; }}",
         ]
@@ -213,7 +219,9 @@ def harness_cpp(name: str, ports: list[Port]) -> str:
     for k, s in enumerate(ins):
         lines.append(f"    if (fire[{k}]) ++in_pos[{k}];")
     lines.append("  }")
-    lines.append("  " + idle + " t->clk = 0; t->eval();")
+    # Outputs held (ready low) between runs: a stray beat waits and is reported by the next.
+    held = " ".join(f"t->{by_name[s + '__ready'].cname} = 0;" for s in outs)
+    lines.append("  " + idle + " " + held + " t->clk = 0; t->eval();")
     lines += ["  return cycles;", "}", "}  // extern C", ""]
     return "\n".join(lines)
 
@@ -254,8 +262,8 @@ def _build_locked(component, name, build_dir, log):
         cpp.write_text(text)
     lib = build_dir / f"lib{name}.so"
     cmd = [str(toolchain.verilator_bin_dir() / "verilator"), "--cc", "--exe", "--build",
-           "-O3", "--x-assign", "fast", "--x-initial", "fast", *toolchain.VERILATOR_BUILD_ARGS,
-           "--top-module", name, "--Mdir", str(build_dir / "obj"), "--build-jobs", "2",
+           "--assert", "-O3", "--x-assign", "fast", "--x-initial", "fast",
+           *toolchain.VERILATOR_BUILD_ARGS, "--top-module", name, "--Mdir", str(build_dir / "obj"), "--build-jobs", "2",
            "-CFLAGS", CXXFLAGS, "-LDFLAGS", "-shared", "-MAKEFLAGS", OPT_MAKEFLAGS,
            "-o", str(lib), str(vfile), str(cpp)]
     key = hashlib.sha256("\n".join([vfile.read_text(), text, _verilator_version(), *cmd])
@@ -339,8 +347,8 @@ class NativeModel:
         """Stream ``inputs`` (stream -> (n, words) uint32) in, collect ``outputs`` (stream ->
         beat count); returns (stream -> (n, words) uint32 result beats, cycles).
 
-        Raises :class:`NativeTimeout` when ``budget`` cycles pass first, and RuntimeError on an
-        output beat nobody asked for.
+        Raises :class:`NativeFault` when ``budget`` cycles pass first, when the model stops,
+        and on an output beat nobody asked for.
         """
         arrays = []
         in_ptr = (ctypes.c_void_p * max(len(self.inputs), 1))()
@@ -375,8 +383,12 @@ class NativeModel:
         op = {s: (int(out_pos[k]), int(out_n[k])) for k, s in enumerate(self.outputs)
               if s in outputs}
         if cycles == -1:
-            raise NativeTimeout(f"no finish within the budget of {budget} cycles", ip, op)
-        if cycles < -1:
-            raise RuntimeError(f"{self.outputs[-2 - cycles]}: a result beat nobody asked for "
-                               f"(beats so far: {op})")
+            raise NativeFault(f"the hardware stopped answering: no finish within the budget "
+                              f"of {budget} cycles", ip, op)
+        if cycles == -2:
+            raise NativeFault("the model stopped ($finish, $stop or a failed assertion; its "
+                              "message is on stdout)", ip, op)
+        if cycles < -2:
+            raise NativeFault(f"{self.outputs[-3 - cycles]}: a result beat nobody asked for",
+                              ip, op)
         return results, int(cycles)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from hdl.gen import build as build_design
 from hdl.gen import file_stem
 from hdl.training_units import UNIT_PORTS
-from sim.native import NativeModel, NativeTimeout, build_native
-from sim.rtl_backend import EngineTimeout
+from sim.native import NativeModel, NativeFault, build_native
+from sim.rtl_backend import EngineFault
 
 __all__ = ["NativeEngine", "UNIT_DESIGNS"]
 
@@ -31,6 +31,7 @@ class NativeEngine:
     def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32, *, seed: int = 0,
                  idle: float = 0.0, stall: float = 0.0, log=print):
         self.rows, self.cols, self.acc_width = rows, cols, acc_width
+        self.stalls(seed, idle, stall)
         self._models, self._route = {}, {}
         for unit, design in UNIT_DESIGNS.items():
             _, component = build_design(design, rows=rows, cols=cols, acc_width=acc_width)
@@ -40,7 +41,6 @@ class NativeEngine:
             self._models[unit].reset()
             for outer, inner in UNIT_PORTS[unit].items():
                 self._route[outer] = (unit, inner)
-        self.stalls(seed, idle, stall)
 
     def stalls(self, seed: int, idle: float = 0.0, stall: float = 0.0) -> None:
         """Random idle / stall cycles (and junk payload) from ``seed`` from now on; 0: none."""
@@ -77,8 +77,8 @@ class NativeEngine:
                 {inner[s]: w for s, w in inputs.items()},
                 {inner[s]: n for s, n in outputs.items()},
                 budget=budget, seed=seed, idle=self._idle, stall=self._stall)
-        except NativeTimeout as exc:
-            raise EngineTimeout(str(exc), {outer[s]: v for s, v in exc.in_pos.items()},
+        except NativeFault as exc:
+            raise EngineFault(str(exc), {outer[s]: v for s, v in exc.in_pos.items()},
                                 {outer[s]: v for s, v in exc.out_pos.items()}) from None
         return {outer[s]: w for s, w in results.items()}, cycles
 

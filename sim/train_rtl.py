@@ -24,6 +24,7 @@ from pathlib import Path
 from golden.backend import TableBackend
 from golden.cli import output_dir
 from golden.train import HPARAMS, MODELS, train_run
+from hdl.gen import MAX_ARRAY_PES
 
 __all__ = ["run", "main"]
 
@@ -33,7 +34,7 @@ def _steps_per_epoch(model: str, n_train: int, batch=None) -> int:
 
 
 def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=None,
-        batch=None, engine=None, data=None, progress=True, compare_golden=True) -> dict:
+        batch=None, engine=None, data=None, progress=True) -> dict:
     """One RTL training run; returns the report (see the module docstring).
 
     ``engine`` defaults to a :class:`sim.native_engine.NativeEngine` of ``rows`` x ``cols``;
@@ -95,14 +96,11 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
                          "host": round(wall - rtl.engine_s - check.golden_s, 2)},
         "compared_arrays": check.compared,
     }
-    same = True
-    if compare_golden:
-        gold = train_run(model, "q4", seed, data=data, backend=TableBackend(), epochs=epochs,
-                         batch=batch, max_steps=max_steps)
-        keys = ("test_acc", "train_loss", "stats", "alphas")
-        report["golden"] = {k: gold[k] for k in keys}
-        same = all(gold[k] == row[k] for k in keys)
-    report["bit_exact"] = same
+    gold = train_run(model, "q4", seed, data=data, backend=TableBackend(), epochs=epochs,
+                     batch=batch, max_steps=max_steps)
+    keys = ("test_acc", "train_loss", "stats", "alphas")
+    report["golden"] = {k: gold[k] for k in keys}
+    report["bit_exact"] = all(gold[k] == row[k] for k in keys)
     return report
 
 
@@ -123,6 +121,9 @@ def main(argv=None) -> int:
     for name in ("rows", "cols"):
         if getattr(args, name) < 1:
             ap.error(f"--{name} must be a positive integer, not {getattr(args, name)}")
+    if args.rows * args.cols > MAX_ARRAY_PES:
+        ap.error(f"a {args.rows}x{args.cols} array has more than {MAX_ARRAY_PES} processing "
+                 f"elements, the most make verilog generates (hdl.gen.MAX_ARRAY_PES)")
     if not 1 <= args.seed <= 2 ** 32 - 1:
         ap.error(f"--seed must be in 1..2**32-1, not {args.seed}")
     from threadpoolctl import threadpool_limits
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
     try:
         report = run(args.model, epochs=args.epochs, rows=args.rows, cols=args.cols,
                      seed=args.seed, max_steps=args.max_steps)
-    except (Divergence, RtlFault, NativeBuildError) as exc:
+    except (Divergence, RtlFault, NativeBuildError, RuntimeError) as exc:
         print(f"train-rtl: FAILED: {exc}", file=sys.stderr)
         return 1
     report["command"] = "python -m sim.train_rtl " + " ".join(argv or sys.argv[1:])

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from amaranth.hdl import Assert, Module
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
 
 from golden.backend import NumpyBackend, TableBackend
 from golden.data import Digits, load_digits_split
@@ -82,7 +85,13 @@ def test_quantize_and_readout_equal_golden(odd_engine, seed):
                 got, want = rtl.quantize_grad(x, **kw), gold.quantize_grad(x, **kw)
                 for name, u, v in zip(want._fields, got, want):
                     assert np.array_equal(u, v), (name, g, phase, rounding, s)
-                assert rtl.last_grad_status["sat_count"] == int(want.saturated.sum())
+                status = rtl.last_grad_status
+                assert status["sat_count"] == int(want.saturated.sum())
+                # The tracker leaves NaN and Inf out of amax and flags them instead.
+                finite = np.isfinite(x)
+                assert status["nonfinite"] == (not finite.all())
+                assert status["amax"] == int(np.abs(x[finite]).max().view(np.uint16))
+                assert status["next_scale_exp"] == grad_scale_exp(x[finite])
     acc = rng.integers(-2 ** 31, 2 ** 31, (5, 9), dtype=np.int64)
     acc[0, :3] = [0, -2 ** 31, 2 ** 31 - 1]
     acc[1] >>= rng.integers(0, 31, 9)                   # every magnitude
@@ -219,6 +228,44 @@ def test_missing_compiler_is_a_clear_error(monkeypatch, tmp_path):
         native.build_native(component, "nocompiler", build_root=tmp_path)
 
 
+class _Checked(wiring.Component):
+    """A one-beat stream register whose Verilog asserts that no beat carries 9."""
+
+    def __init__(self):
+        super().__init__({"i": In(stream.Signature(4)), "o": Out(stream.Signature(4))})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += [self.o.payload.eq(self.i.payload), self.o.valid.eq(1)]
+        with m.Elif(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        m.d.sync += Assert(~self.i.valid | (self.i.payload != 9), "a beat carries 9")
+        return m
+
+
+def test_a_stopping_model_is_a_fault_not_an_exit(tmp_path):
+    """A failed assertion ($stop) in a native model ends the run with an error saying how far
+    it got, and leaves Python running; a stray result beat is reported by the next run."""
+    from sim.native import NativeFault, NativeModel, build_native
+
+    lib, ports = build_native(_Checked(), "checked", build_root=tmp_path, log=lambda m: None)
+    model = NativeModel(lib, ports)
+    model.reset()
+    beats = np.array([[1], [2], [9], [4]], dtype=np.uint32)
+    with pytest.raises(NativeFault, match=r"the model stopped") as info:
+        model.run({"i": beats}, {"o": 4}, budget=100)
+    assert info.value.in_pos["i"][0] == 3          # stopped at the edge that took the 9
+    model.close()
+    model = NativeModel(lib, ports)
+    model.reset()
+    model.run({"i": beats[:2]}, {"o": 1}, budget=100)   # the second result stays held
+    with pytest.raises(NativeFault, match=r"^o: a result beat nobody asked for"):
+        model.run({"i": beats[3:]}, {}, budget=100)
+    model.close()
+
+
 class _Tampered(TableBackend):
     """Golden arithmetic with one accumulator off by one in the n-th GEMM (and the gradient
     unit status an RTL backend reports, taken from the same golden values)."""
@@ -257,6 +304,37 @@ def test_lockstep_names_the_first_divergence():
                                          r"column block 2\): gemm uint4 x r4 phase 0 acc "
                                          r"differs in 1 of 16384 elements; first at \(5, 9\)"):
         train_run("mlp", "q4", 1, data=data, backend=check, max_steps=3, on_start=check.bind)
+
+
+class _Skewed(TableBackend):
+    """Golden arithmetic, but read-out zeros come back as -0 and the tracker's amax is 1 high:
+    the two differences only a bit-pattern comparison and the tracker check can see."""
+
+    rows, cols = 4, 4
+
+    def readout(self, acc, *, exp_offset):
+        res = super().readout(acc, exp_offset=exp_offset)
+        values = np.where(acc == 0, np.float16(-0.0), res.values).astype(np.float16)
+        return res._replace(values=values)
+
+    def quantize_grad(self, fp16, **kwargs):
+        res = super().quantize_grad(fp16, **kwargs)
+        self.last_grad_status = {"amax": int(np.abs(fp16).max().view(np.uint16)) + 1,
+                                 "nonfinite": False, "next_scale_exp": grad_scale_exp(fp16),
+                                 "sat_count": int(res.saturated.sum())}
+        return res
+
+
+def test_lockstep_sees_negative_zero_and_the_tracker():
+    check = LockstepBackend(_Skewed(), TableBackend())
+    with pytest.raises(Divergence, match=r"^step -, -, readout: readout exp_offset 0 values "
+                                         r"differs in 1 of 2 elements; first at \(1,\)"):
+        check.readout(np.array([3, 0], np.int64), exp_offset=0)
+    x = np.array([0.5, -2.0], np.float16)
+    with pytest.raises(Divergence, match=r"^step -, -, gradient unit amax tracker: "
+                                         r"quantize_grad phase 0 g 5 nearest: amax is 16385 on "
+                                         r"the RTL, 16384 in golden"):
+        check.quantize_grad(x, phase=0, scale_exp=5, rounding="nearest", seed=None)
 
 
 def _digits(n_train, n_test):

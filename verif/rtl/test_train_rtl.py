@@ -20,8 +20,8 @@ def run_steps(simulator, seed, rows, cols, **env):
 
 
 def test_train_step_cocotb_fast(simulator, seed):
-    """One MLP step at batch 2 on a 4x4 array (with stalls), evaluated on 2 test images."""
-    run_steps(simulator, seed, 4, 4, MODEL="mlp", STEPS=1, BATCH=2, TRAIN_N=64, TEST_N=2)
+    """Two MLP steps at batch 2 on a 4x4 array (with stalls), evaluated on 2 test images."""
+    run_steps(simulator, seed, 4, 4, MODEL="mlp", STEPS=2, BATCH=2, TRAIN_N=64, TEST_N=2)
 
 
 @pytest.mark.slow
