@@ -79,12 +79,15 @@ class Controls:
             self.seen["seed_load with a stochastic beat"] += 1
         self.prev_fire = fire
 
-    def assert_covered(self) -> None:
+    def assert_covered(self, *, data_relations: bool = True) -> None:
+        """Fail unless every relation occurred; ``data_relations`` also asks for the two that
+        depend on the beat's data (a saturating beat, a stochastic one), which only a long
+        stream meets under every seed."""
         wanted = [f"{name} {rel}" for name in (*self.pulses, "config_change")
                   for rel in ("with a beat", "in the cycle after a beat", "while idle")]
-        if "sat_clear" in self.pulses:
+        if "sat_clear" in self.pulses and data_relations:
             wanted.append("sat_clear with a saturating beat")
-        if "seed_load" in self.pulses:
+        if "seed_load" in self.pulses and data_relations:
             wanted.append("seed_load with a stochastic beat")
         missing = [w for w in wanted if not self.seen[w]]
         assert not missing, f"relations never exercised: {missing} (seen: {dict(self.seen)})"
@@ -272,7 +275,9 @@ def test_backward_tile_controls_mid_tile(seed):
             f"acc_overflow, row {n}"
         assert got.last == (n % rows == rows - 1), f"last of row {n}"
     assert rows_out[0][1].all(), "the first tile must saturate its accumulators"
-    controls.assert_covered()
+    # About 30 gradient beats: the data relations are left to the 160-beat unit tests above
+    # (one seed in about fifteen met no saturating beat under sat_clear here).
+    controls.assert_covered(data_relations=False)
 
 
 def seed_that_differs(x: int, g: int) -> int:
