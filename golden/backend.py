@@ -48,7 +48,8 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from golden import gemm as gemm_mod
-from golden.formats import DEFAULT_SEED, SCALE_EXP_MAX, SCALE_EXP_MIN, R4Result, r4_quantize
+from golden.formats import (DEFAULT_SEED, SCALE_EXP_MAX, SCALE_EXP_MIN, R4Result, check_seed,
+                            r4_quantize)
 
 
 class Backend(Protocol):
@@ -244,15 +245,8 @@ def _stochastic_entries(threshold, down, up) -> np.ndarray:
 
 
 def _checked_seed(seed) -> int:
-    """A stochastic rounding seed (None: the default one), checked like the reference does:
-    TypeError for a non-integer, ValueError outside 1..2**32-1."""
-    s = DEFAULT_SEED if seed is None else seed
-    if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, not {seed!r}")
-    if not 1 <= s <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
-                         f"not {s}")
-    return s
+    """A stochastic rounding seed (None: the default one), checked like the reference does."""
+    return check_seed(DEFAULT_SEED if seed is None else seed)
 
 
 def _select_codes(entries, draws) -> np.ndarray:

@@ -89,7 +89,8 @@ def check_int_in_range(name: str, value, lo: int, hi: int, note: str = "") -> in
     return int(value)
 
 
-def _check_scale_exp(scale_exp) -> int:
+def check_scale_exp(scale_exp) -> int:
+    """A GradScale exponent: an integer in the signed hardware register's range."""
     return check_int_in_range("scale_exp", scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
                               f" (the signed {SCALE_EXP_BITS}-bit hardware register)")
 
@@ -227,6 +228,16 @@ def _jump_columns() -> np.ndarray:
 _JUMP_COLS: np.ndarray | None = None
 
 
+def check_seed(seed) -> int:
+    """An xorshift32 seed: an integer (not a bool) in 1..2**32-1 (0 is a fixed point)."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"seed must be an integer, not {seed!r}")
+    if not 1 <= seed <= 0xFFFFFFFF:
+        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
+                         f"not {seed}")
+    return int(seed)
+
+
 def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     """The first ``n`` outputs of xorshift32 from ``seed`` (each output = the state after a step).
 
@@ -234,11 +245,7 @@ def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     selected by the bits of the block's starting state, so no Python loop runs per element.
     """
     global _JUMP_COLS
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, not {seed!r}")
-    if not 1 <= seed <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
-                         f"not {seed}")
+    check_seed(seed)
     n = check_int_in_range("n", n, 0, np.iinfo(np.intp).max, " (the number of outputs)")
     if _JUMP_COLS is None:
         _JUMP_COLS = _jump_columns()
@@ -291,7 +298,7 @@ def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags
         Codes of the same shape as ``x``; NaN gives code 0 and +-Inf gives +-max, both flagged.
     """
     p = check_phase(phase)
-    g = _check_scale_exp(scale_exp)
+    g = check_scale_exp(scale_exp)
     if rounding not in ROUNDINGS:
         raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
     if rounding == "nearest" and seed is not None:
@@ -330,7 +337,7 @@ def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags
 def r4_decode(codes, *, phase=0, scale_exp=0) -> np.ndarray:
     """R4 codes -> float64 values (-1)^s * 2^(2e - 8 - phase - scale_exp); e = 0 decodes to 0."""
     p = check_phase(phase)
-    g = _check_scale_exp(scale_exp)
+    g = check_scale_exp(scale_exp)
     c = check_codes(codes).astype(np.int64)
     e = c & 7
     mag = np.where(e > 0, np.ldexp(1.0, 2 * e - 8 - p - g), 0.0)

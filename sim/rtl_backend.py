@@ -27,9 +27,8 @@ import numpy as np
 
 from golden import gemm as gemm_mod
 from golden.backend import BackendBase, check_crossing
-from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, SCALE_EXP_MAX,
-                            SCALE_EXP_MIN, R4Result, check_codes, check_int_in_range,
-                            check_phase, format_of)
+from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, R4Result, check_codes,
+                            check_phase, check_scale_exp, check_seed)
 from hdl.gen import file_stem
 from hdl.training_units import UNIT_PORTS
 from sim import tiling
@@ -124,7 +123,11 @@ class RtlBackend(BackendBase):
     def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        _check_gemm_args(a, b, a_format, b_format, phase, acc_width)
+        gemm_mod.check_gemm_mode(a_format, b_format, phase)      # golden's checks, its order
+        gemm_mod.check_acc_width(acc_width)
+        gemm_mod.check_gemm_shapes(a, b)
+        check_codes(a, "a_codes")
+        check_codes(b, "b_codes")
         if acc_width != self.acc_width:
             raise ValueError(f"acc_width {acc_width}: this RTL model was built with "
                              f"{self.acc_width}-bit accumulators")
@@ -163,21 +166,14 @@ class RtlBackend(BackendBase):
 
     def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
         h = check_crossing("fp16", fp16, np.float16)
-        check_phase(phase)
-        check_int_in_range("scale_exp", scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
-                           f" (the signed {SCALE_EXP_BITS}-bit hardware register)")
+        check_phase(phase)                                      # r4_quantize's checks
+        check_scale_exp(scale_exp)
         if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be one of {ROUNDINGS}, not {rounding!r}")
         if rounding == "nearest" and seed is not None:
             raise ValueError("seed is only meaningful with rounding='stochastic'")
         stochastic = rounding == "stochastic"
-        s = DEFAULT_SEED if seed is None else seed
-        if stochastic:
-            if isinstance(s, bool) or not isinstance(s, (int, np.integer)):
-                raise TypeError(f"seed must be an integer, not {seed!r}")
-            if not 1 <= s <= 0xFFFFFFFF:
-                raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state "
-                                 f"0), not {s}")
+        s = check_seed(DEFAULT_SEED if seed is None else seed) if stochastic else DEFAULT_SEED
         e = self.engine
         # One configuration cycle: load the seed, restart the counters, then the tensor.
         for port, value in (("phase", phase), ("scale_exp", int(scale_exp)),
@@ -199,8 +195,8 @@ class RtlBackend(BackendBase):
         else:
             codes = np.zeros(h.shape, dtype=np.uint8)
             invalid, saturated = np.zeros(h.shape, bool), np.zeros(h.shape, bool)
-        self.last_grad_status = {"amax": e.get("amax"),
-                                 "next_scale_exp": _signed(e.get("next_scale_exp"), SCALE_EXP_BITS),
+        g_next = _signed(e.get("next_scale_exp"), SCALE_EXP_BITS)
+        self.last_grad_status = {"amax": e.get("amax"), "next_scale_exp": g_next,
                                  "nonfinite": bool(e.get("nonfinite")),
                                  "sat_count": e.get("sat_count")}
         return R4Result(codes, invalid, saturated)
@@ -214,16 +210,3 @@ def _signed(value: int, width: int) -> int:
     return value - (1 << width) if value >> (width - 1) else value
 
 
-def _check_gemm_args(a, b, a_format, b_format, phase, acc_width):
-    """golden.gemm.gemm's argument checks, in its order, with its exception types."""
-    if a_format not in gemm_mod.A_FORMATS:
-        raise ValueError(f"a_format must be one of {gemm_mod.A_FORMATS}, not {a_format!r}")
-    if b_format not in gemm_mod.B_FORMATS:
-        raise ValueError(f"b_format must be one of {gemm_mod.B_FORMATS}, not {b_format!r}")
-    format_of(a_format), format_of(b_format)
-    check_phase(phase)
-    gemm_mod.check_acc_width(acc_width)
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
-    check_codes(a, "a_codes")
-    check_codes(b, "b_codes")
