@@ -1,4 +1,4 @@
-"""Bit-exact 4-bit number formats: INT4, UINT4 and radix-4 FP4 (R4), per DESIGN.md section 1.
+"""Bit-exact 4-bit number formats: INT4, UINT4 and radix-4 FP4 (R4), per docs/numerics.md.
 
 Every 4-bit code in fourbit is a ``numpy.uint8`` holding the raw bit pattern 0..15, whatever the
 format; the format says how the pattern decodes. Keeping codes as patterns (not values) is what
@@ -274,7 +274,7 @@ class R4Result(NamedTuple):
 
 
 def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags=False):
-    """Quantize FP16 values to R4 codes (DESIGN.md section 1), bit-exact with the RTL lane.
+    """Quantize FP16 values to R4 codes (docs/numerics.md section 3), bit-exact with the RTL lane.
 
     Parameters
     ----------

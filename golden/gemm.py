@@ -1,4 +1,4 @@
-"""The bit-exact integer GEMM and accumulator read-out of DESIGN.md section 3.
+"""The bit-exact integer GEMM and accumulator read-out of docs/numerics.md section 6.
 
 ``gemm`` returns what the systolic array drains after a tile: exact sums of INT x INT or
 INT x R4 products, accumulated in K order in a signed ``acc_width``-bit register with sticky

@@ -1,6 +1,6 @@
 """Quantized layers: Linear and Conv2d on the bit-exact 4-bit GEMM, plus PACT and the FP32 path.
 
-A layer with ``precision="q4"`` runs the paper's 4-bit training step (DESIGN.md sections 1-3):
+A layer with ``precision="q4"`` runs the paper's 4-bit training step (docs/numerics.md):
 
 - forward: SAWB INT4 weights x UINT4 activation codes (PACT or the pixel quantizer), exact
   integer GEMM, FP16 read-out, times the two FP32 scales, plus an FP32 bias;
@@ -37,7 +37,7 @@ PRECISIONS = ("q4", "fp32")
 BACKEND_OPS = ("gemm_readout", "quantize_grad")
 GRAD_SCALE_MODES = ("current", "delayed", "off")
 ACCUMULATE_MODES = ("exact", "fp16")
-#: R4 products are in units of 2^-7 at scale exponent 0 (DESIGN.md section 3).
+#: R4 products are in units of 2^-7 at scale exponent 0 (docs/numerics.md section 6).
 R4_PRODUCT_EXP = -7
 #: The smallest magnitude that FP16 round-to-nearest-even turns into Inf.
 FP16_INF_FROM = 65520.0

@@ -1,4 +1,4 @@
-"""Host-side quantizers of DESIGN.md section 2: SAWB weights, PACT activations, input pixels.
+"""Host-side quantizers of docs/numerics.md section 7: SAWB weights, PACT activations, input pixels.
 
 These run on the host in FP32 (v1 keeps them off the RTL) and hand 4-bit codes plus one FP32
 scale per tensor to the GEMM. Every rounding here is named: :func:`round_half_even` is the

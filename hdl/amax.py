@@ -1,6 +1,6 @@
 """The amax tracker: max |x| of a gradient tensor and the GradScale exponent it implies.
 
-Delayed GradScale (DESIGN.md section 1) quantizes iteration t of a layer with the exponent
+Delayed GradScale (docs/numerics.md section 5) quantizes iteration t of a layer with the exponent
 computed from that layer's amax at iteration t-1, so the tracker only has to watch the stream
 as it passes — one pass, no second read of the tensor. Comparing FP16 patterns with the sign
 bit dropped as unsigned integers orders finite magnitudes correctly, so amax is a 15-bit

@@ -1,7 +1,7 @@
 """Operand-format encoding shared by the processing element, the array and their testbenches.
 
-The GEMM mode of DESIGN.md section 3 (format of operand A, format of operand B, TPR phase of an
-R4 operand B) travels in-band with the operands, so one table maps golden's format names onto
+The GEMM mode of docs/numerics.md section 6 (format of operand A, format of operand B, TPR
+phase of an R4 operand B) travels in-band with the operands, so one table maps golden's format names onto
 the hardware codes; testbenches pack payloads through :func:`a_format_code` and
 :func:`b_format_code` and can never disagree with the RTL about what a code means.
 """

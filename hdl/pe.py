@@ -1,4 +1,4 @@
-"""The 4-bit multiply-accumulate processing element of DESIGN.md section 3.
+"""The 4-bit multiply-accumulate processing element of docs/numerics.md section 6.
 
 One PE computes every product a 4-bit training step needs: INT4/UINT4 x INT4/UINT4 in the
 forward GEMM and INT4/UINT4 x R4 in both backward GEMMs, and adds it exactly into an

@@ -1,4 +1,4 @@
-"""The FP16 -> R4 quantizer lane of the gradient unit (DESIGN.md section 1).
+"""The FP16 -> R4 quantizer lane of the gradient unit (docs/numerics.md section 3).
 
 The lane does, in gates, the integer algorithm of :func:`golden.formats.r4_quantize`:
 

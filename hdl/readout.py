@@ -1,4 +1,6 @@
-"""Accumulator -> FP16 read-out converter (DESIGN.md section 3), bit-exact with golden.gemm.readout.
+"""Accumulator -> FP16 read-out converter, bit-exact with golden.gemm.readout.
+
+The contract is docs/numerics.md section 6.
 
 The value ``acc * 2^exp_offset`` is rounded once, to nearest-even, into IEEE binary16:
 

@@ -17,7 +17,7 @@ PROCASSINIT
     FPGA power-up state) and also resets it synchronously in the process.
 WIDTHEXPAND, WIDTHTRUNC
     Amaranth's arithmetic is width-extending by definition; its Verilog writes the implied
-    extension and truncation as plain assignments (TOOLCHAIN.md).
+    extension and truncation as plain assignments.
 """
 
 from __future__ import annotations

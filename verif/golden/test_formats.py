@@ -2,8 +2,8 @@
 
 golden/formats.py quantizes on the FP16 *fields* (exponent logic plus mantissa bits), exactly as
 the hardware lane does. The references here never look at fields: they decode every FP16 value
-to float64, scale it by 2^(g+p), and apply DESIGN.md section 1 literally on that real number
-(thresholds 2.5 * 4^j, 4^-3 / 2 and 64; probabilities (y - L) / 3L and y / 4^-3).
+to float64, scale it by 2^(g+p), and apply docs/numerics.md section 3.1 literally on that real
+number (thresholds 2.5 * 4^j, 4^-3 / 2 and 64; probabilities (y - L) / 3L and y / 4^-3).
 
 Why float64 is exact for the references: an FP16 value has at most 11 significant bits and
 lies within 2^-24 .. 2^16, and g + p is within -128 .. 128, so y = |x| * 2^(g+p) lies within
@@ -69,7 +69,7 @@ def _codes_from_levels(x16: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def reference_nearest(x16: np.ndarray, phase: int, g: int):
-    """DESIGN.md's nearest rule on the real value y: codes, invalid and saturated masks."""
+    """Nearest rule of numerics.md 3.1 on the real value y: codes, invalid and saturated masks."""
     y = _y(x16, phase, g)
     k = np.where(y >= 4.0 ** -3 / 2, 1, 0)
     for j in LEVEL_JS:
@@ -84,7 +84,7 @@ def reference_nearest(x16: np.ndarray, phase: int, g: int):
 
 
 def reference_stochastic(x16: np.ndarray, phase: int, g: int, draws16: np.ndarray) -> np.ndarray:
-    """DESIGN.md's stochastic rule with draw r: up iff r / 2^16 < P(up), compared exactly."""
+    """Stochastic rule of numerics.md 3.1, draw r: up iff r / 2^16 < P(up), compared exactly."""
     y = _y(x16, phase, g)
     r = draws16.astype(np.float64)
     k = np.where(r * 4.0 ** -3 < y * 2 ** 16, 1, 0)          # below 4^-3: P = y / 4^-3

@@ -53,7 +53,7 @@ def test_random_gemm_matches_integer_reference(a_format, b_format, seed):
 
 def test_k_bound_values():
     assert max_product("uint4", "r4") == 15 * 2 ** 13
-    assert max_safe_k("uint4", "r4", 32) >= 16384          # DESIGN.md section 3
+    assert max_safe_k("uint4", "r4", 32) >= 16384          # docs/numerics.md section 6
     assert max_safe_k("uint4", "r4", 18) == 1
     assert check_k_bound(16384, "uint4", "r4") == 16384
     with pytest.raises(AccumulatorBoundError, match="exceeds the guaranteed bound"):
