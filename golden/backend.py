@@ -48,6 +48,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 
 from golden import gemm as gemm_mod
+from golden.format_table import A_FORMATS, B_FORMATS, format_of
 from golden.formats import (DEFAULT_SEED, SCALE_EXP_MAX, SCALE_EXP_MIN, R4Result, check_seed,
                             r4_quantize)
 
@@ -419,19 +420,21 @@ class TableBackend(BackendBase):
         return np.bitwise_xor.reduce(parts, axis=2).reshape(len(seeds), -1)[:, :n]
 
     def _value_table(self, fmt, phase):
-        key = (fmt, phase if fmt == "r4" else 0)
+        spec = format_of(fmt)
+        key = (spec.fmt, phase if spec.phased else 0)
         if key not in self._values:
-            self._values[key] = gemm_mod.operand_values(np.arange(16), fmt,
-                                                        phase=key[1]).astype(np.float32)
+            self._values[key] = spec.grid(key[1]).astype(np.float32)
         return self._values[key]
 
     def _decode(self, codes, fmt, phase):
         """Checked 4-bit codes (uint8, 2-D, 0..15) -> their exact float32 operand values."""
-        if fmt == "uint4":
-            return codes.astype(np.float32)
-        if fmt == "int4":
-            v = (codes ^ np.uint8(8)).astype(np.float32)
-            v -= np.float32(8)
+        spec = format_of(fmt)
+        if not spec.log_domain:                  # integers: the code, sign-extended if signed
+            if not spec.signed:
+                return codes.astype(np.float32)
+            half = 1 << (spec.bits - 1)
+            v = (codes ^ np.uint8(half)).astype(np.float32)
+            v -= np.float32(half)
             return v
         # R4: two adjacent codes (one uint16) -> two float32 values (one uint64) per lookup.
         if codes.flags.f_contiguous and not codes.flags.c_contiguous:
@@ -449,7 +452,7 @@ class TableBackend(BackendBase):
         """Largest K the float32 GEMM serves exactly without any possible saturation (or -1)."""
         key = (a_format, b_format, acc_width)
         if key not in self._k_limits:
-            if (a_format not in gemm_mod.A_FORMATS or b_format not in gemm_mod.B_FORMATS
+            if (a_format not in A_FORMATS or b_format not in B_FORMATS
                     or isinstance(acc_width, bool) or not isinstance(acc_width, int)
                     or not gemm_mod.ACC_WIDTH_MIN <= acc_width <= gemm_mod.ACC_WIDTH_MAX):
                 return -1
@@ -622,7 +625,7 @@ class TableBackend(BackendBase):
     def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        if (a_format not in gemm_mod.A_FORMATS or b_format not in gemm_mod.B_FORMATS
+        if (a_format not in A_FORMATS or b_format not in B_FORMATS
                 or a.shape[1] != b.shape[0] or not _is_phase(phase)
                 or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
                 or not -90 <= exp_offset <= 90 or (a.size and a.max() > 15)

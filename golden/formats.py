@@ -12,36 +12,17 @@ stochastic rounding), which is exactly what the hardware lane does. The random d
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
-# --------------------------------------------------------------------------- format table
-
-
-@dataclass(frozen=True)
-class Format:
-    """One 4-bit code format: its name and the range of values its codes decode to."""
-
-    name: str
-    signed: bool
-    log_domain: bool
-    min_value: int
-    max_value: int
-
-
-#: The formats as data; ``golden.gemm`` and ``hdl`` select behaviour from this table.
-FORMATS = {
-    "int4": Format("int4", signed=True, log_domain=False, min_value=-8, max_value=7),
-    "uint4": Format("uint4", signed=False, log_domain=False, min_value=0, max_value=15),
-    "r4": Format("r4", signed=True, log_domain=True, min_value=-(2 ** 13), max_value=2 ** 13),
-}
+from golden.format_table import (  # noqa: F401  (the table, importable beside its codecs)
+    A_FORMATS, B_FORMATS, FORMATS, GEMM_MODES, ElemFormat, FormatSpec, format_of)
 
 #: Phases of Two-Phase Rounding.
 PHASES = (0, 1)
 #: Rounding modes of the R4 quantizer.
-ROUNDINGS = ("nearest", "stochastic")
+ROUNDINGS = FORMATS[ElemFormat.R4].roundings
 #: The GradScale exponent register is a signed 8-bit field in hardware.
 SCALE_EXP_BITS = 8
 SCALE_EXP_MIN = -(2 ** (SCALE_EXP_BITS - 1))
@@ -50,14 +31,6 @@ SCALE_EXP_MAX = 2 ** (SCALE_EXP_BITS - 1) - 1
 R4_EMAX = 7
 #: Default stochastic-rounding seed (any value in 1 .. 2**32-1 is allowed; 0 is not).
 DEFAULT_SEED = 0x9E3779B9
-
-
-def format_of(name: str) -> Format:
-    """Look up a format by name with a clear error for unknown names."""
-    try:
-        return FORMATS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"format must be one of {sorted(FORMATS)}, not {name!r}") from None
 
 
 def check_codes(codes, name: str = "codes") -> np.ndarray:

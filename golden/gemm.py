@@ -23,8 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.formats import (check_codes, check_int_in_range, check_phase, format_of, int4_decode,
-                            r4_shift, uint4_decode)
+from golden.format_table import A_FORMATS, B_FORMATS, format_of  # noqa: F401  (re-exported)
+from golden.formats import check_codes, check_int_in_range, check_phase
 
 #: Accumulator widths the golden model (and the RTL parameter check) accept. 18 bits is the
 #: least that holds one UINT4 x R4 product (< 2^17); 48 keeps the read-out exact in float64.
@@ -36,9 +36,6 @@ READOUT_OFFSET_BITS = 9
 READOUT_OFFSET_MIN = -(2 ** (READOUT_OFFSET_BITS - 1))
 READOUT_OFFSET_MAX = 2 ** (READOUT_OFFSET_BITS - 1) - 1
 FP16_MAX = 65504.0
-
-A_FORMATS = ("int4", "uint4")
-B_FORMATS = ("int4", "uint4", "r4")
 
 
 class GemmResult(NamedTuple):
@@ -54,16 +51,12 @@ def check_acc_width(acc_width) -> int:
 
 
 def operand_values(codes, fmt: str, *, phase: int = 0) -> np.ndarray:
-    """Codes -> the integer each contributes to a product (R4: signed power of two, 2^-7 units)."""
-    if fmt == "int4":
-        return int4_decode(codes).astype(np.int64)
-    if fmt == "uint4":
-        return uint4_decode(codes).astype(np.int64)
-    if fmt == "r4":
-        c = check_codes(codes).astype(np.int64)
-        mag = np.where(c & 7, np.int64(1) << r4_shift(c, phase=phase), 0)
-        return np.where(c >> 3 == 1, -mag, mag)
-    raise ValueError(f"unknown format {fmt!r}")
+    """Codes -> the integer each contributes to a product (R4: signed power of two, 2^-7 units):
+    the format table's value grid (:meth:`golden.format_table.FormatSpec.grid`)."""
+    spec = format_of(fmt)
+    if spec.phased:
+        check_phase(phase)
+    return np.take(spec.grid(phase), check_codes(codes))
 
 
 @lru_cache(maxsize=None)
@@ -103,11 +96,7 @@ def check_k_bound(k: int, a_format: str, b_format: str, acc_width: int = 32) -> 
 
 def check_gemm_mode(a_format, b_format, phase) -> None:
     """A GEMM's operand formats and TPR phase, as :func:`gemm` and :func:`gemm_fp16` take them."""
-    if a_format not in A_FORMATS:
-        raise ValueError(f"a_format must be one of {A_FORMATS}, not {a_format!r}")
-    if b_format not in B_FORMATS:
-        raise ValueError(f"b_format must be one of {B_FORMATS}, not {b_format!r}")
-    format_of(a_format), format_of(b_format)
+    format_of(a_format, "a"), format_of(b_format, "b")
     check_phase(phase)
 
 

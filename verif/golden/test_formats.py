@@ -266,6 +266,36 @@ def test_r4_shift_matches_decode():
     assert FORMATS["r4"].min_value == -FORMATS["r4"].max_value
 
 
+def test_format_table_grids_are_the_codecs():
+    """Each format's value grid is what its decoder gives, and its range bounds the grid."""
+    c = np.arange(16)
+    decoders = {"int4": int4_decode, "uint4": uint4_decode,
+                "r4": lambda codes, phase: r4_decode(codes, phase=phase) * 2 ** 7}
+    for name, spec in FORMATS.items():
+        assert spec.name == name and spec.bits == 4
+        for phase in (0, 1):
+            want = (decoders[name](c, phase) if spec.phased else decoders[name](c))
+            np.testing.assert_array_equal(spec.grid(phase), want)
+            assert spec.grid(phase).dtype == np.int64
+        assert (spec.min_value, spec.max_value) == (spec.grid().min(), spec.grid().max())
+        assert spec.signed == (spec.min_value < 0)
+
+
+def test_format_table_drives_the_hardware_codes():
+    from hdl.modes import AFormat, BFormat
+    from golden.format_table import A_FORMATS, B_FORMATS, GEMM_MODES, format_of
+
+    assert {m.name.lower(): m.value for m in AFormat} == {f: format_of(f).a_code for f in A_FORMATS}
+    assert {m.name.lower(): m.value for m in BFormat} == {f: format_of(f).b_code for f in B_FORMATS}
+    assert A_FORMATS == ("int4", "uint4") and B_FORMATS == ("int4", "uint4", "r4")
+    assert len(GEMM_MODES) == 8 and ("uint4", "r4", 1) in GEMM_MODES
+    for role in ("a", "b"):
+        with pytest.raises(ValueError, match=f"{role}_format must be one of"):
+            format_of("fp4", role)
+    with pytest.raises(ValueError, match="a_format must be one of"):
+        format_of("r4", "a")
+
+
 def test_int4_uint4_codes():
     c = np.arange(16)
     np.testing.assert_array_equal(int4_decode(c), [0, 1, 2, 3, 4, 5, 6, 7,
