@@ -49,8 +49,10 @@ import numpy as np
 
 from golden import gemm as gemm_mod
 from golden.format_table import A_FORMATS, B_FORMATS, format_of
-from golden.formats import (DEFAULT_SEED, SCALE_EXP_MAX, SCALE_EXP_MIN, R4Result, check_seed,
-                            r4_quantize)
+from golden.checks import (  # noqa: F401  (check_crossing: sim/ imports it from here)
+    READOUT_OFFSET_MAX, SCALE_EXP_MAX, check_acc_width, check_crossing, check_int_in_range, check_phase,
+    check_scale_exp, check_seed, check_seed_pair, passes)
+from golden.formats import DEFAULT_SEED, ROUNDINGS, R4Result, r4_quantize
 
 
 class Backend(Protocol):
@@ -106,27 +108,6 @@ class BackendBase:
                         acc_width=acc_width)
         check_crossing("acc", res.acc, np.int64)
         return GemmReadout(res.overflow, self.readout(res.acc, exp_offset=exp_offset))
-
-
-def check_seed_pair(seeds) -> tuple:
-    """``seeds`` of a TPR call: None, or a pair (phase-0 seed, phase-1 seed); each seed is
-    checked where it is used."""
-    if seeds is None:
-        return None, None
-    if not isinstance(seeds, (tuple, list)) or len(seeds) != 2:
-        raise TypeError(f"seeds must be None or a pair (phase-0 seed, phase-1 seed), "
-                        f"not {seeds!r}")
-    return tuple(seeds)
-
-
-def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray:
-    """Reject a boundary tensor whose dtype (or rank) is not the documented one."""
-    a = np.asarray(arr)
-    if a.dtype != np.dtype(dtype):
-        raise TypeError(f"{name} must be {np.dtype(dtype)} at the backend boundary, not {a.dtype}")
-    if ndim is not None and a.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D at the backend boundary, got shape {a.shape}")
-    return a
 
 
 class NumpyBackend(BackendBase):
@@ -206,6 +187,9 @@ def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------- table-driven backend
 
+#: Read-out exponent offsets the float32 read-out serves (else: the reference). From -37 up,
+#: acc * 2^(off - 112) stays a multiple of float32's smallest step 2^-149.
+_FAST_OFFSETS = (-37, READOUT_OFFSET_MAX)
 #: Length of one block of the table-driven xorshift32 stream.
 _STREAM_BLOCK = 1024
 
@@ -263,19 +247,6 @@ def _saturated(mag, bound) -> np.ndarray:
     """R4 saturation flags: FP16 magnitude patterns above ``bound`` and below Inf."""
     mag = mag - np.uint16(bound + 1)                 # wraps below the bound
     return mag < np.uint16(0x7C00 - bound - 1)
-
-
-def _is_phase(phase) -> bool:
-    """Whether ``phase`` is one the reference accepts (else its error is the answer)."""
-    return (not isinstance(phase, bool) and isinstance(phase, (int, np.integer))
-            and phase in (0, 1))
-
-
-def _readout_offset_is_fast(exp_offset) -> bool:
-    """Whether the float32 read-out serves this exponent offset (else: the reference)."""
-    # From -37 up, acc * 2^(off - 112) stays a multiple of float32's smallest step 2^-149.
-    return (not isinstance(exp_offset, bool) and isinstance(exp_offset, (int, np.integer))
-            and -37 <= exp_offset <= gemm_mod.READOUT_OFFSET_MAX)
 
 
 def _fp16_exponent_and_significand(bits: np.ndarray):
@@ -453,8 +424,7 @@ class TableBackend(BackendBase):
         key = (a_format, b_format, acc_width)
         if key not in self._k_limits:
             if (a_format not in A_FORMATS or b_format not in B_FORMATS
-                    or isinstance(acc_width, bool) or not isinstance(acc_width, int)
-                    or not gemm_mod.ACC_WIDTH_MIN <= acc_width <= gemm_mod.ACC_WIDTH_MAX):
+                    or not passes(check_acc_width, acc_width)):
                 return -1
             # Every partial sum must be an integer below 2^24 in magnitude (exact in float32)
             # and within the accumulator (the reference's saturation semantics never apply).
@@ -465,17 +435,15 @@ class TableBackend(BackendBase):
     def _gemm_is_fast(self, a, b, a_format, b_format, phase, acc_width) -> bool:
         """Whether the float32 GEMM serves these checked code arrays (else: the reference)."""
         return (a.shape[1] <= self._k_limit(a_format, b_format, acc_width)
-                and a.shape[1] == b.shape[0] and _is_phase(phase)
+                and a.shape[1] == b.shape[0] and passes(check_phase, phase)
                 and not (a.size and a.max() > 15) and not (b.size and b.max() > 15))
 
     # ---- the interface
     def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
         h = check_crossing("fp16", fp16, np.float16)
-        if rounding not in ("nearest", "stochastic"):
+        if rounding not in ROUNDINGS:
             raise ValueError(f"rounding must be 'nearest' or 'stochastic', not {rounding!r}")
-        if (not _is_phase(phase) or isinstance(scale_exp, bool)
-                or not isinstance(scale_exp, (int, np.integer))
-                or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX):
+        if not (passes(check_phase, phase) and passes(check_scale_exp, scale_exp)):
             # Invalid phase or scale exponent: the reference's error.
             return r4_quantize(h, phase=phase, scale_exp=scale_exp, rounding=rounding,
                                seed=seed, flags=True)
@@ -502,9 +470,7 @@ class TableBackend(BackendBase):
         """
         h = check_crossing("fp16", fp16, np.float16)
         s0, s1 = check_seed_pair(seeds)
-        if (rounding not in ("nearest", "stochastic") or isinstance(scale_exp, bool)
-                or not isinstance(scale_exp, (int, np.integer))
-                or not SCALE_EXP_MIN <= scale_exp <= SCALE_EXP_MAX
+        if (rounding not in ROUNDINGS or not passes(check_scale_exp, scale_exp)
                 or (rounding == "nearest" and (s0, s1) != (None, None))):
             # Every error is quantize_grad's.
             return super().quantize_grad_tpr(h, scale_exp=scale_exp, rounding=rounding,
@@ -550,7 +516,7 @@ class TableBackend(BackendBase):
     def readout(self, acc, *, exp_offset):
         a = check_crossing("acc", acc, np.int64)
         image, self._image = self._image, None
-        if not _readout_offset_is_fast(exp_offset) or not a.size:
+        if not passes(check_int_in_range, "exp_offset", exp_offset, *_FAST_OFFSETS) or not a.size:
             return gemm_mod.readout(a, exp_offset=exp_offset, flags=True)
         off = int(exp_offset)
         if image is not None and image[0] is a:     # our own, unmodified (read-only) result
@@ -593,7 +559,7 @@ class TableBackend(BackendBase):
         """The read-out straight from the GEMM's float32 image: no int64 accumulators."""
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
-        if (not _readout_offset_is_fast(exp_offset) or not a.shape[0] * b.shape[1]
+        if (not passes(check_int_in_range, "exp_offset", exp_offset, *_FAST_OFFSETS) or not a.shape[0] * b.shape[1]
                 or not self._gemm_is_fast(a, b, a_format, b_format, phase, acc_width)):
             return super().gemm_readout(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                         acc_width=acc_width, exp_offset=exp_offset)
@@ -626,9 +592,8 @@ class TableBackend(BackendBase):
         a = check_crossing("a_codes", a_codes, np.uint8, 2)
         b = check_crossing("b_codes", b_codes, np.uint8, 2)
         if (a_format not in A_FORMATS or b_format not in B_FORMATS
-                or a.shape[1] != b.shape[0] or not _is_phase(phase)
-                or isinstance(exp_offset, bool) or not isinstance(exp_offset, (int, np.integer))
-                or not -90 <= exp_offset <= 90 or (a.size and a.max() > 15)
+                or a.shape[1] != b.shape[0] or not passes(check_phase, phase)
+                or not passes(check_int_in_range, "exp_offset", exp_offset, -90, 90) or (a.size and a.max() > 15)
                 or (b.size and b.max() > 15)):
             return gemm_mod.gemm_fp16(a, b, a_format=a_format, b_format=b_format, phase=phase,
                                       exp_offset=exp_offset, flags=True)

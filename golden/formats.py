@@ -16,56 +16,18 @@ from typing import NamedTuple
 
 import numpy as np
 
+from golden.checks import (  # noqa: F401  (the register ranges, importable beside their use)
+    PHASES, SCALE_EXP_BITS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes, check_int_in_range,
+    check_phase, check_scale_exp, check_seed)
 from golden.format_table import (  # noqa: F401  (the table, importable beside its codecs)
     A_FORMATS, B_FORMATS, FORMATS, GEMM_MODES, ElemFormat, FormatSpec, format_of)
 
-#: Phases of Two-Phase Rounding.
-PHASES = (0, 1)
 #: Rounding modes of the R4 quantizer.
 ROUNDINGS = FORMATS[ElemFormat.R4].roundings
-#: The GradScale exponent register is a signed 8-bit field in hardware.
-SCALE_EXP_BITS = 8
-SCALE_EXP_MIN = -(2 ** (SCALE_EXP_BITS - 1))
-SCALE_EXP_MAX = 2 ** (SCALE_EXP_BITS - 1) - 1
 #: R4 exponent field of the largest level (value 4^3 before phase and scale).
 R4_EMAX = 7
 #: Default stochastic-rounding seed (any value in 1 .. 2**32-1 is allowed; 0 is not).
 DEFAULT_SEED = 0x9E3779B9
-
-
-def check_codes(codes, name: str = "codes") -> np.ndarray:
-    """Return ``codes`` as a uint8 array, rejecting anything that is not a 4-bit pattern."""
-    arr = np.asarray(codes)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array of 4-bit codes, not dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > 15):
-        raise ValueError(f"{name} must hold 4-bit codes 0..15, found {arr.min()}..{arr.max()}")
-    return arr.astype(np.uint8)
-
-
-def check_phase(phase) -> int:
-    """A TPR phase: the integer 0 or 1 (not a bool, a float or an array)."""
-    if (isinstance(phase, bool) or not isinstance(phase, (int, np.integer))
-            or phase not in PHASES):
-        raise ValueError(f"phase must be 0 or 1, not {phase!r}")
-    return int(phase)
-
-
-def check_int_in_range(name: str, value, lo: int, hi: int, note: str = "") -> int:
-    """``value`` as a Python int if it is an integer (NumPy's included, bools not) in
-    ``lo..hi``: a TypeError or ValueError naming the parameter otherwise (``note`` follows the
-    range in the message, e.g. the register it fills)."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise ValueError(f"{name} must be in {lo}..{hi}{note}, not {value}")
-    return int(value)
-
-
-def check_scale_exp(scale_exp) -> int:
-    """A GradScale exponent: an integer in the signed hardware register's range."""
-    return check_int_in_range("scale_exp", scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
-                              f" (the signed {SCALE_EXP_BITS}-bit hardware register)")
 
 
 # --------------------------------------------------------------------------- INT4 / UINT4
@@ -199,16 +161,6 @@ def _jump_columns() -> np.ndarray:
 
 
 _JUMP_COLS: np.ndarray | None = None
-
-
-def check_seed(seed) -> int:
-    """An xorshift32 seed: an integer (not a bool) in 1..2**32-1 (0 is a fixed point)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an integer, not {seed!r}")
-    if not 1 <= seed <= 0xFFFFFFFF:
-        raise ValueError(f"seed must be in 1..2**32-1 (xorshift32 never leaves state 0), "
-                         f"not {seed}")
-    return int(seed)
 
 
 def xorshift32_stream(seed: int, n: int) -> np.ndarray:

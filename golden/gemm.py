@@ -23,18 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from golden.checks import (  # noqa: F401  (the ranges and checks hdl/ and sim/ import from here)
+    ACC_WIDTH_MAX, ACC_WIDTH_MIN, READOUT_OFFSET_BITS, READOUT_OFFSET_MAX, READOUT_OFFSET_MIN,
+    check_acc_width, check_codes, check_exp_offset, check_gemm_mode, check_gemm_shapes,
+    check_phase)
 from golden.format_table import A_FORMATS, B_FORMATS, format_of  # noqa: F401  (re-exported)
-from golden.formats import check_codes, check_int_in_range, check_phase
 
-#: Accumulator widths the golden model (and the RTL parameter check) accept. 18 bits is the
-#: least that holds one UINT4 x R4 product (< 2^17); 48 keeps the read-out exact in float64.
-ACC_WIDTH_MIN = 18
-ACC_WIDTH_MAX = 48
-#: The read-out's power-of-two exponent offset is a signed 9-bit register: it must cover
-#: -7 - g for every 8-bit GradScale exponent g (R4 products are in units of 2^-7).
-READOUT_OFFSET_BITS = 9
-READOUT_OFFSET_MIN = -(2 ** (READOUT_OFFSET_BITS - 1))
-READOUT_OFFSET_MAX = 2 ** (READOUT_OFFSET_BITS - 1) - 1
 FP16_MAX = 65504.0
 
 
@@ -43,11 +37,6 @@ class GemmResult(NamedTuple):
 
     acc: np.ndarray        # int64 (M, N)
     overflow: np.ndarray   # bool (M, N)
-
-
-def check_acc_width(acc_width) -> int:
-    """Validate an accumulator width (shared by golden and the RTL parameter checks)."""
-    return check_int_in_range("acc_width", acc_width, ACC_WIDTH_MIN, ACC_WIDTH_MAX)
 
 
 def operand_values(codes, fmt: str, *, phase: int = 0) -> np.ndarray:
@@ -92,23 +81,6 @@ def check_k_bound(k: int, a_format: str, b_format: str, acc_width: int = 32) -> 
             f"K = {k} exceeds the guaranteed bound {bound} of a {acc_width}-bit accumulator for "
             f"{a_format} x {b_format} products: partial sums could saturate")
     return int(k)
-
-
-def check_gemm_mode(a_format, b_format, phase) -> None:
-    """A GEMM's operand formats and TPR phase, as :func:`gemm` and :func:`gemm_fp16` take them."""
-    format_of(a_format, "a"), format_of(b_format, "b")
-    check_phase(phase)
-
-
-def check_gemm_shapes(a_codes, b_codes) -> tuple[np.ndarray, np.ndarray]:
-    """A GEMM's operands as arrays: both 2-D, with agreeing inner dimensions."""
-    a = np.asarray(a_codes)
-    b = np.asarray(b_codes)
-    if a.ndim != 2 or b.ndim != 2:
-        raise ValueError(f"a_codes and b_codes must be 2-D, got shapes {a.shape} and {b.shape}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"inner dimensions differ: A is {a.shape}, B is {b.shape}")
-    return a, b
 
 
 def gemm(a_codes, b_codes, *, a_format, b_format, phase=0, acc_width=32, flags=False,
@@ -196,11 +168,6 @@ def _sticky_walk(av, bv, rows, cols, lo, hi):
     return np.where(sat, rail, run), sat
 
 
-def _check_exp_offset(exp_offset) -> int:
-    """The read-out's power-of-two offset: an integer in the signed 9-bit register's range."""
-    return check_int_in_range("exp_offset", exp_offset, READOUT_OFFSET_MIN, READOUT_OFFSET_MAX)
-
-
 def _warn_saturated(overflow, func, what):
     """Say so when results saturated and the caller did not ask for the overflow flags."""
     n = int(np.count_nonzero(overflow))
@@ -231,7 +198,7 @@ def readout(acc, *, exp_offset=0, flags=False):
     flags : bool
         Return a :class:`ReadoutResult` with the overflow flags.
     """
-    _check_exp_offset(exp_offset)
+    check_exp_offset(exp_offset)
     a = np.asarray(acc)
     if a.dtype.kind not in "iu":
         raise TypeError(f"acc must be an integer array, not dtype {a.dtype}")
@@ -275,7 +242,7 @@ def gemm_fp16(a_codes, b_codes, *, a_format, b_format, phase=0, exp_offset=0, fl
     give :func:`readout` to compare them.
     """
     check_gemm_mode(a_format, b_format, phase)
-    _check_exp_offset(exp_offset)
+    check_exp_offset(exp_offset)
     a, b = check_gemm_shapes(a_codes, b_codes)
     av = np.ldexp(operand_values(a, a_format).astype(np.float64), int(exp_offset))
     bv = operand_values(b, b_format, phase=phase).astype(np.float64)

@@ -20,17 +20,18 @@ loss scale of the batch size, which keeps per-example gradients out of FP16's su
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from golden.backend import Backend, check_crossing, fp16_from_f32
-from golden.formats import (ROUNDINGS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes,
-                            check_int_in_range)
-from golden.gemm import AccumulatorBoundError, check_acc_width, check_k_bound
-from golden.quant import check_finite, pact_backward, pact_quantize, pixel_quantize, sawb_quantize
+from golden.backend import Backend, fp16_from_f32
+from golden.checks import (SCALE_EXP_MAX, SCALE_EXP_MIN, check_acc_width, check_codes,
+                           check_crossing, check_finite, check_int, check_int_in_range,
+                           check_real)
+from golden.formats import ROUNDINGS
+from golden.gemm import AccumulatorBoundError, check_k_bound
+from golden.quant import pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
 PRECISIONS = ("q4", "fp32")
 #: What a layer calls on ``StepContext.backend``.
@@ -99,29 +100,8 @@ class StepContext:
                             f"(a golden.backend.Backend), not {self.backend!r}")
         if not isinstance(self.config, QuantConfig):
             raise TypeError(f"config must be a QuantConfig, not {self.config!r}")
-        _check_int(self.run_seed, "run_seed", 0, "a non-negative integer")
-        _check_int(self.step, "step", 0, "a non-negative integer")
-
-
-def _check_int(value, what: str, least: int = 1, kind: str = "a positive integer") -> int:
-    """``value`` as an int if it is an integer (not a bool) >= ``least``; TypeError otherwise."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise TypeError(f"{what} must be {kind}, not {value!r}")
-    return int(value)
-
-
-def _check_real(value, what: str, *, positive: bool) -> float:
-    """``value`` as a float if it is a finite real number, > 0 or >= 0 as asked."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{what} must be a real number, not {value!r}")
-    try:
-        finite = math.isfinite(value)
-    except OverflowError:                    # an integer beyond the float range
-        finite = False
-    if not finite or (value <= 0 if positive else value < 0):
-        raise ValueError(f"{what} must be a {'positive' if positive else 'non-negative'} finite "
-                         f"number, not {value!r}")
-    return float(value)
+        check_int(self.run_seed, "run_seed", 0, "a non-negative integer")
+        check_int(self.step, "step", 0, "a non-negative integer")
 
 
 def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
@@ -176,7 +156,7 @@ class QAct(_QActFields):
 
     def __new__(cls, codes, scale):
         codes = check_codes(codes, "QAct codes")
-        return super().__new__(cls, codes, _check_real(scale, "QAct scale", positive=True))
+        return super().__new__(cls, codes, check_real(scale, "QAct scale", positive=True))
 
     @classmethod
     def trusted(cls, codes: np.ndarray, scale: float) -> "QAct":
@@ -242,8 +222,8 @@ class Pact(Layer):
 
     def __init__(self, name: str, alpha: float = 4.0, l2: float = 1e-4):
         super().__init__(name)
-        _check_real(alpha, "PACT alpha", positive=True)
-        _check_real(l2, "l2", positive=False)
+        check_real(alpha, "PACT alpha", positive=True)
+        check_real(l2, "l2", positive=False)
         with np.errstate(over="ignore"):
             self.params["alpha"] = np.array(alpha, dtype=np.float32)
         if not 0 < self.params["alpha"] < np.inf:
@@ -298,7 +278,7 @@ class _GemmLayer(Layer):
 
     def __init__(self, name, n_in, n_out, *, precision, rng):
         super().__init__(name)
-        n_in, n_out = _check_int(n_in, "n_in"), _check_int(n_out, "n_out")
+        n_in, n_out = check_int(n_in, "n_in"), check_int(n_out, "n_out")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if not isinstance(rng, np.random.Generator):
@@ -483,9 +463,9 @@ class Conv2d(_GemmLayer):
     """2-D convolution (NCHW, square kernel) as im2col onto the same GEMM as Linear."""
 
     def __init__(self, name, c_in, c_out, k=3, *, stride=1, pad=1, precision="q4", rng):
-        c_in, c_out, k = _check_int(c_in, "c_in"), _check_int(c_out, "c_out"), _check_int(k, "k")
-        stride = _check_int(stride, "stride")
-        pad = _check_int(pad, "pad", 0, "a non-negative integer")
+        c_in, c_out, k = check_int(c_in, "c_in"), check_int(c_out, "c_out"), check_int(k, "k")
+        stride = check_int(stride, "stride")
+        pad = check_int(pad, "pad", 0, "a non-negative integer")
         super().__init__(name, c_in * k * k, c_out, precision=precision, rng=rng)
         self.c_in, self.k, self.stride, self.pad = c_in, k, stride, pad
 
@@ -583,10 +563,10 @@ class Sgd:
     """
 
     def __init__(self, layers, *, lr, momentum=0.9, weight_decay=5e-4):
-        _check_real(lr, "lr", positive=True)
-        if not 0 <= _check_real(momentum, "momentum", positive=False) < 1:
+        check_real(lr, "lr", positive=True)
+        if not 0 <= check_real(momentum, "momentum", positive=False) < 1:
             raise ValueError(f"momentum must be in [0, 1), not {momentum!r}")
-        _check_real(weight_decay, "weight_decay", positive=False)
+        check_real(weight_decay, "weight_decay", positive=False)
         self.layers, self.lr, self.momentum, self.wd = layers, lr, momentum, weight_decay
         self.vel = {(id(l), k): np.zeros_like(p) for l in layers for k, p in l.params.items()}
 
@@ -600,11 +580,11 @@ class Sgd:
         """
         # Checked but passed on as given: a NumPy scalar and a Python number round differently
         # in the float32 update (NumPy's promotion rules), and runs must stay reproducible.
-        _check_int(batch_size, "batch_size")
+        check_int(batch_size, "batch_size")
         if lr is None:
             lr = self.lr
         else:
-            _check_real(lr, "lr", positive=False)
+            check_real(lr, "lr", positive=False)
         for layer in self.layers:
             missing = sorted(set(layer.params) - set(layer.grads))
             if missing:

@@ -14,6 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from golden.checks import check_finite  # noqa: F401  (quantizers and their callers use it)
+
 #: SAWB clip coefficients (c1, c2) for 4 bits (Choi et al., as used by Sun et al.).
 SAWB_C1 = 12.68
 SAWB_C2 = -12.80
@@ -28,17 +30,6 @@ PIXEL_OFFSET = 8
 def round_half_even(x, out=None) -> np.ndarray:
     """Round to the nearest integer, ties to even (IEEE roundTiesToEven), as float."""
     return np.rint(x, out=out)
-
-
-def check_finite(x, what: str) -> np.ndarray:
-    """Return ``x`` as an array: a TypeError naming ``what`` unless it is real-valued numbers
-    (bool, integer or floating point), a FloatingPointError if it holds NaN or Inf."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"{what} must be an array of real numbers, not dtype {arr.dtype}")
-    if not np.isfinite(arr).all():
-        raise FloatingPointError(f"{what} holds NaN or Inf")
-    return arr
 
 
 # --------------------------------------------------------------------------- SAWB

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from golden.backend import Backend, NumpyBackend, TableBackend
+from golden.checks import check_int
 from golden.cli import output_dir, positive_int
 from golden.data import Digits, load_digits_split
 from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QuantConfig, Relu,
@@ -89,18 +90,15 @@ def train_run(model: str, policy: str, seed: int, *, data: Digits, config=QuantC
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise TypeError(f"seed must be a non-negative integer, not {seed!r}")
+    check_int(seed, "seed", 0, "a non-negative integer")
     hp = dict(HPARAMS[model])
     for k, v in (("epochs", epochs), ("lr", lr), ("batch", batch), ("pact_alpha", pact_alpha)):
         if v is not None:
             hp[k] = v
     for k in ("epochs", "batch"):
-        if isinstance(hp[k], bool) or not isinstance(hp[k], (int, np.integer)) or hp[k] < 1:
-            raise TypeError(f"{k} must be a positive integer, not {hp[k]!r}")
-    if max_steps is not None and (isinstance(max_steps, bool) or max_steps < 1
-                                  or not isinstance(max_steps, (int, np.integer))):
-        raise TypeError(f"max_steps must be a positive integer or None, not {max_steps!r}")
+        check_int(hp[k], k)
+    if max_steps is not None:
+        check_int(max_steps, "max_steps", 1, "a positive integer or None")
     rng = np.random.default_rng(seed)
     net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"])
     params = [layer for layer in net.layers if layer.params]

@@ -14,7 +14,7 @@ import types
 
 from amaranth.lib import data, enum
 
-from golden.formats import check_phase
+from golden.checks import check_phase
 from golden.format_table import FORMATS, format_of
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from golden.backend import BackendBase, NumpyBackend, TableBackend
-from golden.formats import SCALE_EXP_MAX, SCALE_EXP_MIN
-from golden.gemm import READOUT_OFFSET_MAX, max_safe_k
+from golden.checks import READOUT_OFFSET_MAX, SCALE_EXP_MAX, SCALE_EXP_MIN
+from golden.gemm import max_safe_k
 
 ALL_FP16 = np.arange(65536, dtype=np.uint16).view(np.float16)
 

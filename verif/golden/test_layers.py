@@ -9,7 +9,8 @@ import pytest
 
 from golden.backend import NumpyBackend, TableBackend, fp16_from_f32, round_f32_to_fp16
 from golden.data import load_digits_split
-from golden.formats import SCALE_EXP_MAX, SCALE_EXP_MIN, grad_scale_exp, r4_quantize
+from golden.checks import SCALE_EXP_MAX, SCALE_EXP_MIN
+from golden.formats import grad_scale_exp, r4_quantize
 from golden.gemm import AccumulatorBoundError, gemm, gemm_fp16, readout
 from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
                            Sequential, Sgd, StepContext, scale_exp_of_amax, softmax_xent)
