@@ -295,9 +295,22 @@ def grad_scale_exp(x) -> int:
             raise ValueError("grad_scale_exp: x holds finite values that round to +-Inf in "
                              "FP16 (|x| >= 65520), which have no GradScale exponent")
         raise ValueError("grad_scale_exp: x holds NaN or Inf, which have no GradScale exponent")
-    amax = np.abs(h).max().reshape(1)     # 1-D whatever the tensor's rank
-    fld = _fp16_fields(amax)
-    if fld.zero[0]:
+    return scale_exp_of_amax(np.abs(h).max())
+
+
+def scale_exp_of_amax(amax) -> int:
+    """The GradScale rule itself: g = floor(log2(64 / amax)) of one finite FP16 ``amax`` (the
+    largest magnitude of a tensor), 0 for zero; in scalar integers on the FP16 fields, as the
+    hardware amax tracker computes it. A FloatingPointError for NaN or Inf."""
+    bits = int(np.float16(amax).view(np.uint16)) & 0x7FFF
+    e, f = bits >> 10, bits & 0x3FF
+    if e == 31:
+        raise FloatingPointError("GradScale: amax is NaN or Inf")
+    if bits == 0:
         return 0
-    # amax = man/1024 * 2^exp: a power of two gives 6 - exp, anything larger 5 - exp.
-    return int(6 - fld.exp[0] if fld.man[0] == 1024 else 5 - fld.exp[0])
+    if e == 0:                                  # subnormal: f * 2^-24
+        exp, pow2 = f.bit_length() - 25, f & (f - 1) == 0
+    else:
+        exp, pow2 = e - 15, f == 0
+    # amax = 1.f * 2^exp: a power of two gives 6 - exp, anything larger 5 - exp.
+    return 6 - exp if pow2 else 5 - exp

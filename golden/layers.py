@@ -29,7 +29,7 @@ from golden.backend import Backend, fp16_from_f32
 from golden.checks import (SCALE_EXP_MAX, SCALE_EXP_MIN, check_acc_width, check_codes,
                            check_crossing, check_finite, check_int, check_int_in_range,
                            check_real)
-from golden.formats import ROUNDINGS
+from golden.formats import ROUNDINGS, scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, check_k_bound
 from golden.quant import pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 
@@ -118,25 +118,6 @@ def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
     x = (x * 0x846CA68B) & 0xFFFFFFFF
     x ^= x >> 16
     return x or 1
-
-
-def scale_exp_of_amax(amax) -> int:
-    """GradScale exponent g = floor(log2(64 / amax)) from a finite FP16 amax, in scalar integers.
-
-    The same rule as :func:`golden.formats.grad_scale_exp` (the tests compare them on every
-    FP16 pattern), without its array set-up: the layer already has the amax.
-    """
-    bits = int(np.float16(amax).view(np.uint16)) & 0x7FFF
-    e, f = bits >> 10, bits & 0x3FF
-    if e == 31:
-        raise FloatingPointError("GradScale: amax is NaN or Inf")
-    if bits == 0:
-        return 0
-    if e == 0:                                  # subnormal: f * 2^-24
-        exp, pow2 = f.bit_length() - 25, f & (f - 1) == 0
-    else:
-        exp, pow2 = e - 15, f == 0
-    return 6 - exp if pow2 else 5 - exp
 
 
 class _QActFields(NamedTuple):
