@@ -12,6 +12,7 @@ stochastic rounding), which is exactly what the hardware lane does. The random d
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -19,6 +20,7 @@ import numpy as np
 from golden.checks import (  # noqa: F401  (the register ranges, importable beside their use)
     PHASES, SCALE_EXP_BITS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes, check_int_in_range,
     check_phase, check_scale_exp, check_seed)
+from golden.fp16 import Fp16Fields, fp16_fields, to_fp16  # noqa: F401  (to_fp16: the quantizers' input)
 from golden.format_table import (  # noqa: F401  (the table, importable beside its codecs)
     A_FORMATS, B_FORMATS, FORMATS, GEMM_MODES, ElemFormat, FormatSpec, format_of)
 
@@ -64,71 +66,6 @@ def uint4_encode(values) -> np.ndarray:
     return v.astype(np.uint8)
 
 
-# --------------------------------------------------------------------------- FP16 helpers
-
-
-def to_fp16(x) -> np.ndarray:
-    """Floats -> float16, rounding wider floats once to nearest-even (IEEE).
-
-    For float32 and float64 this is numpy's cast. NumPy casts a long double to float16 through
-    float64, which rounds twice; a long double is therefore first narrowed to float64 with
-    round-to-odd, after which the RNE cast to float16 is the single rounding (float64 keeps
-    more than the 11 + 2 significant bits that round-to-odd needs).
-    """
-    arr = np.asarray(x)
-    if arr.dtype.kind != "f":
-        raise TypeError(f"expected a floating-point array (FP16 values), not dtype {arr.dtype}; "
-                        "to pass raw FP16 bit patterns use bits.view(np.float16)")
-    if arr.dtype.itemsize > 8:
-        arr = _round_to_odd_f64(arr)
-    return arr.astype(np.float16)
-
-
-def _round_to_odd_f64(arr: np.ndarray) -> np.ndarray:
-    """Long doubles -> float64, rounded to odd: an inexact result gets an odd last bit."""
-    with np.errstate(over="ignore"):
-        d = np.atleast_1d(arr.astype(np.float64))
-    wide = np.atleast_1d(arr)
-    fix = (d != wide) & np.isfinite(d) & (d.view(np.uint64) & 1 == 0)
-    d[fix] = np.nextafter(d[fix], np.where(wide[fix] > d[fix], np.inf, -np.inf))
-    return d.reshape(arr.shape)
-
-
-class _Fp16Fields(NamedTuple):
-    sign: np.ndarray      # 0/1
-    man: np.ndarray       # significand normalised to 11 bits (1024..2047), 0 for zero
-    exp: np.ndarray       # floor(log2|x|) for finite non-zero x
-    zero: np.ndarray
-    nan: np.ndarray
-    inf: np.ndarray
-
-
-def _fp16_fields(h: np.ndarray) -> _Fp16Fields:
-    """Split float16 values into sign, normalised 11-bit significand and unbiased exponent."""
-    bits = h.view(np.uint16).astype(np.int64)
-    sign = bits >> 15
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    nan = (e == 31) & (f != 0)
-    inf = (e == 31) & (f == 0)
-    zero = (e == 0) & (f == 0)
-    # Subnormals: f * 2^-24; shift the significand up to 11 bits and lower the exponent to match.
-    lz = np.where(f > 0, 11 - _bit_length(f), 0)
-    man = np.where(e == 0, f << lz, 1024 + f)
-    exp = np.where(e == 0, -14 - lz, e - 15)
-    man = np.where(zero | nan | inf, 0, man)
-    return _Fp16Fields(sign, man, exp, zero, nan, inf)
-
-
-def _bit_length(v: np.ndarray) -> np.ndarray:
-    """Bit length of non-negative int64 values below 2**16 (0 for 0).
-
-    ``frexp`` writes v = m * 2^k with 0.5 <= m < 1, so k is the bit length; exact, since every
-    integer below 2**53 is a float64.
-    """
-    return np.frexp(v.astype(np.float64))[1].astype(np.int64)
-
-
 # --------------------------------------------------------------------------- random generator
 
 
@@ -146,21 +83,26 @@ def xorshift32_step(state: int) -> int:
     return state
 
 
-_JUMP_BLOCK = 1024
+#: Length of one block of steps of the jump table.
+XORSHIFT_BLOCK = 1024
 
 
-def _jump_columns() -> np.ndarray:
-    """cols[k, b] = the state k+1 steps after seed 1 << b; xorshift32 is linear over GF(2)."""
-    cols = np.zeros((_JUMP_BLOCK, 32), dtype=np.uint32)
+@lru_cache(maxsize=None)
+def xorshift32_jump_columns() -> np.ndarray:
+    """cols[k, b] = the state k+1 steps after seed 1 << b (read-only, 1024 x 32 uint32).
+
+    xorshift32 is linear over GF(2), so the state k+1 steps after any seed is the XOR of the
+    columns of its set bits: the table :func:`xorshift32_stream` and the table backend's byte
+    tables are built from.
+    """
+    cols = np.zeros((XORSHIFT_BLOCK, 32), dtype=np.uint32)
     for b in range(32):
         s = 1 << b
-        for k in range(_JUMP_BLOCK):
+        for k in range(XORSHIFT_BLOCK):
             s = xorshift32_step(s)
             cols[k, b] = s
+    cols.flags.writeable = False
     return cols
-
-
-_JUMP_COLS: np.ndarray | None = None
 
 
 def xorshift32_stream(seed: int, n: int) -> np.ndarray:
@@ -169,19 +111,17 @@ def xorshift32_stream(seed: int, n: int) -> np.ndarray:
     Vectorised by linearity: the states of a block of steps are XORs of precomputed columns
     selected by the bits of the block's starting state, so no Python loop runs per element.
     """
-    global _JUMP_COLS
     check_seed(seed)
     n = check_int_in_range("n", n, 0, np.iinfo(np.intp).max, " (the number of outputs)")
-    if _JUMP_COLS is None:
-        _JUMP_COLS = _jump_columns()
+    cols = xorshift32_jump_columns()
     out = np.empty(n, dtype=np.uint32)
     state = int(seed)
-    for start in range(0, n, _JUMP_BLOCK):
-        block = np.zeros(_JUMP_BLOCK, dtype=np.uint32)
+    for start in range(0, n, XORSHIFT_BLOCK):
+        block = np.zeros(XORSHIFT_BLOCK, dtype=np.uint32)
         for b in range(32):
             if state >> b & 1:
-                block ^= _JUMP_COLS[:, b]
-        take = min(_JUMP_BLOCK, n - start)
+                block ^= cols[:, b]
+        take = min(XORSHIFT_BLOCK, n - start)
         out[start:start + take] = block[:take]
         state = int(block[-1])
     return out
@@ -229,34 +169,60 @@ def r4_quantize(x, *, phase=0, scale_exp=0, rounding="nearest", seed=None, flags
     if rounding == "nearest" and seed is not None:
         raise ValueError("seed is only meaningful with rounding='stochastic'")
     h = to_fp16(x)
-    fld = _fp16_fields(h.ravel())
-    man, finite_nz = fld.man, ~(fld.zero | fld.nan | fld.inf)
+    fld = fp16_fields(h.ravel())
     ey = fld.exp + g + p                     # floor(log2 y), y = |x| * 2^(g+p)
-    j = np.floor_divide(ey, 2)               # level L = 4^j with L <= y < 4L
-    t = ey - 2 * j                           # 0: y in [L, 2L), 1: y in [2L, 4L)
     if rounding == "nearest":
-        up = (t == 1) & (man >= 1280)        # y >= 2.5 L  <=>  fraction >= 0.25 in [2L, 4L)
+        j = np.floor_divide(ey, 2)           # level L = 4^j with L <= y < 4L
+        t = ey - 2 * j                       # 0: y in [L, 2L), 1: y in [2L, 4L)
+        up = (t == 1) & (fld.man >= 1280)    # y >= 2.5 L  <=>  fraction >= 0.25 in [2L, 4L)
         below = np.where(ey == -7, 0, -1)    # [2^-7, 2^-6) -> 4^-3, smaller -> 0
         level = np.where(ey >= -6, j + up, below - 3)
+        codes = _r4_codes(fld, np.where(ey >= 6, 3, level))   # y >= 64: the top level
     else:
-        draws = xorshift32_stream(DEFAULT_SEED if seed is None else seed, man.size)
-        r = (draws >> 16).astype(np.int64)   # 16-bit uniform draw
-        # In range: up with probability (y - L) / 3L = (man * 2^t - 1024) / 3072.
-        up_in = r * 3072 < ((man << t) - 1024) << 16
-        # Below 4^-3: up with probability y / 4^-3 = man * 2^(ey - 4); compare r < man * 2^(ey+12).
-        sh = ey + 12
-        up_lo = np.where(sh >= 0, r < (man << np.clip(sh, 0, 40)),
-                         (r << np.clip(-sh, 0, 40)) < man)
-        level = np.where(ey >= -6, j + up_in, np.where(up_lo, -3, -4))
-    level = np.where(ey >= 6, 3, level)      # y >= 64 saturates to the top level
-    efield = np.where(finite_nz & (level >= -3), level + 4, 0)
-    efield = np.where(fld.inf, R4_EMAX, efield)
-    codes = np.where(efield > 0, (fld.sign << 3) | efield, 0).astype(np.uint8).reshape(h.shape)
+        down, up, threshold = r4_stochastic_choice(fld, g + p)
+        draws = xorshift32_stream(DEFAULT_SEED if seed is None else seed, ey.size)
+        codes = np.where((draws >> 16).astype(np.int64) < threshold, up, down)
+    codes = codes.reshape(h.shape)
     if not flags:
         return codes
+    finite_nz = ~(fld.zero | fld.nan | fld.inf)
     invalid = (fld.nan | fld.inf).reshape(h.shape)
-    saturated = (finite_nz & ((ey > 6) | ((ey == 6) & (man > 1024)))).reshape(h.shape)
+    saturated = (finite_nz & ((ey > 6) | ((ey == 6) & (fld.man > 1024)))).reshape(h.shape)
     return R4Result(codes, invalid, saturated)
+
+
+def r4_stochastic_choice(fld: Fp16Fields, shift: int):
+    """Stochastic R4 rounding of FP16 values (their :func:`golden.fp16.fp16_fields`) at
+    g + p = ``shift``, as data: (code rounded down, code rounded up, threshold T).
+
+    The result is the up code iff the element's 16-bit draw r is below T = ceil(P(up) * 2^16)
+    (docs/numerics.md section 3.2): in range, r < T  <=>  ``r * 3072 < ((man << t) - 1024) << 16``;
+    below 4^-3, r < T  <=>  ``r < man * 2^(ey + 12)``. Zero, NaN, Inf and saturated values
+    have equal codes both ways. :func:`r4_quantize` and the table backend's per-pattern tables
+    both use it.
+    """
+    man = fld.man
+    ey = fld.exp + shift
+    j = np.floor_divide(ey, 2)
+    t = ey - 2 * j
+    inside, top = ey >= -6, ey >= 6
+    # In range: P(up) = (y - L) / 3L = (man * 2^t - 1024) / 3072.
+    thr_in = -(-(((man << t) - 1024) << 16) // 3072)
+    # Below 4^-3: P(up) = y / 4^-3 = man * 2^(ey - 4), times 2^16 is man * 2^(ey + 12).
+    sh = ey + 12
+    thr_lo = np.where(sh >= 0, man << np.clip(sh, 0, 40), -(-man >> np.clip(-sh, 0, 40)))
+    down = np.where(top, 3, np.where(inside, j, -4))
+    up = np.where(top, 3, np.where(inside, j + 1, -3))
+    return _r4_codes(fld, down), _r4_codes(fld, up), np.where(inside, thr_in, thr_lo)
+
+
+def _r4_codes(fld: Fp16Fields, level) -> np.ndarray:
+    """uint8 R4 codes of the levels 4^level of finite non-zero values (-4 and below: zero);
+    zero and NaN give code 0, +-Inf the top code."""
+    finite_nz = ~(fld.zero | fld.nan | fld.inf)
+    efield = np.where(finite_nz & (level >= -3), level + 4, 0)
+    efield = np.where(fld.inf, R4_EMAX, efield)
+    return np.where(efield > 0, (fld.sign << 3) | efield, 0).astype(np.uint8)
 
 
 def r4_decode(codes, *, phase=0, scale_exp=0) -> np.ndarray:

@@ -25,7 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from golden.backend import Backend, fp16_from_f32
+from golden.backend import Backend
+from golden.fp16 import fp16_from_f32
 from golden.checks import (SCALE_EXP_MAX, SCALE_EXP_MIN, check_acc_width, check_codes,
                            check_crossing, check_finite, check_int, check_int_in_range,
                            check_real)

@@ -7,7 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from golden.backend import NumpyBackend, TableBackend, fp16_from_f32, round_f32_to_fp16
+from golden.backend import NumpyBackend, TableBackend
+from golden.fp16 import fp16_from_f32, round_f32_to_fp16
 from golden.data import load_digits_split
 from golden.checks import SCALE_EXP_MAX, SCALE_EXP_MIN
 from golden.formats import grad_scale_exp, r4_quantize, scale_exp_of_amax

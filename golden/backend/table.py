@@ -1,214 +1,36 @@
-"""The boundary between the training step (host) and the 4-bit arithmetic (NumPy now, RTL later).
+"""The table-driven backend: bit-identical to the reference backend, an order of magnitude faster.
 
-A training step calls exactly three operations through a :class:`Backend`, plus one ablation:
-
-========================  ======================================================================
-``gemm``                  a_codes uint8 (M, K) INT4/UINT4 patterns; b_codes uint8 (K, N)
-                          INT4/UINT4/R4 patterns; a_format, b_format (str); phase (int 0/1, the
-                          TPR phase of R4 operand B); acc_width (int).
-                          -> :class:`golden.gemm.GemmResult`: acc int64 (M, N) exact
-                          accumulators (R4 products in units of 2^-7 at scale exponent 0),
-                          overflow bool (M, N) sticky saturation flags.
-``readout``               acc int64 (M, N); exp_offset (int, signed 9-bit).
-                          -> :class:`golden.gemm.ReadoutResult`: values float16 (M, N) =
-                          RNE(acc * 2^exp_offset), overflow bool (saturated to +-65504).
-``quantize_grad``         fp16 float16 (any shape, C order = stream order); phase (0/1);
-                          scale_exp (int, signed 8-bit GradScale exponent g); rounding
-                          ("nearest"/"stochastic"); seed (int 1..2^32-1, or None for nearest).
-                          -> :class:`golden.formats.R4Result`: codes uint8 R4 patterns,
-                          invalid bool (NaN/Inf input), saturated bool (finite, clipped).
-``gemm_fp16`` (ablation)  as ``gemm`` but exp_offset instead of acc_width
-                          -> :class:`golden.gemm.Fp16GemmResult`: values float16, overflow bool.
-========================  ======================================================================
-
-Two optional fused operations combine these for the training step's hot path, so that a fast
-backend can share work between them; :class:`BackendBase` defines each as the primitives it
-stands for, so a backend that inherits it (an RTL backend, say) needs nothing new and every
-primitive still crosses the interface on its own:
-
-=========================  =====================================================================
-``quantize_grad_tpr``      ``quantize_grad`` of one tensor in phase 0 and in phase 1 (TPR), with
-                           ``seeds`` = (phase-0 seed, phase-1 seed), or None for nearest.
-                           -> (R4Result of phase 0, R4Result of phase 1).
-``gemm_readout``           ``gemm`` then ``readout`` of its accumulators (``exp_offset``).
-                           -> :class:`GemmReadout`: the GEMM's overflow flags, the read-out.
-=========================  =====================================================================
-
-Nothing else crosses: scales of SAWB/PACT, softmax, SGD stay on the host. A backend that
-returns the same integers and flags for the same inputs gives a bit-identical training run;
-``verif/golden/test_layers.py`` checks that with a second, independently written backend.
-:func:`check_crossing` is called on every tensor at the boundary so that a backend never has
-to guess a dtype.
+Contract: :class:`TableBackend` returns, for every input, exactly what
+:class:`golden.backend.reference.NumpyBackend` returns (every error included); how is in its
+docstring.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
-
 import numpy as np
 
 from golden import gemm as gemm_mod
+from golden.backend.base import BackendBase, GemmReadout
+from golden.checks import (READOUT_OFFSET_MAX, SCALE_EXP_MAX, check_acc_width, check_crossing,
+                           check_int_in_range, check_phase, check_scale_exp, check_seed,
+                           check_seed_pair, passes)
 from golden.format_table import A_FORMATS, B_FORMATS, format_of
-from golden.checks import (  # noqa: F401  (check_crossing: sim/ imports it from here)
-    READOUT_OFFSET_MAX, SCALE_EXP_MAX, check_acc_width, check_crossing, check_int_in_range, check_phase,
-    check_scale_exp, check_seed, check_seed_pair, passes)
-from golden.formats import DEFAULT_SEED, ROUNDINGS, R4Result, r4_quantize
-
-
-class Backend(Protocol):
-    """What an execution backend (NumPy golden model, simulated RTL) implements."""
-
-    name: str
-
-    def gemm(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str, b_format: str,
-             phase: int, acc_width: int) -> gemm_mod.GemmResult: ...
-
-    def readout(self, acc: np.ndarray, *, exp_offset: int) -> gemm_mod.ReadoutResult: ...
-
-    def quantize_grad(self, fp16: np.ndarray, *, phase: int, scale_exp: int, rounding: str,
-                      seed: int | None) -> R4Result: ...
-
-    def gemm_fp16(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str,
-                  b_format: str, phase: int, exp_offset: int) -> gemm_mod.Fp16GemmResult: ...
-
-    def quantize_grad_tpr(self, fp16: np.ndarray, *, scale_exp: int, rounding: str,
-                          seeds: tuple[int, int] | None) -> tuple[R4Result, R4Result]: ...
-
-    def gemm_readout(self, a_codes: np.ndarray, b_codes: np.ndarray, *, a_format: str,
-                     b_format: str, phase: int, acc_width: int,
-                     exp_offset: int) -> GemmReadout: ...
-
-
-class GemmReadout(NamedTuple):
-    """A GEMM's sticky saturation flags and the FP16 read-out of its accumulators."""
-
-    overflow: np.ndarray            # bool (M, N), the GEMM's
-    readout: gemm_mod.ReadoutResult
-
-
-class BackendBase:
-    """The fused operations as what they stand for: the primitives, called one after the other.
-
-    A backend inherits these and may override them with something faster that returns the same
-    arrays (``verif/golden/test_backend.py`` compares every override with these definitions).
-    """
-
-    def quantize_grad_tpr(self, fp16, *, scale_exp, rounding, seeds):
-        """Two-Phase Rounding of one gradient tensor: its phase-0 and phase-1 R4 results."""
-        s0, s1 = check_seed_pair(seeds)
-        return (self.quantize_grad(fp16, phase=0, scale_exp=scale_exp, rounding=rounding,
-                                   seed=s0),
-                self.quantize_grad(fp16, phase=1, scale_exp=scale_exp, rounding=rounding,
-                                   seed=s1))
-
-    def gemm_readout(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width,
-                     exp_offset):
-        """A GEMM and the read-out of its (possibly saturated) accumulators."""
-        res = self.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format, phase=phase,
-                        acc_width=acc_width)
-        check_crossing("acc", res.acc, np.int64)
-        return GemmReadout(res.overflow, self.readout(res.acc, exp_offset=exp_offset))
-
-
-class NumpyBackend(BackendBase):
-    """The golden model itself: every operation is the bit-exact reference in golden/."""
-
-    name = "numpy"
-
-    def gemm(self, a_codes, b_codes, *, a_format, b_format, phase, acc_width):
-        check_crossing("a_codes", a_codes, np.uint8, 2)
-        check_crossing("b_codes", b_codes, np.uint8, 2)
-        return gemm_mod.gemm(a_codes, b_codes, a_format=a_format, b_format=b_format,
-                             phase=phase, acc_width=acc_width, flags=True)
-
-    def readout(self, acc, *, exp_offset):
-        check_crossing("acc", acc, np.int64)
-        return gemm_mod.readout(acc, exp_offset=exp_offset, flags=True)
-
-    def quantize_grad(self, fp16, *, phase, scale_exp, rounding, seed):
-        check_crossing("fp16", fp16, np.float16)
-        return r4_quantize(fp16, phase=phase, scale_exp=scale_exp, rounding=rounding,
-                           seed=seed, flags=True)
-
-    def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
-        check_crossing("a_codes", a_codes, np.uint8, 2)
-        check_crossing("b_codes", b_codes, np.uint8, 2)
-        return gemm_mod.gemm_fp16(a_codes, b_codes, a_format=a_format, b_format=b_format,
-                                  phase=phase, exp_offset=exp_offset, flags=True)
-
-
-# --------------------------------------------------------------------------- FP16 conversions
-
-def fp16_from_f32(x: np.ndarray) -> np.ndarray:
-    """float32 -> float16 with round-to-nearest-even, identical to ``x.astype(np.float16)``.
-
-    NumPy's own cast is scalar software, and very slow (~150 ns per element) whenever a result
-    underflows or overflows. Here one float32 addition does the rounding for normal and
-    subnormal results alike: |x| + c with c = 2^(max(e, -14) + 13) (e the exponent of x)
-    leaves exactly FP16's 11 significant bits (or its 2^-24 step) of |x| in the sum, rounded
-    to nearest even, and the sum's bit pattern minus c's is the FP16 significand. Checked
-    against NumPy's cast on every non-NaN float32. NaN inputs are not supported (callers
-    reject them first); overflow gives +-Inf as the cast does.
-    """
-    f = np.ascontiguousarray(x, dtype=np.float32)
-    b = f.view(np.uint32)
-    a = b & np.uint32(0x7FFFFFFF)
-    np.minimum(a, np.uint32(0x47800000), out=a)          # from 2^16 up: Inf
-    c = a & np.uint32(0x7F800000)
-    np.maximum(c, np.uint32(0x38800000), out=c)          # exponent max(e, -14) ...
-    c += np.uint32(13 << 23)                             # ... + 13
-    r = (a.view(np.float32) + c.view(np.float32)).view(np.uint32)
-    r -= c
-    # Add back c's exponent as an FP16 exponent field: (e + 140) << 10, rebased to (e + 14).
-    c >>= 13
-    r += c
-    r -= np.uint32(0x1F800)
-    b = b >> 16
-    b &= np.uint32(0x8000)
-    r |= b
-    return r.astype(np.uint16).view(np.float16)
-
-
-def round_f32_to_fp16(x: np.ndarray) -> np.ndarray:
-    """float32 -> the nearest FP16 value (ties to even), kept as float32; +-Inf on overflow.
-
-    Same result as ``x.astype(np.float16).astype(np.float32)`` without the slow casts.
-    """
-    f = np.ascontiguousarray(x, dtype=np.float32)
-    b = f.view(np.uint32)
-    a = b & 0x7FFFFFFF
-    normal = ((b + 0xFFF + ((b >> 13) & 1)) & np.uint32(0xFFFFE000)).view(np.float32)
-    normal = np.where((a + 0xFFF + ((a >> 13) & 1)) >= 0x477FF000 + 0x1000,
-                      np.copysign(np.float32(np.inf), f), normal)
-    tiny = np.minimum(np.abs(f), np.float32(2.0 ** -14))
-    tiny = np.copysign(np.rint(tiny * np.float32(2.0 ** 24)) * np.float32(2.0 ** -24), f)
-    return np.where(a >= 0x38800000, normal, tiny)
-
-
-# --------------------------------------------------------------------------- table-driven backend
+from golden.formats import (DEFAULT_SEED, ROUNDINGS, XORSHIFT_BLOCK, R4Result, r4_quantize,
+                            r4_stochastic_choice, xorshift32_jump_columns)
+from golden.fp16 import fp16_fields, fp16_from_f32, round_f32_to_fp16
 
 #: Read-out exponent offsets the float32 read-out serves (else: the reference). From -37 up,
 #: acc * 2^(off - 112) stays a multiple of float32's smallest step 2^-149.
 _FAST_OFFSETS = (-37, READOUT_OFFSET_MAX)
-#: Length of one block of the table-driven xorshift32 stream.
-_STREAM_BLOCK = 1024
 
 
 def _xorshift_tables() -> np.ndarray:
-    """T[j, v, k] = xorshift32 state k+1 steps after the seed ``v << 8j``.
-
-    xorshift32 is linear over GF(2), so the state k+1 steps after any seed s is the XOR of
-    T[j, byte_j(s), k] over the four bytes of s: a block of 1024 draws costs four row gathers.
-    """
-    from golden.formats import xorshift32_step
-
-    cols = np.zeros((32, _STREAM_BLOCK), dtype=np.uint32)
-    for bit in range(32):
-        s = 1 << bit
-        for k in range(_STREAM_BLOCK):
-            s = xorshift32_step(s)
-            cols[bit, k] = s
-    tables = np.zeros((4, 256, _STREAM_BLOCK), dtype=np.uint32)
+    """T[j, v, k] = xorshift32 state k+1 steps after the seed ``v << 8j``, from
+    :func:`golden.formats.xorshift32_jump_columns`: by linearity, the state k+1 steps after any
+    seed s is the XOR of T[j, byte_j(s), k] over the four bytes of s, so a block of draws costs
+    four row gathers."""
+    cols = xorshift32_jump_columns().T             # cols[bit, k]
+    tables = np.zeros((4, 256, XORSHIFT_BLOCK), dtype=np.uint32)
     for j in range(4):
         for v in range(1, 256):
             low = (v & -v).bit_length() - 1
@@ -249,17 +71,6 @@ def _saturated(mag, bound) -> np.ndarray:
     return mag < np.uint16(0x7C00 - bound - 1)
 
 
-def _fp16_exponent_and_significand(bits: np.ndarray):
-    """floor(log2|x|) and the 11-bit normalised significand of FP16 patterns (finite, non-zero)."""
-    e = (bits >> 10) & 0x1F
-    f = bits & 0x3FF
-    # Subnormals: f * 2^-24 with f < 1024; normalise by the bit length of f.
-    blen = np.floor(np.log2(np.maximum(f, 1))).astype(np.int64) + 1
-    man = np.where(e == 0, f << (11 - blen), 1024 + f)
-    exp = np.where(e == 0, -24 + blen - 1, e - 15)
-    return exp, man
-
-
 class TableBackend(BackendBase):
     """Bit-identical to :class:`NumpyBackend`, an order of magnitude faster, built from tables.
 
@@ -269,7 +80,8 @@ class TableBackend(BackendBase):
     the round-down code, the round-up code and an integer threshold -- the code rounds up iff
     the 16-bit draw is below the threshold, the same integer comparison as the reference,
     divided out. The flags come from the FP16 magnitude and one bound per table. The xorshift32
-    stream uses byte tables (see :func:`_xorshift_tables`). GEMM operands decode into float32
+    stream uses byte tables (see :func:`_xorshift_tables`); the thresholds, the FP16 fields and
+    the xorshift32 jump table are golden.formats' own. GEMM operands decode into float32
     values whose products and sums are exact integers (INT4/UINT4 arithmetically, R4 two codes
     at a time through a 65536-entry table); the accumulators are handed out read-only, and
     the read-out of exactly the last result reuses its float32 image. The read-out rounds to
@@ -330,42 +142,13 @@ class TableBackend(BackendBase):
         return self._flags[key]
 
     def _stochastic_tables(self, shift):
-        key = shift
-        if key not in self._stoch:
-            bits = np.arange(65536, dtype=np.int64)
-            sign = bits >> 15
-            exp, man = _fp16_exponent_and_significand(bits)
-            ey = exp + shift
-            j = np.floor_divide(ey, 2)
-            t = ey - 2 * j
-            # In range: up iff r * 3072 < ((man << t) - 1024) << 16.
-            thr_in = -(-(((man << t) - 1024) << 16) // 3072)
-            # Below 4^-3: up iff r * 2^-(ey + 12) < man, i.e. r < ceil(man * 2^(ey + 12)).
-            sh = ey + 12
-            thr_lo = np.where(sh >= 0, man << np.clip(sh, 0, 40),
-                              -(-man >> np.clip(-sh, 0, 40)))
-            inside = ey >= -6
-            lo_level = np.where(inside, j, -4)
-            hi_level = np.where(inside, j + 1, -3)
-            thr = np.where(inside, thr_in, thr_lo)
-            top = ey >= 6
-            lo_level = np.where(top, 3, lo_level)
-            hi_level = np.where(top, 3, hi_level)
-            thr = np.where(top, 0, thr)
-
-            def code(level):
-                ef = np.where(level >= -3, level + 4, 0)
-                return np.where(ef > 0, (sign << 3) | ef, 0)
-
-            e = (bits >> 10) & 0x1F
-            zero = (bits & 0x7FFF) == 0
-            inf = (e == 31) & ((bits & 0x3FF) == 0)
-            nan = (e == 31) & ~inf
-            down = np.where(zero | nan, 0, np.where(inf, (sign << 3) | 7, code(lo_level)))
-            up = np.where(zero | nan | inf, down, code(hi_level))
-            thr = np.where(zero | nan | inf, 0, thr)
-            self._stoch[key] = _stochastic_entries(thr, down, up)
-        return self._stoch[key]
+        """One entry per FP16 pattern (:func:`_stochastic_entries`) of
+        :func:`golden.formats.r4_stochastic_choice` at g + p = ``shift``."""
+        if shift not in self._stoch:
+            fields = fp16_fields(np.arange(65536, dtype=np.uint16).view(np.float16))
+            down, up, threshold = r4_stochastic_choice(fields, shift)
+            self._stoch[shift] = _stochastic_entries(threshold, down, up)
+        return self._stoch[shift]
 
     def _stream_draws(self, seed: int, n: int) -> np.ndarray:
         """The 16-bit draws (top halves of the first ``n`` xorshift32 outputs) from ``seed``."""
@@ -377,9 +160,9 @@ class TableBackend(BackendBase):
             tables = _xorshift_tables()
             self._stream_jump = [[int(v) for v in t[:, -1]] for t in tables]
             # Row 256 j + v: the draws of the block that starts at seed v << 8j.
-            self._stream_high = (tables >> 16).astype(np.uint16).reshape(4 * 256, _STREAM_BLOCK)
+            self._stream_high = (tables >> 16).astype(np.uint16).reshape(4 * 256, XORSHIFT_BLOCK)
         j0, j1, j2, j3 = self._stream_jump
-        nblk = -(-n // _STREAM_BLOCK)
+        nblk = -(-n // XORSHIFT_BLOCK)
         rows = []
         for seed in seeds:
             s = int(seed)
@@ -387,7 +170,7 @@ class TableBackend(BackendBase):
                 rows += (s & 255, 256 | s >> 8 & 255, 512 | s >> 16 & 255, 768 | s >> 24)
                 s = j0[s & 255] ^ j1[s >> 8 & 255] ^ j2[s >> 16 & 255] ^ j3[s >> 24]
         parts = np.take(self._stream_high, rows, axis=0).reshape(len(seeds), nblk, 4,
-                                                                  _STREAM_BLOCK)
+                                                                  XORSHIFT_BLOCK)
         return np.bitwise_xor.reduce(parts, axis=2).reshape(len(seeds), -1)[:, :n]
 
     def _value_table(self, fmt, phase):
