@@ -71,10 +71,10 @@ synth-check: $(STAMP) ## fail if a design grew past its area baseline (synth/bas
 	$(VPY) -m pytest -m synth verif/synth
 
 train: $(STAMP)  ## 4-bit vs FP32 training on digits -> build/reports/train.json + plot
-	$(VPY) -m golden.train --out build/reports
+	$(VPY) -m experiments.train --out build/reports
 
 train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (~30 min) -> build/reports
-	$(VPY) -m golden.train --out build/reports --ablations --ablation-seeds 3
+	$(VPY) -m experiments.train --out build/reports --ablations --ablation-seeds 3
 
 train-rtl: ROWS = 8
 train-rtl: COLS = 8

@@ -18,7 +18,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from golden.cli import output_dir
+from experiments.cli import output_dir
 from golden.gemm import check_acc_width
 from hdl.params import check_positive_int
 from sim.verilog import write_verilog

@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 
 from golden.backend import TableBackend
-from golden.cli import output_dir
-from golden.train import HPARAMS, MODELS, train_run
+from experiments.cli import output_dir
+from experiments.train import HPARAMS, MODELS, train_run
 from hdl.gen import MAX_ARRAY_PES
 
 __all__ = ["run", "main"]
@@ -41,7 +41,7 @@ def run(model: str = "mlp", *, epochs=None, rows=8, cols=8, seed=1, max_steps=No
     ``data`` to the digits split; ``batch`` to the model's batch size.
     Raises :class:`sim.lockstep.Divergence` or :class:`sim.rtl_backend.RtlFault` on failure.
     """
-    from golden.data import load_digits_split
+    from experiments.data import load_digits_split
     from sim.lockstep import LockstepBackend
     from sim.native_engine import NativeEngine
     from sim.rtl_backend import RtlBackend

@@ -52,7 +52,7 @@ def _limit_memory():
 
 def _ctx():
     from golden.backend import TableBackend
-    from golden.layers import StepContext
+    from nn import StepContext
     return StepContext(TableBackend())
 
 
@@ -62,18 +62,18 @@ def _rng():
 
 
 def _linear(precision="fp32"):
-    from golden.layers import Linear
+    from nn import Linear
     return Linear("fc", 4, 3, precision=precision, rng=_rng())
 
 
 def _conv():
-    from golden.layers import Conv2d
+    from nn import Conv2d
     return Conv2d("conv", 1, 2, precision="fp32", rng=_rng())
 
 
 def _sgd_after_backward():
     import numpy as np
-    from golden.layers import Sgd
+    from nn import Sgd
     layer, ctx = _linear(), _ctx()
     y = layer.forward(np.ones((2, 4), np.float32), ctx)
     layer.backward(np.ones_like(y), ctx)
@@ -85,13 +85,13 @@ def _sgd_step(*args, **kwargs):
 
 
 def _sgd_before_backward():
-    from golden.layers import Sgd
+    from nn import Sgd
     return Sgd([_linear()], lr=0.1).step(2)
 
 
 def _qact(codes, scale):
     import numpy as np
-    from golden.layers import QAct
+    from nn import QAct
     return QAct(np.asarray(codes) if isinstance(codes, list) else codes, scale)
 
 
@@ -123,8 +123,8 @@ def _long_double_tie():
 
 
 def _train_run(**kw):
-    from golden.data import load_digits_split
-    from golden.train import train_run
+    from experiments.data import load_digits_split
+    from experiments.train import train_run
     args = {"model": "mlp", "policy": "fp32", "seed": 1, "max_steps": 1} | kw
     return train_run(args.pop("model"), args.pop("policy"), args.pop("seed"),
                      data=load_digits_split(), **args)
@@ -141,7 +141,7 @@ def _api_cases() -> list[Case]:
     from golden import formats as f
     from golden import layers as L
     from golden import quant as q
-    from golden.layers import QuantConfig, StepContext
+    from nn import QuantConfig, StepContext
     strings = np.array(["a", "b", "c", "d"])
     cases = [
         # --- the optimizer (issue item 4)
@@ -379,29 +379,29 @@ def _commands(tmp: Path) -> list[Command]:
     mk = ["make", "-s", "-o", ".venv/.fourbit-setup"]
     out = str(tmp / "out")
     return [
-        Command("cli", "train --models mlp,mlp", py + ["golden.train", "--out", out,
+        Command("cli", "train --models mlp,mlp", py + ["experiments.train", "--out", out,
                                                        "--models", "mlp,mlp", *quick],
                 "--models"),
         Command("cli", "train --fixed-scale-exp 3 (grad scale current)",
-                py + ["golden.train", "--out", out, "--models", "mlp",
+                py + ["experiments.train", "--out", out, "--models", "mlp",
                       "--fixed-scale-exp", "3", *quick], "--fixed-scale-exp"),
         Command("cli", "train --ablation-seeds 2 without --ablations",
-                py + ["golden.train", "--out", out, "--models", "mlp",
+                py + ["experiments.train", "--out", out, "--models", "mlp",
                       "--ablation-seeds", "1", *quick], "--ablation-seeds"),
-        Command("cli", "train --models ''", py + ["golden.train", "--out", out, "--models", "",
+        Command("cli", "train --models ''", py + ["experiments.train", "--out", out, "--models", "",
                                                   *quick], "--models"),
-        Command("cli", "train --models rnn", py + ["golden.train", "--out", out, "--models",
+        Command("cli", "train --models rnn", py + ["experiments.train", "--out", out, "--models",
                                                    "rnn", *quick], "rnn"),
-        Command("cli", "train --seeds 0", py + ["golden.train", "--out", out, "--seeds", "0"],
+        Command("cli", "train --seeds 0", py + ["experiments.train", "--out", out, "--seeds", "0"],
                 "--seeds"),
         Command("cli", "train --fixed-scale-exp 300",
-                py + ["golden.train", "--out", out, "--grad-scale", "off",
+                py + ["experiments.train", "--out", out, "--grad-scale", "off",
                       "--fixed-scale-exp", "300", *quick], "fixed_scale_exp"),
         Command("cli", "train --out <existing file>",
-                py + ["golden.train", "--out", str(existing), "--models", "mlp", *quick],
+                py + ["experiments.train", "--out", str(existing), "--models", "mlp", *quick],
                 "--out"),
         Command("cli", "train --out <file>/sub",
-                py + ["golden.train", "--out", str(existing / "sub"), "--models", "mlp",
+                py + ["experiments.train", "--out", str(existing / "sub"), "--models", "mlp",
                       *quick], "--out"),
         Command("cli", "hdl.gen array_4x4", py + ["hdl.gen", "--out", out, "array_4x4"],
                 "--rows"),

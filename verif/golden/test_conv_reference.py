@@ -1,4 +1,4 @@
-"""golden.layers.Conv2d forward against a direct nested-loop convolution written here.
+"""nn.layers.Conv2d forward against a direct nested-loop convolution written here.
 
 The layer computes convolution as im2col onto the GEMM; these tests recompute it the
 textbook way (one output element at a time, zero padding by bounds checks, weights read as
@@ -26,7 +26,7 @@ import pytest
 from golden.backend import NumpyBackend, TableBackend
 from golden.formats import int4_decode
 from golden.gemm import readout
-from golden.layers import Conv2d, QAct, QuantConfig, StepContext
+from nn import Conv2d, QAct, QuantConfig, StepContext
 from golden.quant import sawb_quantize
 
 #: (c_in, c_out, k, stride, pad, H, W): strides 1..3, paddings 0..2, non-square inputs, a

@@ -1,4 +1,4 @@
-"""golden.layers and golden.backend: FP32 gradients, bad input, and backend equivalence."""
+"""nn and golden.backend: FP32 gradients, bad input, and backend equivalence."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import pytest
 
 from golden.backend import NumpyBackend, TableBackend
 from golden.fp16 import fp16_from_f32, round_f32_to_fp16
-from golden.data import load_digits_split
+from experiments.data import load_digits_split
 from golden.checks import SCALE_EXP_MAX, SCALE_EXP_MIN
 from golden.formats import grad_scale_exp, r4_quantize, scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, gemm, gemm_fp16, readout
-from golden.layers import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
+from nn import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
                            Sequential, Sgd, StepContext, softmax_xent)
 from golden.quant import sawb_quantize
-from golden.train import train_run
+from experiments.train import train_run
 
 ALL_FP16 = np.arange(65536, dtype=np.uint16).view(np.float16)
 
@@ -739,3 +739,22 @@ def test_layers_name_their_input_when_it_is_not_numbers():
     # Nested lists of numbers are arrays like any other.
     assert fc.forward([[0.0] * 4], ctx).shape == (1, 3)
     assert conv.forward([[[[0.0] * 4] * 4]], ctx).shape == (1, 2, 4, 4)
+
+
+def test_sgd_reads_each_parameters_options():
+    """The optimizer's treatment of a parameter comes from its layer's ParamOptions: own L2
+    coefficient and floor, the optimizer's weight decay, or plain SGD."""
+    from nn import Layer, ParamOptions, Sgd
+    from nn.optim import DECAYED
+
+    layer = Layer("toy")
+    for name in ("own", "decayed", "plain"):
+        layer.params[name] = np.array([1.0, -1.0], dtype=np.float32)
+    layer.param_options = {"own": ParamOptions(weight_decay=0.5, floor=0.75),
+                           "decayed": ParamOptions(weight_decay=DECAYED)}
+    opt = Sgd([layer], lr=1.0, momentum=0.0, weight_decay=0.25)
+    layer.grads = {name: np.zeros(2, np.float32) for name in layer.params}
+    opt.step(1)
+    np.testing.assert_array_equal(layer.params["own"], [0.75, 0.75])       # -0.5 p, floored
+    np.testing.assert_array_equal(layer.params["decayed"], [0.75, -0.75])  # -0.25 p
+    np.testing.assert_array_equal(layer.params["plain"], [1.0, -1.0])

@@ -1,4 +1,4 @@
-"""golden.train: a seconds-long smoke run of the ``make train`` entry point (ablations
+"""experiments.train: a seconds-long smoke run of the ``make train`` entry point (ablations
 included), the summary arithmetic, and argument checks."""
 
 from __future__ import annotations
@@ -8,9 +8,10 @@ from dataclasses import asdict, replace
 
 import pytest
 
-from golden.data import load_digits_split
-from golden.layers import QuantConfig
-from golden.train import ABLATIONS, _ablation_table, epoch_times, main, summarize, train_run
+from experiments.data import load_digits_split
+from nn import QuantConfig
+from experiments.report import ablation_table, epoch_times, summarize
+from experiments.train import ABLATIONS, main, train_run
 
 #: One test image in 450 is 100/450 = 0.2222... percentage points.
 ONE = 100 / 450
@@ -76,7 +77,7 @@ def test_ablation_table_gap_is_the_difference_of_the_printed_figures():
     """FP32 97.5551 prints as 97.56 and a variant at 97.5449 as 97.54: the gap column says
     +0.02, their difference, not the +0.01 of the unrounded difference 0.0102."""
     rows = [{"variant": name, "model": "mlp", "final_acc": 97.5449} for name, _, _ in ABLATIONS]
-    table = _ablation_table(rows, ["mlp"], {"mlp": 97.5551})
+    table = ablation_table(rows, ["mlp"], {"mlp": 97.5551}, [name for name, _, _ in ABLATIONS])
     first = table.splitlines()[2]
     assert first == f"| {ABLATIONS[0][0]} | 97.54 ± 0.00 | +0.02 |"
 
@@ -147,7 +148,7 @@ def test_a_run_never_leaves_another_commands_reports(tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("golden.train.run_ablations", interrupted)
+    monkeypatch.setattr("experiments.train.run_ablations", interrupted)
     with pytest.raises(KeyboardInterrupt):
         main(["--out", str(tmp_path), "--models", "mlp", "--seeds", "1", "--epochs", "1",
               "--ablations"])

@@ -18,17 +18,17 @@ import os
 import cocotb
 from cocotb.task import bridge
 
-from golden.data import Digits, load_digits_split
+from experiments.data import Dataset, load_digits_split
 from sim.cocotb_engine import CocotbEngine
 from sim.train_rtl import run
 
 ENV = os.environ
 
 
-def _subset(data: Digits, n_train: int, n_test: int) -> Digits:
+def _subset(data: Dataset, n_train: int, n_test: int) -> Dataset:
     n_train = n_train or len(data.x_train)
     n_test = n_test or len(data.x_test)
-    return Digits(data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test],
+    return Dataset(data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test],
                   data.y_test[:n_test])
 
 

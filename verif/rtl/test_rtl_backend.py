@@ -15,7 +15,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.backend import NumpyBackend, TableBackend
-from golden.data import Digits, load_digits_split
+from experiments.data import Dataset, load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import A_FORMATS
 from sim.lockstep import Divergence, LockstepBackend
@@ -295,7 +295,7 @@ class _Tampered(TableBackend):
 
 
 def test_lockstep_names_the_first_divergence():
-    from golden.train import train_run
+    from experiments.train import train_run
 
     data = load_digits_split()
     check = LockstepBackend(_Tampered(nth=5), TableBackend())
@@ -339,7 +339,7 @@ def test_lockstep_sees_negative_zero_and_the_tracker():
 
 def _digits(n_train, n_test):
     d = load_digits_split()
-    return Digits(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test], d.y_test[:n_test])
+    return Dataset(d.x_train[:n_train], d.y_train[:n_train], d.x_test[:n_test], d.y_test[:n_test])
 
 
 @pytest.mark.parametrize("model,batch", [("mlp", 16), ("cnn", 4)])

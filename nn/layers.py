@@ -12,7 +12,8 @@ A layer with ``precision="q4"`` runs the paper's 4-bit training step (docs/numer
 ``precision="fp32"`` is the same layer in plain FP32 (the paper keeps sensitive layers in
 higher precision); it accepts FP32 tensors or dequantizes 4-bit activations it is given.
 Conv2d is im2col onto the same GEMM. All 4-bit arithmetic goes through a
-:class:`golden.backend.Backend`; bias, scales, PACT and SGD stay on the host.
+:class:`golden.backend.Backend`; bias, scales, PACT and SGD stay on the host. Each layer
+says how the optimizer treats its parameters (:attr:`Layer.param_options`).
 
 Gradients are those of the *summed* batch loss (the optimizer divides by the batch size): a
 loss scale of the batch size, which keeps per-example gradients out of FP16's subnormal range.
@@ -20,105 +21,25 @@ loss scale of the batch size, which keeps per-example gradients out of FP16's su
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from golden.backend import Backend
+from golden.checks import check_codes, check_crossing, check_finite, check_int, check_real
 from golden.fp16 import fp16_from_f32
-from golden.checks import (SCALE_EXP_MAX, SCALE_EXP_MIN, check_acc_width, check_codes,
-                           check_crossing, check_finite, check_int, check_int_in_range,
-                           check_real)
-from golden.formats import ROUNDINGS, scale_exp_of_amax
+from golden.formats import scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, check_k_bound
 from golden.quant import pact_backward, pact_quantize, pixel_quantize, sawb_quantize
+from nn.context import StepContext, grad_seed
+from nn.optim import DECAYED, ParamOptions
 
 PRECISIONS = ("q4", "fp32")
-#: What a layer calls on ``StepContext.backend``.
-BACKEND_OPS = ("gemm_readout", "quantize_grad")
-GRAD_SCALE_MODES = ("current", "delayed", "off")
-ACCUMULATE_MODES = ("exact", "fp16")
+#: The least value a PACT clip alpha keeps after an optimizer step.
+PACT_ALPHA_FLOOR = 1e-3
 #: R4 products are in units of 2^-7 at scale exponent 0 (docs/numerics.md section 6).
 R4_PRODUCT_EXP = -7
 #: The smallest magnitude that FP16 round-to-nearest-even turns into Inf.
 FP16_INF_FROM = 65520.0
-
-
-@dataclass(frozen=True)
-class QuantConfig:
-    """The knobs of the 4-bit backward pass; the defaults are the paper's scheme.
-
-    rounding : "stochastic" or "nearest" R4 rounding of gradients.
-    tpr : Two-Phase Rounding; False quantizes dY once, in phase 0, for both GEMMs.
-    grad_scale : "current" (amax of this dY), "delayed" (amax of the layer's previous dY) or
-        "off" (``fixed_scale_exp`` for every layer).
-    accumulate : "exact" integer accumulation or the "fp16" accumulation ablation.
-    """
-
-    rounding: str = "stochastic"
-    tpr: bool = True
-    grad_scale: str = "current"
-    fixed_scale_exp: int = 0
-    accumulate: str = "exact"
-    acc_width: int = 32
-
-    def __post_init__(self):
-        if self.rounding not in ROUNDINGS:
-            raise ValueError(f"rounding must be one of {ROUNDINGS}, not {self.rounding!r}")
-        if self.grad_scale not in GRAD_SCALE_MODES:
-            raise ValueError(f"grad_scale must be one of {GRAD_SCALE_MODES}, "
-                             f"not {self.grad_scale!r}")
-        if self.accumulate not in ACCUMULATE_MODES:
-            raise ValueError(f"accumulate must be one of {ACCUMULATE_MODES}, "
-                             f"not {self.accumulate!r}")
-        if not isinstance(self.tpr, bool):
-            raise TypeError(f"tpr must be a bool, not {self.tpr!r}")
-        # Plain ints, so that asdict(config) stays JSON-serializable whatever integer type came in.
-        object.__setattr__(self, "fixed_scale_exp", check_int_in_range(
-            "fixed_scale_exp", self.fixed_scale_exp, SCALE_EXP_MIN, SCALE_EXP_MAX,
-            " (the GradScale register)"))
-        object.__setattr__(self, "acc_width", check_acc_width(self.acc_width))
-        if self.fixed_scale_exp != 0 and self.grad_scale != "off":
-            raise ValueError(f"fixed_scale_exp={self.fixed_scale_exp} is only used with "
-                             f"grad_scale='off', not grad_scale={self.grad_scale!r}")
-
-
-@dataclass
-class StepContext:
-    """What one training step shares between layers: backend, config, step number, counters."""
-
-    backend: Backend
-    config: QuantConfig = field(default_factory=QuantConfig)
-    run_seed: int = 1
-    step: int = 0
-    stats: dict = field(default_factory=lambda: {"grad_saturated": 0, "readout_overflow": 0,
-                                                  "fp16_acc_overflow": 0})
-
-    def __post_init__(self):
-        if not all(callable(getattr(self.backend, op, None)) for op in BACKEND_OPS):
-            raise TypeError(f"backend must implement {', '.join(BACKEND_OPS)} "
-                            f"(a golden.backend.Backend), not {self.backend!r}")
-        if not isinstance(self.config, QuantConfig):
-            raise TypeError(f"config must be a QuantConfig, not {self.config!r}")
-        check_int(self.run_seed, "run_seed", 0, "a non-negative integer")
-        check_int(self.step, "step", 0, "a non-negative integer")
-
-
-def grad_seed(run_seed: int, step: int, layer_id: int, phase: int) -> int:
-    """The xorshift32 seed of one stochastic gradient quantization (1..2^32-1).
-
-    A fixed integer hash of (run seed, step, layer, phase), so that a backend replaying the
-    run needs nothing but these four integers to reproduce every random draw.
-    """
-    x = (run_seed * 0x9E3779B1 + step * 0x85EBCA77 + layer_id * 0xC2B2AE3D
-         + phase * 0x27D4EB2F) & 0xFFFFFFFF
-    x ^= x >> 16
-    x = (x * 0x7FEB352D) & 0xFFFFFFFF
-    x ^= x >> 15
-    x = (x * 0x846CA68B) & 0xFFFFFFFF
-    x ^= x >> 16
-    return x or 1
 
 
 class _QActFields(NamedTuple):
@@ -164,6 +85,8 @@ class Layer:
         self.params: dict[str, np.ndarray] = {}
         self.grads: dict[str, np.ndarray] = {}
         self._out_shape: tuple | None = None
+        #: How the optimizer treats each parameter (a missing name: plain SGD).
+        self.param_options: dict[str, ParamOptions] = {}
 
     def _check_grad(self, dy, want: tuple | None, what: str = "output") -> None:
         """Raise unless ``dy`` is an array of shape ``want``, the shape a forward produced."""
@@ -210,8 +133,13 @@ class Pact(Layer):
             self.params["alpha"] = np.array(alpha, dtype=np.float32)
         if not 0 < self.params["alpha"] < np.inf:
             raise ValueError(f"PACT alpha {alpha!r} is not a positive finite FP32 number")
-        self.l2 = l2
+        self.param_options["alpha"] = ParamOptions(weight_decay=l2, floor=PACT_ALPHA_FLOOR)
         self._x = None
+
+    @property
+    def l2(self) -> float:
+        """The L2 coefficient of alpha."""
+        return self.param_options["alpha"].weight_decay
 
     def forward(self, x, ctx):
         q = pact_quantize(x, self.params["alpha"])
@@ -269,6 +197,7 @@ class _GemmLayer(Layer):
         self.n_in, self.n_out = n_in, n_out
         self.params["w"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(
             np.float32)
+        self.param_options["w"] = ParamOptions(weight_decay=DECAYED)
         self.params["b"] = np.zeros(n_out, dtype=np.float32)
         self.layer_id = 0          # set by Sequential: feeds the stochastic-rounding seed
         self._prev_scale_exp = None
@@ -474,129 +403,3 @@ class Conv2d(_GemmLayer):
         if dcols is None:
             return None
         return _col2im(dcols, self._in_shape, self.k, self.stride, self.pad, self._ho, self._wo)
-
-
-# --------------------------------------------------------------------------- model
-
-
-class Sequential:
-    """A chain of layers with a softmax cross-entropy head (summed over the batch)."""
-
-    def __init__(self, layers: list[Layer]):
-        layers = list(layers)
-        for layer in layers:
-            if not isinstance(layer, Layer):
-                raise TypeError(f"Sequential takes Layer objects, not {layer!r}")
-        if not any(layer.params for layer in layers):
-            raise ValueError("Sequential needs at least one layer with parameters to train")
-        self.layers = layers
-        for i, layer in enumerate(layers):
-            layer.layer_id = i
-
-    def forward(self, x, ctx):
-        for layer in self.layers:
-            x = layer.forward(x, ctx)
-        return x
-
-    def backward(self, dlogits, ctx):
-        first = next(i for i, layer in enumerate(self.layers) if layer.params)
-        d = dlogits
-        for i in range(len(self.layers) - 1, first - 1, -1):
-            d = self.layers[i].backward(d, ctx, need_dx=i > first)
-        return d
-
-
-def softmax_xent(logits: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-    """Summed softmax cross-entropy and its gradient p - onehot with respect to the logits.
-
-    ``labels`` are integer class indices 0..C-1, one per row of the (N, C) ``logits``; anything
-    else is an error (a label -1 would otherwise index the last class).
-    """
-    logits, labels = np.asarray(logits), np.asarray(labels)
-    if logits.ndim != 2 or labels.shape != (logits.shape[0],):
-        raise ValueError(f"logits {logits.shape} and labels {labels.shape} do not match")
-    if logits.dtype.kind != "f":
-        raise TypeError(f"logits must be floating point, not {logits.dtype}")
-    if labels.dtype.kind not in "iu":
-        raise TypeError(f"labels must be integer class indices, not {labels.dtype}")
-    n_classes = logits.shape[1]
-    if n_classes == 0:
-        raise ValueError("logits have no classes")
-    # One pass: viewed as unsigned, a negative label is larger than any class index.
-    unsigned = labels.view(labels.dtype.str.replace("i", "u"))     # same size and byte order
-    if labels.size and unsigned.max() >= n_classes:
-        bad = labels[(labels < 0) | (labels >= n_classes)]
-        raise ValueError(f"labels must be class indices in 0..{n_classes - 1}, not "
-                         f"{bad[:5].tolist()}")
-    check_finite(logits, "logits")
-    z = logits - logits.max(axis=1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    idx = np.arange(len(labels))
-    loss = -float(logp[idx, labels].sum())
-    d = np.exp(logp)
-    d[idx, labels] -= 1
-    return loss, d.astype(logits.dtype)
-
-
-class Sgd:
-    """SGD with momentum on FP32 master parameters; gradients are of the summed batch loss.
-
-    Weight decay applies to GEMM weights; PACT alphas get their own L2 term (``Pact.l2``).
-    """
-
-    def __init__(self, layers, *, lr, momentum=0.9, weight_decay=5e-4):
-        check_real(lr, "lr", positive=True)
-        if not 0 <= check_real(momentum, "momentum", positive=False) < 1:
-            raise ValueError(f"momentum must be in [0, 1), not {momentum!r}")
-        check_real(weight_decay, "weight_decay", positive=False)
-        self.layers, self.lr, self.momentum, self.wd = layers, lr, momentum, weight_decay
-        self.vel = {(id(l), k): np.zeros_like(p) for l in layers for k, p in l.params.items()}
-
-    def step(self, batch_size: int, lr: float | None = None):
-        """Apply the gradients of one batch of ``batch_size`` examples (a positive integer)
-        with learning rate ``lr`` (a non-negative finite number; default the constructor's).
-
-        Every parameter must have a gradient from a backward pass: a step before any backward
-        is an error, never an update with a missing or stale gradient. The gradients are
-        consumed (cleared), so two steps need two backward passes.
-        """
-        # Checked but passed on as given: a NumPy scalar and a Python number round differently
-        # in the float32 update (NumPy's promotion rules), and runs must stay reproducible.
-        check_int(batch_size, "batch_size")
-        if lr is None:
-            lr = self.lr
-        else:
-            check_real(lr, "lr", positive=False)
-        for layer in self.layers:
-            missing = sorted(set(layer.params) - set(layer.grads))
-            if missing:
-                raise RuntimeError(f"Sgd.step: {layer.name} has no gradient for "
-                                   f"{', '.join(missing)}: call backward before every step")
-        for layer in self.layers:
-            for k, p in layer.params.items():
-                v = self.vel[(id(layer), k)]
-                if p.ndim == 0:
-                    # The same float32 operations on NumPy scalars: a 0-d array ufunc costs
-                    # about a microsecond, and the PACT alphas would pay it eight times.
-                    p[()], v[()] = self._update(layer, k, p[()], layer.grads[k][()], v[()],
-                                                batch_size, lr)
-                else:
-                    self._update(layer, k, p, layer.grads[k], v, batch_size, lr)
-            layer.grads.clear()
-
-    def _update(self, layer, k, p, grad, v, batch_size, lr):
-        """One momentum-SGD update; in place for arrays, returned (p, v) for scalars."""
-        g = grad / batch_size
-        if k == "w":
-            g = g + self.wd * p
-        elif k == "alpha":
-            g = g + layer.l2 * p
-        v *= self.momentum
-        v += g
-        p -= (lr * v).astype(p.dtype)
-        if k == "alpha":
-            if isinstance(p, np.ndarray):
-                np.maximum(p, np.float32(1e-3), out=p)
-            else:
-                p = np.maximum(p, np.float32(1e-3))
-        return p, v
