@@ -92,14 +92,22 @@ def check_finite(x, what: str) -> np.ndarray:
 # --------------------------------------------------------------------------- registers
 
 
+def check_int_array(values, lo: int, hi: int, *, kind: str, within: str) -> np.ndarray:
+    """``values`` as an integer array with every element in ``lo..hi``: a TypeError
+    "``kind``, not dtype ..." for a non-integer array, a ValueError "``within``, found
+    min..max" for one out of range."""
+    arr = np.asarray(values)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"{kind}, not dtype {arr.dtype}")
+    if arr.size and (arr.min() < lo or arr.max() > hi):
+        raise ValueError(f"{within}, found {arr.min()}..{arr.max()}")
+    return arr
+
+
 def check_codes(codes, name: str = "codes") -> np.ndarray:
     """Return ``codes`` as a uint8 array, rejecting anything that is not a 4-bit pattern."""
-    arr = np.asarray(codes)
-    if arr.dtype.kind not in "iu":
-        raise TypeError(f"{name} must be an integer array of 4-bit codes, not dtype {arr.dtype}")
-    if arr.size and (arr.min() < 0 or arr.max() > 15):
-        raise ValueError(f"{name} must hold 4-bit codes 0..15, found {arr.min()}..{arr.max()}")
-    return arr.astype(np.uint8)
+    return check_int_array(codes, 0, 15, kind=f"{name} must be an integer array of 4-bit codes",
+                           within=f"{name} must hold 4-bit codes 0..15").astype(np.uint8)
 
 
 def check_phase(phase) -> int:

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import numpy as np
 
 from golden.checks import (  # noqa: F401  (the register ranges, importable beside their use)
-    PHASES, SCALE_EXP_BITS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes, check_int_in_range,
-    check_phase, check_scale_exp, check_seed)
+    PHASES, SCALE_EXP_BITS, SCALE_EXP_MAX, SCALE_EXP_MIN, check_codes, check_int_array,
+    check_int_in_range, check_phase, check_scale_exp, check_seed)
 from golden.fp16 import Fp16Fields, fp16_fields, to_fp16  # noqa: F401  (to_fp16: the quantizers' input)
 from golden.format_table import (  # noqa: F401  (the table, importable beside its codecs)
     A_FORMATS, B_FORMATS, FORMATS, GEMM_MODES, ElemFormat, FormatSpec, format_of)
@@ -43,11 +43,8 @@ def int4_decode(codes) -> np.ndarray:
 
 def int4_encode(values) -> np.ndarray:
     """Integer values -8..7 -> 4-bit two's-complement patterns."""
-    v = np.asarray(values)
-    if v.dtype.kind not in "iu":
-        raise TypeError(f"values must be integers, not dtype {v.dtype}")
-    if v.size and (v.min() < -8 or v.max() > 7):
-        raise ValueError(f"INT4 values must be in -8..7, found {v.min()}..{v.max()}")
+    v = check_int_array(values, -8, 7, kind="values must be integers",
+                        within="INT4 values must be in -8..7")
     return (v.astype(np.int16) & 0xF).astype(np.uint8)
 
 
@@ -58,12 +55,8 @@ def uint4_decode(codes) -> np.ndarray:
 
 def uint4_encode(values) -> np.ndarray:
     """Integer values 0..15 -> UINT4 patterns."""
-    v = np.asarray(values)
-    if v.dtype.kind not in "iu":
-        raise TypeError(f"values must be integers, not dtype {v.dtype}")
-    if v.size and (v.min() < 0 or v.max() > 15):
-        raise ValueError(f"UINT4 values must be in 0..15, found {v.min()}..{v.max()}")
-    return v.astype(np.uint8)
+    return check_int_array(values, 0, 15, kind="values must be integers",
+                           within="UINT4 values must be in 0..15").astype(np.uint8)
 
 
 # --------------------------------------------------------------------------- random generator

@@ -1,4 +1,5 @@
-"""golden.backend: the boundary between the training step (host) and the 4-bit arithmetic (NumPy now, RTL later).
+"""golden.backend: the boundary between the training step (host) and the 4-bit arithmetic
+(docs/training.md, section "The backend interface").
 
 A training step calls exactly three operations through a :class:`Backend`, plus one ablation:
 

@@ -1,9 +1,5 @@
-"""The table-driven backend: bit-identical to the reference backend, an order of magnitude faster.
-
-Contract: :class:`TableBackend` returns, for every input, exactly what
-:class:`golden.backend.reference.NumpyBackend` returns (every error included); how is in its
-docstring.
-"""
+"""The table-driven backend: bit-identical to the reference backend, an order of magnitude faster
+(docs/training.md, section "The backend interface")."""
 
 from __future__ import annotations
 
@@ -72,25 +68,17 @@ def _saturated(mag, bound) -> np.ndarray:
 
 
 class TableBackend(BackendBase):
-    """Bit-identical to :class:`NumpyBackend`, an order of magnitude faster, built from tables.
+    """Bit-identical to :class:`~golden.backend.reference.NumpyBackend`, an order of magnitude
+    faster, built from tables.
 
-    Gradient quantization looks every FP16 bit pattern up in tables per g + phase (the
-    quantizer only sees |x| * 2^(g+p)): the nearest-rounding codes (taken from
-    :func:`golden.formats.r4_quantize` itself), and for stochastic rounding one uint32 holding
-    the round-down code, the round-up code and an integer threshold -- the code rounds up iff
-    the 16-bit draw is below the threshold, the same integer comparison as the reference,
-    divided out. The flags come from the FP16 magnitude and one bound per table. The xorshift32
-    stream uses byte tables (see :func:`_xorshift_tables`); the thresholds, the FP16 fields and
-    the xorshift32 jump table are golden.formats' own. GEMM operands decode into float32
-    values whose products and sums are exact integers (INT4/UINT4 arithmetically, R4 two codes
-    at a time through a 65536-entry table); the accumulators are handed out read-only, and
-    the read-out of exactly the last result reuses its float32 image. The read-out rounds to
-    FP16 with integer operations on the float32 bit pattern. The fused calls share work: both
-    TPR phases in one set of passes, the read-out straight from the GEMM's float32 image. Every
-    input outside what these fast paths cover (and every error) goes to the reference
-    functions (the fused calls: to their definitions in :class:`BackendBase`).
-    verif/golden/test_layers.py checks it against the reference on every FP16 pattern, on the
-    read-out's rounding cases, on every operand layout and on whole training runs.
+    Contract: the same arrays and flags for every input; every input outside the fast paths
+    (and every error) goes to the reference functions, the fused calls to their definitions in
+    :class:`BackendBase`. The quantizer tables are :func:`golden.formats.r4_quantize`'s nearest
+    codes and :func:`golden.formats.r4_stochastic_choice` per FP16 pattern, the random stream
+    is built from :func:`golden.formats.xorshift32_jump_columns`. How each fast path stays
+    exact: docs/training.md, section "The backend interface". verif/golden/test_layers.py and
+    test_backend.py compare it with the reference on every FP16 pattern, the read-out's
+    rounding cases, every operand layout and whole training runs.
     """
 
     name = "numpy-table"
