@@ -18,8 +18,10 @@ HPARAMS = {
 }
 
 
-def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha=4.0):
-    """The MLP 64-128-128-128-10 or the CNN conv16-conv32/2-conv32-fc10 under a precision policy."""
+def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha=4.0,
+                image_shape=(1, 8, 8), n_classes=10):
+    """The MLP in-128-128-128-classes or the CNN conv16-conv32/2-conv32-fc under a precision
+    policy, for inputs of ``image_shape`` (C, H, W) (digits: 64-128-128-128-10, fc 512-10)."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
@@ -30,20 +32,22 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
     def act(name):
         return Relu(name) if policy == "fp32" else Pact(name, alpha=pact_alpha)
 
+    c, h, w = image_shape
     layers = [PixelQuant("pixels")] if policy == "q4-all" else []
     if model == "mlp":
-        layers += [Linear("fc1", 64, 128, precision=edge, rng=rng), act("act1"),
+        layers += [Linear("fc1", c * h * w, 128, precision=edge, rng=rng), act("act1"),
                    Linear("fc2", 128, 128, precision=inner, rng=rng), act("act2"),
                    Linear("fc3", 128, 128, precision=inner, rng=rng), act("act3"),
-                   Linear("fc4", 128, 10, precision=edge, rng=rng)]
+                   Linear("fc4", 128, n_classes, precision=edge, rng=rng)]
     else:
-        layers += [Conv2d("conv1", 1, 16, precision=edge, rng=rng), act("act1"),
+        layers += [Conv2d("conv1", c, 16, precision=edge, rng=rng), act("act1"),
                    Conv2d("conv2", 16, 32, stride=2, precision=inner, rng=rng), act("act2"),
                    Conv2d("conv3", 32, 32, precision=inner, rng=rng), act("act3"),
-                   Flatten("flatten"), Linear("fc", 512, 10, precision=edge, rng=rng)]
+                   Flatten("flatten"), Linear("fc", 32 * -(-h // 2) * -(-w // 2), n_classes,
+                                                precision=edge, rng=rng)]
     return Sequential(layers)
 
 
-def model_inputs(model: str, x: np.ndarray) -> np.ndarray:
+def model_inputs(model: str, x: np.ndarray, image_shape=(1, 8, 8)) -> np.ndarray:
     """A batch of flat inputs laid out as ``model`` takes them (the CNN: NCHW images)."""
-    return x.reshape(-1, 1, 8, 8) if model == "cnn" else x
+    return x.reshape(-1, *image_shape) if model == "cnn" else x

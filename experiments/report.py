@@ -43,7 +43,8 @@ def epoch_times(rows, model) -> dict:
     return out
 
 
-def plot(rows, path: Path, models):
+def plot(rows, path: Path, models, data_name: str = "digits"):
+    """Test accuracy per epoch of each model: mean and min..max band over seeds, per policy."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -58,7 +59,7 @@ def plot(rows, path: Path, models):
             ep = np.arange(1, curves.shape[1] + 1)
             ax.plot(ep, curves.mean(0), color=colour, label=f"{label} (mean of {len(curves)})")
             ax.fill_between(ep, curves.min(0), curves.max(0), color=colour, alpha=0.2)
-        ax.set_title(f"digits, {model.upper()}")
+        ax.set_title(f"{data_name}, {model.upper()}")
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy (%)")
         ax.set_ylim(80, 100)

@@ -29,11 +29,12 @@ from golden.checks import check_int
 from nn import QuantConfig, Sequential, Sgd, StepContext, softmax_xent
 
 
-def evaluate(net: Sequential, model: str, x, y, ctx, batch=512) -> float:
+def evaluate(net: Sequential, model: str, x, y, ctx, batch=512,
+             image_shape=(1, 8, 8)) -> float:
     """Test accuracy in percent (forward pass only, same arithmetic as training)."""
     correct = 0
     for i in range(0, len(x), batch):
-        logits = net.forward(model_inputs(model, x[i:i + batch]), ctx)
+        logits = net.forward(model_inputs(model, x[i:i + batch], image_shape), ctx)
         correct += int((logits.argmax(axis=1) == y[i:i + batch]).sum())
     return 100.0 * correct / len(x)
 
@@ -60,7 +61,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
     if max_steps is not None:
         check_int(max_steps, "max_steps", 1, "a positive integer or None")
     rng = np.random.default_rng(seed)
-    net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"])
+    net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"],
+                      image_shape=data.image_shape, n_classes=data.n_classes)
     params = [layer for layer in net.layers if layer.params]
     opt = Sgd(params, lr=hp["lr"])
     ctx = StepContext(backend or TableBackend(), config, run_seed=seed)
@@ -76,7 +78,7 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
         loss_sum = 0.0
         for i in range(0, n, hp["batch"]):
             idx = order[i:i + hp["batch"]]
-            logits = net.forward(model_inputs(model, data.x_train[idx]), ctx)
+            logits = net.forward(model_inputs(model, data.x_train[idx], data.image_shape), ctx)
             loss, dlogits = softmax_xent(logits, data.y_train[idx])
             net.backward(dlogits, ctx)
             # Cosine decay over the whole run: the same schedule for every precision.
@@ -89,7 +91,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
                 break
         times.append(time.perf_counter() - t0)
         losses.append(loss_sum / n)
-        acc.append(evaluate(net, model, data.x_test, data.y_test, ctx))
+        acc.append(evaluate(net, model, data.x_test, data.y_test, ctx,
+                            image_shape=data.image_shape))
         if progress is not None:
             progress.update(1)
             progress.set_postfix_str(f"{model} {policy} seed {seed}: {acc[-1]:.1f}%")
@@ -206,7 +209,7 @@ def main(argv=None):
               "hparams": {m: HPARAMS[m] for m in models}, "summary": summary,
               "epoch_time": speed, "runs": rows}
     write_report(args.out / "train.json", json.dumps(report, indent=1))
-    plot(rows, args.out / "train.png", models)
+    plot(rows, args.out / "train.png", models, data.name)
     print(f"\n{'model':6} {'FP32 %':>14} {'4-bit %':>14} {'gap pt':>7} {'seeds':>5} "
           f"{'epoch s fp32/q4':>16} {'ratio':>6} {'median':>6}")
     for m in models:

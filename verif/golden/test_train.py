@@ -154,3 +154,28 @@ def test_a_run_never_leaves_another_commands_reports(tmp_path, monkeypatch):
               "--ablations"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.json", "train.png"]
     assert "--ablations" in json.loads((tmp_path / "train.json").read_text())["command"]
+
+
+@pytest.mark.parametrize("model", ["mlp", "cnn"])
+def test_models_follow_the_data_sets_shape(model):
+    """A data set states its image shape and classes; the networks are built for them."""
+    import numpy as np
+
+    from experiments.models import build_model, model_inputs
+    from nn import StepContext
+    from golden.backend import TableBackend
+
+    shape, classes = (2, 12, 10), 7
+    net = build_model(model, "q4", np.random.default_rng(0), image_shape=shape,
+                      n_classes=classes)
+    x = np.random.default_rng(1).random((3, 2 * 12 * 10), dtype=np.float32)
+    logits = net.forward(model_inputs(model, x, shape), StepContext(TableBackend()))
+    assert logits.shape == (3, classes)
+
+
+def test_load_names_the_data_sets():
+    from experiments.data import LOADERS, load
+
+    assert "digits" in LOADERS
+    with pytest.raises(ValueError, match="data set must be one of"):
+        load("mnist-9d")
