@@ -20,6 +20,11 @@ from golden.fp16 import fp16_fields, fp16_from_f32, round_f32_to_fp16
 _FAST_OFFSETS = (-37, READOUT_OFFSET_MAX)
 
 
+#: The 4-bit codes, and their two's complement values: the grids decoded by arithmetic.
+_CODES = np.arange(16)
+_CODES_TWOS = (_CODES ^ 8) - 8
+
+
 def _xorshift_tables() -> np.ndarray:
     """T[j, v, k] = xorshift32 state k+1 steps after the seed ``v << 8j``, from
     :func:`golden.formats.xorshift32_jump_columns`: by linearity, the state k+1 steps after any
@@ -170,15 +175,15 @@ class TableBackend(BackendBase):
 
     def _decode(self, codes, fmt, phase):
         """Checked 4-bit codes (uint8, 2-D, 0..15) -> their exact float32 operand values."""
-        spec = format_of(fmt)
-        if not spec.log_domain:                  # integers: the code, sign-extended if signed
-            if not spec.signed:
-                return codes.astype(np.float32)
-            half = 1 << (spec.bits - 1)
-            v = (codes ^ np.uint8(half)).astype(np.float32)
-            v -= np.float32(half)
+        grid = format_of(fmt).grid(phase)
+        if np.array_equal(grid, _CODES):          # the code itself (UINT4)
+            return codes.astype(np.float32)
+        if np.array_equal(grid, _CODES_TWOS):     # the code sign-extended (INT4)
+            v = (codes ^ np.uint8(8)).astype(np.float32)
+            v -= np.float32(8)
             return v
-        # R4: two adjacent codes (one uint16) -> two float32 values (one uint64) per lookup.
+        # Any other grid (R4): two adjacent codes (one uint16) -> two float32 values (one
+        # uint64) per lookup.
         if codes.flags.f_contiguous and not codes.flags.c_contiguous:
             return self._decode(codes.T, fmt, phase).T
         if not codes.flags.c_contiguous or codes.shape[1] % 2:

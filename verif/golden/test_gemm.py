@@ -7,12 +7,13 @@ import pytest
 
 from golden.backend import TableBackend
 from golden.formats import int4_decode, r4_decode
+from golden.format_table import GEMM_MODES
 from golden.gemm import (ACC_WIDTH_MAX, AccumulatorBoundError, GemmResult, SaturationWarning,
                          check_k_bound, gemm,
                          gemm_fp16, max_product, max_safe_k, operand_values, readout)
 
-PAIRS = [("int4", "int4"), ("int4", "uint4"), ("int4", "r4"), ("uint4", "int4"),
-         ("uint4", "uint4"), ("uint4", "r4")]
+#: Every (operand A, operand B) format pair of the format table.
+PAIRS = sorted({(a, b) for a, b, _ in GEMM_MODES})
 
 
 def _real(codes, fmt, phase):
