@@ -300,8 +300,8 @@ MUTANTS: tuple[Mutant, ...] = (
            "with m.Else():\n            m.d.sync += self.o_result.valid.eq(0)", TILE,
            "o_result.valid falls without a handshake: a stalled row is lost"),
     # ---------------------------------------------------------------- operand format table
-    Mutant("modes_r4_reserved_code", "operand decode", "hdl/modes.py",
-           "R4 = 0b10", "R4 = 0b11", PE, "R4 encoded as the reserved format code 0b11",
+    Mutant("modes_r4_reserved_code", "operand decode", "golden/format_table.py",
+           "a_code=None, b_code=0b10", "a_code=None, b_code=0b11", PE, "R4 encoded as the reserved format code 0b11",
            equivalent="the reserved code 0b11 is documented to behave as R4 (bit 1 selects "
                       "the shift path; bit 0 only matters on the integer path), and host and "
                       "gateware read the same table"),
