@@ -14,6 +14,9 @@ from golden.formats import ROUNDINGS
 BACKEND_OPS = ("gemm_readout", "quantize_grad")
 GRAD_SCALE_MODES = ("current", "delayed", "off")
 ACCUMULATE_MODES = ("exact", "fp16")
+#: How the phase-1 (dX) quantization of TPR is scaled: "shared" uses the phase-0 exponent g,
+#: "shift-up" uses g - 2 (docs/numerics.md section 5, "Phase-1 scale").
+PHASE1_SCALES = ("shared", "shift-up")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,10 @@ class QuantConfig:
     grad_scale : "current" (amax of this dY), "delayed" (amax of the layer's previous dY) or
         "off" (``fixed_scale_exp`` for every layer).
     accumulate : "exact" integer accumulation or the "fp16" accumulation ablation.
+    phase1_scale : "shared": phase 1 is quantized with the phase-0 exponent g, so its grid
+        tops out one octave below amax and the top octave saturates; "shift-up": phase 1 with
+        g - 2, its grid shifted up by 2 (every level twice the phase-0 level of the same
+        code), so nothing finite saturates. Only used with TPR.
     """
 
     rounding: str = "stochastic"
@@ -33,6 +40,7 @@ class QuantConfig:
     fixed_scale_exp: int = 0
     accumulate: str = "exact"
     acc_width: int = 32
+    phase1_scale: str = "shared"
 
     def __post_init__(self):
         if self.rounding not in ROUNDINGS:
@@ -43,6 +51,9 @@ class QuantConfig:
         if self.accumulate not in ACCUMULATE_MODES:
             raise ValueError(f"accumulate must be one of {ACCUMULATE_MODES}, "
                              f"not {self.accumulate!r}")
+        if self.phase1_scale not in PHASE1_SCALES:
+            raise ValueError(f"phase1_scale must be one of {PHASE1_SCALES}, "
+                             f"not {self.phase1_scale!r}")
         if not isinstance(self.tpr, bool):
             raise TypeError(f"tpr must be a bool, not {self.tpr!r}")
         # Plain ints, so that asdict(config) stays JSON-serializable whatever integer type came in.
@@ -63,7 +74,8 @@ class StepContext:
     config: QuantConfig = field(default_factory=QuantConfig)
     run_seed: int = 1
     step: int = 0
-    stats: dict = field(default_factory=lambda: {"grad_saturated": 0, "readout_overflow": 0,
+    stats: dict = field(default_factory=lambda: {"grad_saturated": 0, "grad_saturated_phase1": 0,
+                                                  "readout_overflow": 0,
                                                   "fp16_acc_overflow": 0})
 
     def __post_init__(self):

@@ -242,12 +242,16 @@ class _GemmLayer(Layer):
             return grad_seed(ctx.run_seed, ctx.step, self.layer_id, phase)
         return None
 
-    def _r4_codes(self, ctx, res):
-        """The codes of one R4 result, after its flags: NaN/Inf is an error, saturation counts."""
+    def _r4_codes(self, ctx, res, phase=0):
+        """The codes of one R4 result, after its flags: NaN/Inf is an error, saturation counts
+        (in ``grad_saturated``, and for phase 1 also in ``grad_saturated_phase1``)."""
         check_crossing("R4 codes", res.codes, np.uint8)
         if res.invalid.any():
             raise FloatingPointError(f"{self.name}: NaN or Inf reached the gradient quantizer")
-        ctx.stats["grad_saturated"] += int(np.count_nonzero(res.saturated))
+        n = int(np.count_nonzero(res.saturated))
+        ctx.stats["grad_saturated"] += n
+        if phase:
+            ctx.stats["grad_saturated_phase1"] += n
         return res.codes
 
     # ---- forward / backward on matrices
@@ -290,12 +294,20 @@ class _GemmLayer(Layer):
         g = self._scale_exp(np.float16(top), ctx)
         cfg = ctx.config
         tpr = cfg.tpr and need_dx
-        if tpr:
+        # Phase 1's exponent: g, or g - 2 to lift its grid above amax (at least -12 for finite
+        # FP16, inside the register).
+        g1 = g - 2 if tpr and cfg.phase1_scale == "shift-up" else g
+        if tpr and g1 == g:
             # Both phases in one backend call (a backend may share work between them).
             seeds = (self._grad_seed(ctx, 0), self._grad_seed(ctx, 1)) \
                 if cfg.rounding == "stochastic" else None
             res0, res1 = ctx.backend.quantize_grad_tpr(dy16, scale_exp=g, rounding=cfg.rounding,
                                                        seeds=seeds)
+        elif tpr:
+            res0, res1 = (ctx.backend.quantize_grad(dy16, phase=p, scale_exp=e,
+                                                    rounding=cfg.rounding,
+                                                    seed=self._grad_seed(ctx, p))
+                          for p, e in ((0, g), (1, g1)))
         else:
             res0 = ctx.backend.quantize_grad(dy16, phase=0, scale_exp=g, rounding=cfg.rounding,
                                              seed=self._grad_seed(ctx, 0))
@@ -307,8 +319,8 @@ class _GemmLayer(Layer):
         if not need_dx:
             return None
         phase = 1 if tpr else 0
-        codes1 = self._r4_codes(ctx, res1) if tpr else codes0
-        return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g,
+        codes1 = self._r4_codes(ctx, res1, 1) if tpr else codes0
+        return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g1,
                           q.scale, transpose=True)
 
     def _check_in(self, shape):

@@ -11,7 +11,7 @@ from golden.backend import NumpyBackend, TableBackend
 from golden.fp16 import fp16_from_f32, round_f32_to_fp16
 from experiments.data import load_digits_split
 from golden.checks import SCALE_EXP_MAX, SCALE_EXP_MIN
-from golden.formats import grad_scale_exp, r4_quantize, scale_exp_of_amax
+from golden.formats import grad_scale_exp, r4_decode, r4_quantize, scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, gemm, gemm_fp16, readout
 from nn import (Conv2d, Flatten, Linear, Pact, PixelQuant, QAct, QuantConfig, Relu,
                            Sequential, Sgd, StepContext, softmax_xent)
@@ -758,3 +758,27 @@ def test_sgd_reads_each_parameters_options():
     np.testing.assert_array_equal(layer.params["own"], [0.75, 0.75])       # -0.5 p, floored
     np.testing.assert_array_equal(layer.params["decayed"], [0.75, -0.75])  # -0.25 p
     np.testing.assert_array_equal(layer.params["plain"], [1.0, -1.0])
+
+
+@pytest.mark.parametrize("policy,shift", [("shared", 0), ("shift-up", 2)])
+def test_phase1_scale_policy_sets_the_dx_grid_and_read_out(policy, shift, seed):
+    """dX of a 4-bit layer under TPR is the phase-1 R4 codes of dY at exponent g - shift
+    times the SAWB weights, summed exactly, read out to FP16 once, times the weight scale
+    (docs/numerics.md section 5, "Phase-1 scale"); dW is unchanged by the policy."""
+    rng = np.random.default_rng(seed)
+    layer = Linear("fc", 6, 12, precision="q4", rng=rng)
+    ctx = _ctx(rounding="nearest", phase1_scale=policy)
+    layer.forward(_codes(rng, 8, 6), ctx)
+    dy = (rng.standard_normal((8, 12)) * rng.uniform(0.1, 10, 12)).astype(np.float32)
+    dx = layer.backward(dy, ctx)
+    dy16 = dy.astype(np.float16)
+    g1 = grad_scale_exp(dy16) - shift
+    q = sawb_quantize(layer.params["w"])
+    d1 = r4_decode(r4_quantize(dy16, phase=1, scale_exp=g1, rounding="nearest"),
+                   phase=1, scale_exp=g1)
+    w = q.codes.astype(np.int64)
+    w = np.where(w > 7, w - 16, w).astype(np.float64)      # INT4 two's complement
+    want = (d1 @ w).astype(np.float16).astype(np.float32) * np.float32(q.scale)
+    assert np.array_equal(dx, want)
+    sat1 = int(np.count_nonzero(r4_quantize(dy16, phase=1, scale_exp=g1, flags=True).saturated))
+    assert ctx.stats["grad_saturated_phase1"] == sat1 and (sat1 == 0) == (shift == 2)
