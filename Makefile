@@ -1,6 +1,7 @@
 # fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
 # Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS,
-# for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there), for mutate SEEDS, MUTANTS.
+# for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there), for mutate SEEDS, MUTANTS,
+# for train / train-ablations DATASET=digits|fashion-mnist|mnist1d (DATA_DIR: Fashion-MNIST's files).
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -16,6 +17,8 @@ SEED        ?= 1
 EPOCHS      ?=
 SEEDS       ?= 1 2 3
 MUTANTS     ?=
+DATASET     ?= digits
+DATA_DIR    ?=
 
 # Variables that must be one whole number (a typo like ROWS='4 5' would otherwise reach a
 # command line as two arguments): refused before any target runs.
@@ -24,6 +27,9 @@ not-whole = $(or $(filter-out 1,$(words $(1))),$(call strip-digits,$(1),0 1 2 3 
 $(foreach v,JOBS ROWS COLS ACC_WIDTH SEED $(if $(EPOCHS),EPOCHS),$(if $(call not-whole,$($(v))),$(error $(v) must be a whole number, not '$($(v))')))
 ifneq ($(filter-out 0 1,$(WAVES)),)
 $(error WAVES must be 0 or 1, not '$(WAVES)')
+endif
+ifneq ($(filter-out digits fashion-mnist mnist1d,$(DATASET))$(filter-out 1,$(words $(DATASET))),)
+$(error DATASET must be digits, fashion-mnist or mnist1d, not '$(DATASET)')
 endif
 ifneq ($(filter-out verilator icarus all,$(SIM)),)
 $(error SIM must be verilator, icarus or all, not '$(SIM)')
@@ -35,7 +41,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl bench mutate clean distclean
+.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl fashion-mnist bench mutate clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -70,11 +76,26 @@ synth: $(STAMP)  ## area / Fmax of 4-bit vs FP16 designs on iCE40 and ECP5 -> bu
 synth-check: $(STAMP) ## fail if a design grew past its area baseline (synth/baselines/*.json)
 	$(VPY) -m pytest -m synth verif/synth
 
-train: $(STAMP)  ## 4-bit vs FP32 training on digits -> build/reports/train.json + plot
-	$(VPY) -m experiments.train --out build/reports
+TRAIN_ARGS = --out build/reports --dataset $(DATASET) $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')
 
-train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (~30 min) -> build/reports
-	$(VPY) -m experiments.train --out build/reports --ablations --ablation-seeds 3
+train: $(STAMP)  ## 4-bit vs FP32 training (DATASET=digits|fashion-mnist|mnist1d) -> build/reports/train*.json + plot
+	$(VPY) -m experiments.train $(TRAIN_ARGS)
+
+train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (digits ~30 min) -> build/reports
+	$(VPY) -m experiments.train $(TRAIN_ARGS) --ablations --ablation-seeds 3 $(if $(filter fashion-mnist,$(DATASET)),--models mlp)
+
+fashion-mnist:   ## install Fashion-MNIST (Debian package dataset-fashion-mnist; needs root)
+	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
+	  echo "Fashion-MNIST is installed in /usr/share/datasets/fashion-mnist"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y dataset-fashion-mnist; }; \
+	else \
+	  echo "make fashion-mnist: installing needs root and apt-get (Debian): run" \
+	       "'sudo apt-get install dataset-fashion-mnist', or put the four IDX .gz files of" \
+	       "https://github.com/zalandoresearch/fashion-mnist in a directory and pass" \
+	       "DATA_DIR=<dir> to make train" >&2; exit 1; \
+	fi
 
 train-rtl: ROWS = 8
 train-rtl: COLS = 8

@@ -11,17 +11,40 @@ MODELS = ("mlp", "cnn")
 #: every hidden activation PACT UINT4. "q4-all": all layers 4-bit, pixels quantized to UINT4.
 POLICIES = ("fp32", "q4", "q4-all")
 
-#: Training hyper-parameters per model (chosen on the test split of a 1-seed sweep; see docs).
+#: Training hyper-parameters per model on digits (chosen on the test split of a 1-seed sweep;
+#: see docs).
 HPARAMS = {
     "mlp": {"epochs": 30, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
     "cnn": {"epochs": 20, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
 }
+#: Per data set (the larger ones sized for the time budget; docs/training.md, "Data sets").
+DATASET_HPARAMS = {
+    "digits": HPARAMS,
+    "fashion-mnist": {"mlp": {"epochs": 10, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
+                      "cnn": {"epochs": 4, "lr": 0.05, "batch": 64, "pact_alpha": 4.0}},
+    "mnist1d": {"mlp": {"epochs": 100, "lr": 0.05, "batch": 32, "pact_alpha": 4.0},
+                "cnn": {"epochs": 40, "lr": 0.02, "batch": 32, "pact_alpha": 4.0}},
+}
+#: The model sizes per data set: MLP hidden width, and the strides of the CNN's three 3x3
+#: convolutions (padding 1). MNIST-1D's sequences are one-row images, so its 3x3 kernels act
+#: as 3-tap filters (the rows above and below are padding).
+ARCH = {
+    "digits": {"hidden": 128, "strides": (1, 2, 1)},
+    "fashion-mnist": {"hidden": 256, "strides": (2, 2, 1)},
+    "mnist1d": {"hidden": 128, "strides": (1, 2, 1)},
+}
+
+
+def hparams_of(dataset: str) -> dict:
+    """The per-model hyper-parameters of ``dataset`` (digits' for a set without its own)."""
+    return DATASET_HPARAMS.get(dataset, HPARAMS)
 
 
 def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha=4.0,
-                image_shape=(1, 8, 8), n_classes=10):
-    """The MLP in-128-128-128-classes or the CNN conv16-conv32/2-conv32-fc under a precision
-    policy, for inputs of ``image_shape`` (C, H, W) (digits: 64-128-128-128-10, fc 512-10)."""
+                image_shape=(1, 8, 8), n_classes=10, hidden=128, strides=(1, 2, 1)):
+    """The MLP in-hidden-hidden-hidden-classes or the CNN conv16-conv32-conv32-fc (3x3
+    kernels, padding 1, ``strides``) under a precision policy, for inputs of ``image_shape``
+    (C, H, W) (digits: 64-128-128-128-10, conv strides 1, 2, 1 and fc 512-10)."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
@@ -35,16 +58,19 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
     c, h, w = image_shape
     layers = [PixelQuant("pixels")] if policy == "q4-all" else []
     if model == "mlp":
-        layers += [Linear("fc1", c * h * w, 128, precision=edge, rng=rng), act("act1"),
-                   Linear("fc2", 128, 128, precision=inner, rng=rng), act("act2"),
-                   Linear("fc3", 128, 128, precision=inner, rng=rng), act("act3"),
-                   Linear("fc4", 128, n_classes, precision=edge, rng=rng)]
+        layers += [Linear("fc1", c * h * w, hidden, precision=edge, rng=rng), act("act1"),
+                   Linear("fc2", hidden, hidden, precision=inner, rng=rng), act("act2"),
+                   Linear("fc3", hidden, hidden, precision=inner, rng=rng), act("act3"),
+                   Linear("fc4", hidden, n_classes, precision=edge, rng=rng)]
     else:
-        layers += [Conv2d("conv1", c, 16, precision=edge, rng=rng), act("act1"),
-                   Conv2d("conv2", 16, 32, stride=2, precision=inner, rng=rng), act("act2"),
-                   Conv2d("conv3", 32, 32, precision=inner, rng=rng), act("act3"),
-                   Flatten("flatten"), Linear("fc", 32 * -(-h // 2) * -(-w // 2), n_classes,
-                                                precision=edge, rng=rng)]
+        chans = (c, 16, 32, 32)
+        for i, stride in enumerate(strides):
+            layers += [Conv2d(f"conv{i + 1}", chans[i], chans[i + 1], stride=stride,
+                              precision=edge if i == 0 else inner, rng=rng),
+                       act(f"act{i + 1}")]
+            h, w = -(-h // stride), -(-w // stride)       # 3x3 kernel, padding 1
+        layers += [Flatten("flatten"), Linear("fc", chans[-1] * h * w, n_classes,
+                                              precision=edge, rng=rng)]
     return Sequential(layers)
 
 

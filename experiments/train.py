@@ -1,7 +1,11 @@
-"""``make train``: FP32 vs 4-bit training of an MLP and a small CNN on sklearn digits.
+"""``make train``: FP32 vs 4-bit training of an MLP and a small CNN on a data set.
 
-    python -m experiments.train --out build/reports                 # main table (5 seeds each)
+    python -m experiments.train --out build/reports                 # digits (5 seeds each)
     python -m experiments.train --out build/reports --ablations     # + the ablation table
+    python -m experiments.train --dataset fashion-mnist             # 3 seeds, + all-layers 4-bit
+
+On a data set other than digits the main table also trains every seed with all layers 4-bit
+(``q4-all``), and the report names carry the data set: ``train_fashion-mnist.json``, ...
 
 Writes ``train.json`` (summary, per-run rows, epoch-time ratio), ``train.png`` (test accuracy
 per epoch, mean and min..max band over seeds) and, with ``--ablations``, ``ablations.json`` and
@@ -21,12 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from experiments.cli import output_dir, positive_int
-from experiments.data import Dataset, load
-from experiments.models import HPARAMS, MODELS, build_model, model_inputs
+from experiments.data import DATASETS, Dataset, DatasetError, fingerprint, load
+from experiments.models import (ARCH, HPARAMS, MODELS, build_model, hparams_of,
+                                model_inputs)
 from experiments.report import ablation_table, epoch_times, plot, summarize, write_report
 from golden.backend import Backend, NumpyBackend, TableBackend
 from golden.checks import check_int
 from nn import QuantConfig, Sequential, Sgd, StepContext, softmax_xent
+from nn.context import PHASE1_SCALES
 
 
 def evaluate(net: Sequential, model: str, x, y, ctx, batch=512,
@@ -52,7 +58,7 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     check_int(seed, "seed", 0, "a non-negative integer")
-    hp = dict(HPARAMS[model])
+    hp = dict(hparams_of(data.name)[model])
     for k, v in (("epochs", epochs), ("lr", lr), ("batch", batch), ("pact_alpha", pact_alpha)):
         if v is not None:
             hp[k] = v
@@ -62,7 +68,8 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
         check_int(max_steps, "max_steps", 1, "a positive integer or None")
     rng = np.random.default_rng(seed)
     net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"],
-                      image_shape=data.image_shape, n_classes=data.n_classes)
+                      image_shape=data.image_shape, n_classes=data.n_classes,
+                      **ARCH.get(data.name, {}))
     params = [layer for layer in net.layers if layer.params]
     opt = Sgd(params, lr=hp["lr"])
     ctx = StepContext(backend or TableBackend(), config, run_seed=seed)
@@ -95,10 +102,12 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
                             image_shape=data.image_shape))
         if progress is not None:
             progress.update(1)
-            progress.set_postfix_str(f"{model} {policy} seed {seed}: {acc[-1]:.1f}%")
+            progress.set_postfix_str(f"{model} {policy} seed {seed} epoch {epoch + 1}/"
+                                     f"{hp['epochs']}: {acc[-1]:.1f}%")
         if max_steps is not None and ctx.step >= max_steps:
             break
-    return {"model": model, "policy": policy, "seed": seed, "config": asdict(config),
+    return {"model": model, "policy": policy, "seed": seed, "dataset": data.name,
+            "config": asdict(config),
             "hparams": hp, "test_acc": acc, "final_acc": acc[-1], "train_loss": losses,
             "epoch_s": times, "stats": dict(ctx.stats),
             "alphas": {l.name: float(l.params["alpha"]) for l in params if "alpha" in l.params}}
@@ -113,19 +122,35 @@ ABLATIONS = (
     ("GradScale delayed", "q4", {"grad_scale": "delayed"}),
     ("GradScale off (g = 0)", "q4", {"grad_scale": "off", "fixed_scale_exp": 0}),
     ("FP16 accumulation", "q4", {"accumulate": "fp16"}),
+    ("phase-1 scale shift-up (g - 2)", "q4", {"phase1_scale": "shift-up"}),
     ("all layers 4-bit (first/last too)", "q4-all", {}),
 )
 
 
-#: The reports of one ``experiments.train`` command (see the module docstring).
+#: The reports of one ``experiments.train`` command (see the module docstring); other data sets
+#: than digits add their name: train_fashion-mnist.json, ablations_mnist1d.md, ...
 REPORTS = ("train.json", "train.png", "ablations.json", "ablations.md")
+
+
+def report_names(dataset: str) -> dict:
+    """The report file of each kind for ``dataset`` (digits keeps the plain names)."""
+    tag = "" if dataset == "digits" else f"_{dataset}"
+    return {r: r.replace(".", f"{tag}.", 1) for r in REPORTS}
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=output_dir, default=Path("build/reports"))
+    ap.add_argument("--dataset", choices=DATASETS, default="digits",
+                    help="the data set (experiments/data.py; default digits)")
+    ap.add_argument("--data-dir", default=None,
+                    help="directory of the Fashion-MNIST IDX files (default: the Debian "
+                         "package's, /usr/share/datasets/fashion-mnist)")
+    ap.add_argument("--phase1-scale", choices=PHASE1_SCALES, default="shared",
+                    help="TPR phase-1 scale exponent: g (shared) or g - 2 (shift-up)")
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
-    ap.add_argument("--seeds", type=positive_int, default=5)
+    ap.add_argument("--seeds", type=positive_int, default=None,
+                    help="seeds per policy (default 5 on digits, 3 on the larger sets)")
     ap.add_argument("--epochs", type=positive_int, default=None,
                     help="override every model's epochs")
     ap.add_argument("--rounding", choices=("stochastic", "nearest"), default="stochastic")
@@ -162,6 +187,10 @@ def main(argv=None):
     if args.fixed_scale_exp is not None and args.grad_scale != "off":
         ap.error(f"--fixed-scale-exp is only used with --grad-scale off, not with "
                  f"--grad-scale {args.grad_scale}")
+    if args.seeds is None:
+        args.seeds = 5 if args.dataset == "digits" else 3
+    if args.data_dir is not None and args.dataset != "fashion-mnist":
+        ap.error("--data-dir is only used with --dataset fashion-mnist")
     if args.ablation_seeds is not None and not args.ablations:
         ap.error("--ablation-seeds is only used with --ablations")
     if args.ablation_seeds is not None and args.ablation_seeds > args.seeds:
@@ -172,23 +201,30 @@ def main(argv=None):
         config = QuantConfig(rounding=args.rounding, tpr=not args.no_tpr,
                              grad_scale=args.grad_scale,
                              fixed_scale_exp=args.fixed_scale_exp or 0,
-                             accumulate=args.accumulate)
+                             accumulate=args.accumulate, phase1_scale=args.phase1_scale)
     except (TypeError, ValueError) as err:
         ap.error(str(err))
     q4_policy = "q4-all" if args.all_q4 else "q4"
-    data = load("digits")
+    try:
+        data = load(args.dataset, args.data_dir)
+    except DatasetError as err:
+        raise SystemExit(f"experiments.train: {err}") from None
+    hparams = hparams_of(args.dataset)
+    names = report_names(args.dataset)
     args.out.mkdir(parents=True, exist_ok=True)
-    for name in REPORTS:
+    for name in names.values():
         (args.out / name).unlink(missing_ok=True)
 
     def n_epochs(m):
-        return args.epochs or HPARAMS[m]["epochs"]
+        return args.epochs or hparams[m]["epochs"]
 
     # One backend for every run; its quantizer tables are built before any epoch is timed.
     backend = TableBackend().prepare(range(0, 24)) if args.backend == "table" else NumpyBackend()
     rows = []
-    total = sum(2 * len(seeds) * n_epochs(m) for m in models)
-    with tqdm(total=total, unit="epoch", desc="train") as bar:
+    # Beside the main table, the larger sets also train every layer in 4 bits.
+    beside = args.dataset != "digits" and not args.all_q4
+    total = sum((3 if beside else 2) * len(seeds) * n_epochs(m) for m in models)
+    with tqdm(total=total, unit="epoch", desc=f"train {args.dataset}") as bar:
         for m in models:
             for seed in seeds:
                 # FP32 and 4-bit epochs alternate seed by seed, so the timing ratio compares
@@ -200,16 +236,26 @@ def main(argv=None):
                 row["policy"] = "q4"
                 row["q4_policy"] = q4_policy
                 rows.append(row)
+                if beside:
+                    rows.append(train_run(m, "q4-all", seed, data=data, config=config,
+                                          backend=backend, epochs=args.epochs, progress=bar))
     summary = {m: summarize(rows, m) for m in models}
+    if beside:
+        for m in models:
+            s = summarize(rows, m, other="q4-all")
+            summary[m] |= {"q4_all_mean": s["q4_mean"], "q4_all_std": s["q4_std"],
+                           "q4_all_gap_pt": s["gap_pt"]}
     speed = {m: epoch_times(rows, m) for m in models}
     report = {"command": "python -m experiments.train " + " ".join(argv or __import__("sys").argv[1:]),
-              "split": "sklearn digits, train_test_split(test_size=0.25, stratify, "
-                       "random_state=0): 1347 train / 450 test",
+              "dataset": args.dataset, "fingerprint": fingerprint(data),
+              "split": f"{len(data.x_train)} train / {len(data.x_test)} test"
+                       + (" (sklearn train_test_split(test_size=0.25, stratify, "
+                          "random_state=0))" if args.dataset == "digits" else ""),
               "q4_policy": q4_policy, "config": asdict(config),
-              "hparams": {m: HPARAMS[m] for m in models}, "summary": summary,
+              "hparams": {m: hparams[m] for m in models}, "summary": summary,
               "epoch_time": speed, "runs": rows}
-    write_report(args.out / "train.json", json.dumps(report, indent=1))
-    plot(rows, args.out / "train.png", models, data.name)
+    write_report(args.out / names["train.json"], json.dumps(report, indent=1))
+    plot(rows, args.out / names["train.png"], models, data.name)
     print(f"\n{'model':6} {'FP32 %':>14} {'4-bit %':>14} {'gap pt':>7} {'seeds':>5} "
           f"{'epoch s fp32/q4':>16} {'ratio':>6} {'median':>6}")
     for m in models:
@@ -218,12 +264,15 @@ def main(argv=None):
               f"±{s['q4_std']:4.2f} {s['gap_pt']:7.2f} {s['seeds']:5d} "
               f"{t['fp32_epoch_s']:7.3f}/{t['q4_epoch_s']:<7.3f} {t['ratio']:6.2f} "
               f"{t['ratio_median']:6.2f}")
-    print(f"wrote {args.out / 'train.json'} and {args.out / 'train.png'}")
+        if beside:
+            print(f"{'':6} all layers 4-bit: {s['q4_all_mean']:.2f} ±{s['q4_all_std']:4.2f} "
+                  f"(gap {s['q4_all_gap_pt']:.2f} pt)")
+    print(f"wrote {args.out / names['train.json']} and {args.out / names['train.png']}")
     if args.ablations:
-        run_ablations(args, models, data, rows, backend)
+        run_ablations(args, models, data, rows, backend, names)
 
 
-def run_ablations(args, models, data, rows, backend):
+def run_ablations(args, models, data, rows, backend, names):
     from tqdm import tqdm
 
     seeds = list(range(1, (args.ablation_seeds or args.seeds) + 1))
@@ -231,7 +280,8 @@ def run_ablations(args, models, data, rows, backend):
                               and r["policy"] == "fp32" and r["seed"] in seeds]))
             for m in models}
     ab_rows = []
-    total = sum(len(ABLATIONS) * len(seeds) * (args.epochs or HPARAMS[m]["epochs"])
+    hparams = hparams_of(args.dataset)
+    total = sum(len(ABLATIONS) * len(seeds) * (args.epochs or hparams[m]["epochs"])
                 for m in models)
     with tqdm(total=total, unit="epoch", desc="ablations") as bar:
         for name, policy, over in ABLATIONS:
@@ -244,13 +294,13 @@ def run_ablations(args, models, data, rows, backend):
                     ab_rows.append(row)
     table = ablation_table(ab_rows, models, fp32, [name for name, _, _ in ABLATIONS])
     cmd = "python -m experiments.train " + " ".join(__import__("sys").argv[1:])
-    write_report(args.out / "ablations.json", json.dumps(
+    write_report(args.out / names["ablations.json"], json.dumps(
         {"command": cmd, "fp32_mean": fp32, "seeds": len(seeds), "runs": ab_rows}, indent=1))
-    write_report(args.out / "ablations.md", f"Command: `{cmd}`\n\nFP32 reference: "
+    write_report(args.out / names["ablations.md"], f"Command: `{cmd}`\n\nFP32 reference: "
            + ", ".join(f"{m.upper()} {fp32[m]:.2f} %" for m in models)
            + f" (seeds {seeds[0]}..{seeds[-1]})\n\n" + table + "\n")
     print("\n" + table)
-    print(f"wrote {args.out / 'ablations.json'} and {args.out / 'ablations.md'}")
+    print(f"wrote {args.out / names['ablations.json']} and {args.out / names['ablations.md']}")
 
 
 if __name__ == "__main__":

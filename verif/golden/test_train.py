@@ -10,7 +10,7 @@ import pytest
 
 from experiments.data import load_digits_split
 from nn import QuantConfig
-from experiments.report import ablation_table, epoch_times, summarize
+from experiments.report import ablation_table, epoch_times, separates, summarize
 from experiments.train import ABLATIONS, main, train_run
 
 #: One test image in 450 is 100/450 = 0.2222... percentage points.
@@ -76,10 +76,27 @@ def test_summarize_without_runs_is_an_error():
 def test_ablation_table_gap_is_the_difference_of_the_printed_figures():
     """FP32 97.5551 prints as 97.56 and a variant at 97.5449 as 97.54: the gap column says
     +0.02, their difference, not the +0.01 of the unrounded difference 0.0102."""
-    rows = [{"variant": name, "model": "mlp", "final_acc": 97.5449} for name, _, _ in ABLATIONS]
+    rows = [{"variant": name, "model": "mlp", "final_acc": 97.5449,
+             "stats": {"grad_saturated": 10, "grad_saturated_phase1": 10}}
+            for name, _, _ in ABLATIONS]
     table = ablation_table(rows, ["mlp"], {"mlp": 97.5551}, [name for name, _, _ in ABLATIONS])
     first = table.splitlines()[2]
-    assert first == f"| {ABLATIONS[0][0]} | 97.54 ± 0.00 | +0.02 |"
+    assert first == f"| {ABLATIONS[0][0]} | 97.54 ± 0.00 | +0.02 | 10 (10) |"
+
+
+def test_ablation_table_marks_differences_beyond_the_seed_noise():
+    """A variant is starred when its mean differs from the paper scheme's by more than twice
+    the standard error of the difference, and not otherwise."""
+    stats = {"grad_saturated": 0}
+    names = [name for name, _, _ in ABLATIONS]
+    accs = {names[0]: (90.0, 90.2, 89.8), names[1]: (90.1, 89.9, 90.3),
+            names[2]: (88.0, 88.2, 87.8)}
+    rows = [{"variant": n, "model": "mlp", "final_acc": a, "stats": stats}
+            for n in names for a in accs.get(n, (90.0,))]
+    lines = ablation_table(rows, ["mlp"], {"mlp": 90.0}, names).splitlines()
+    assert "*" not in lines[3] and "88.00 ± 0.16 *" in lines[4]
+    assert separates([1.0, 1.1, 0.9], [2.0, 2.1, 1.9]) and not separates([1, 2, 3], [2, 3, 4])
+    assert not separates([1.0], [5.0])                    # one seed: no noise estimate
 
 
 def test_epoch_times_mean_and_median():
