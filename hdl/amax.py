@@ -15,13 +15,20 @@ is -10..30, well inside the signed 8-bit scale register.
 NaN and Inf have no scale: the tracker leaves them out of amax and raises the sticky
 ``nonfinite`` flag instead, so one bad element cannot collapse the next iteration's exponent
 to the minimum (the host decides what to do, e.g. skip the step as loss scaling does).
+
+Pipelined (:class:`hdl.stream.Pipeline`, never stalled: a tap is always ready): a register
+stage for the tapped beat, one per level of the max tree over the lanes, the running max,
+and an output register that holds amax, nonfinite and the exponent computed from the
+running max, so all three describe the same beats.
 """
 
-from amaranth.hdl import Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl.bits import highest_set_bit
 from hdl.params import check_positive_int
+from hdl.stream import Pipeline
 
 __all__ = ["AmaxTracker", "grad_scale_exp_of"]
 
@@ -30,11 +37,9 @@ def grad_scale_exp_of(m: Module, amax) -> Signal:
     """Combinational GradScale exponent of a 15-bit FP16 magnitude (0 for zero)."""
     e = amax[10:15]
     f = amax[0:10]
-    power_of_two = (f & (f - 1))[:10] == 0
-    bit_length = Signal(range(11))
-    for b in range(10):
-        with m.If(f[b]):
-            m.d.comb += bit_length.eq(b + 1)
+    nonzero_f, top_bit = highest_set_bit(m, f, "amax_f")
+    power_of_two = f == (Const(1, 10) << top_bit)[:10]
+    bit_length = Mux(nonzero_f, top_bit + 1, 0)
     g = Signal(signed(8))
     with m.If(amax == 0):
         m.d.comb += g.eq(0)
@@ -50,8 +55,10 @@ class AmaxTracker(wiring.Component):
 
     ``i`` is a tap: it is always ready (the tracker never stalls the stream it watches).
     ``clear`` starts a new tensor; a beat in the same cycle belongs to the new tensor.
-    ``scale_exp`` is the exponent for the next iteration of the same layer, valid once the
-    tensor's last beat has passed (it follows ``amax`` combinationally).
+    ``amax``, ``nonfinite`` and ``scale_exp`` (the exponent for the next iteration of the
+    same layer, of ``amax``) are registered together: in cycle t + ``LATENCY`` they describe
+    the beats and clears up to cycle t, whatever came later. So they are the tensor's
+    ``LATENCY`` cycles after its last beat.
 
     Parameters
     ----------
@@ -73,23 +80,63 @@ class AmaxTracker(wiring.Component):
     def lanes(self) -> int:
         return self._lanes
 
+    @property
+    def LATENCY(self) -> int:
+        """Cycles from a beat (or clear) to the first cycle the outputs include it:
+        the tap register, ceil(log2(lanes)) tree levels, the running max, the output
+        register (3 for one lane, 6 for eight)."""
+        return 3 + (self._lanes - 1).bit_length()
+
     def elaborate(self, platform):
         m = Module()
         m.d.comb += self.i.ready.eq(1)
-        best = Mux(self.clear, 0, self.amax)
-        seen_nonfinite = Mux(self.clear, 0, self.nonfinite)
-        beat_nonfinite = 0
-        for k in range(self._lanes):
-            mag = self.i.payload[k][:15]
-            finite = mag[10:15] != 31
-            # A signal per lane: the Mux reads `best` twice, bare expressions would nest 2^N.
-            running = Signal(15, name=f"max_{k}")
-            m.d.comb += running.eq(Mux(self.i.valid & finite & (mag > best), mag, best))
-            best = running
-            beat_nonfinite = beat_nonfinite | ~finite
+        tap = stream.Signature(1).create(path=("tap",))
+        m.d.comb += tap.valid.eq(self.i.valid | self.clear)
+        pipe = Pipeline(m, "amax", tap)
+
+        def level_layout(n):
+            return data.StructLayout({"mags": data.ArrayLayout(15, n), "nonfinite": 1,
+                                      "clear": 1})
+
+        n = self._lanes
+        mags, nonfinite = [], 0
+        for k in range(n):
+            x = self.i.payload[k]
+            finite = x[10:15] != 31
+            mags.append(Mux(self.i.valid & finite, x[:15], 0))
+            nonfinite = nonfinite | (self.i.valid & ~finite)
+        held = pipe.stage("tap", level_layout(n),
+                          {"mags": Cat(*mags), "nonfinite": nonfinite, "clear": self.clear})
+        depth = 0
+        while n > 1:
+            pairs = []
+            for k in range(0, n - 1, 2):
+                a, b = held.mags[k], held.mags[k + 1]
+                pairs.append(Mux(a > b, a, b))
+            if n % 2:
+                pairs.append(held.mags[n - 1])
+            n = len(pairs)
+            held = pipe.stage(f"max_{depth}", level_layout(n),
+                              {"mags": Cat(*pairs), "nonfinite": held.nonfinite,
+                               "clear": held.clear})
+            depth += 1
+        sink = stream.Signature(level_layout(1)).create(path=("tree",))
+        m.d.comb += sink.ready.eq(1)
+        pipe.connect(sink)
+
+        best = Signal(15)
+        seen_nonfinite = Signal()
+        kept = Mux(sink.valid & sink.payload.clear, 0, best)
+        beat_max = sink.payload.mags[0]
+        with m.If(sink.valid):
+            m.d.sync += [
+                best.eq(Mux(beat_max > kept, beat_max, kept)),
+                seen_nonfinite.eq(Mux(sink.payload.clear, 0, seen_nonfinite)
+                                  | sink.payload.nonfinite),
+            ]
         m.d.sync += [
             self.amax.eq(best),
-            self.nonfinite.eq(seen_nonfinite | (self.i.valid & beat_nonfinite)),
+            self.nonfinite.eq(seen_nonfinite),
+            self.scale_exp.eq(grad_scale_exp_of(m, best)),
         ]
-        m.d.comb += self.scale_exp.eq(grad_scale_exp_of(m, self.amax))
         return m

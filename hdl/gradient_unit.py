@@ -1,8 +1,8 @@
 """The gradient unit: N R4 quantizer lanes side by side, one shared generator, an amax tracker.
 
 The array takes one row of C operand-B codes per clock, so the unit quantizes C FP16
-gradients per clock: ``lanes`` copies of the lane datapath (:class:`hdl.r4_quantizer.R4Quantize`)
-behind one stream register. Stochastic rounding stays bit-identical to golden on the
+gradients per clock: ``lanes`` copies of the lane datapath in one pipeline
+(:class:`hdl.r4_quantizer.R4Pipeline`). Stochastic rounding stays bit-identical to golden on the
 flattened stream: the generator is unrolled ``lanes`` steps deep, lane k of beat b takes draw
 number ``b * lanes + k`` (row-major order, as ``golden.formats.r4_quantize`` consumes draws).
 
@@ -12,13 +12,13 @@ keep per-layer state: the host reads ``next_scale_exp`` after a layer's gradient
 it on ``scale_exp`` when the same layer comes round again.
 """
 
-from amaranth.hdl import Module, Mux, signed, unsigned
+from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from hdl.amax import AmaxTracker
 from hdl.params import check_positive_int
-from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS, R4Quantize
+from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS, R4Pipeline, count_saturated
 from hdl.xorshift import Xorshift32
 
 __all__ = ["GradientUnit", "grad_in_layout", "codes_out_layout"]
@@ -42,14 +42,22 @@ def codes_out_layout(lanes: int) -> data.StructLayout:
 
 
 class GradientUnit(wiring.Component):
-    """FP16 gradients in, R4 codes out, ``lanes`` elements per clock, latency 1.
+    """FP16 gradients in, R4 codes out, ``lanes`` elements per clock.
 
     Configuration (``phase``, ``scale_exp``, ``stochastic``) is sampled with each accepted
     beat; the generator advances by ``lanes`` draws for each beat accepted in stochastic mode
     and holds otherwise (reset value golden.formats.DEFAULT_SEED; ``seed_load`` loads
-    ``seed``, non-zero). ``sat_count`` adds the saturated elements of every accepted beat
-    (``sat_clear`` zeroes it). ``amax``, ``next_scale_exp`` and ``nonfinite`` are the amax
-    tracker's (see :class:`hdl.amax.AmaxTracker`), restarted by ``amax_clear``.
+    ``seed``, non-zero; a beat accepted in the load cycle still uses the old state).
+    ``sat_count`` adds the saturated elements of every beat accepted since reset or the last
+    ``sat_clear`` (a beat in the clear cycle counts towards the new total), each when the
+    beat leaves on ``o_codes`` (:func:`hdl.r4_quantizer.count_saturated`). ``amax``,
+    ``next_scale_exp`` and ``nonfinite`` are the amax tracker's (see
+    :class:`hdl.amax.AmaxTracker`), restarted by ``amax_clear``; they include a beat
+    ``AMAX_LATENCY`` cycles after it was accepted.
+
+    Timing: :class:`hdl.r4_quantizer.R4Pipeline`, a beat accepted in cycle t is on
+    ``o_codes`` from cycle t + ``LATENCY`` (6) if ``o_codes`` is ready meanwhile;
+    ``i_grad.ready`` is ``o_codes.ready | ~o_codes.valid``.
 
     Parameters
     ----------
@@ -79,15 +87,33 @@ class GradientUnit(wiring.Component):
     def lanes(self) -> int:
         return self._lanes
 
+    @property
+    def LATENCY(self) -> int:
+        """Cycles from a beat's handshake on ``i_grad`` to its first cycle on ``o_codes``."""
+        return R4Pipeline(self._lanes).LATENCY
+
+    @property
+    def AMAX_LATENCY(self) -> int:
+        """Cycles from a beat's handshake (or an ``amax_clear``) to the first cycle ``amax``,
+        ``next_scale_exp`` and ``nonfinite`` include it: :class:`hdl.amax.AmaxTracker`'s."""
+        return AmaxTracker(self._lanes).LATENCY
+
     def elaborate(self, platform):
         m = Module()
         n = self._lanes
         m.submodules.rng = rng = Xorshift32(steps=n)
         m.submodules.amax = amax = AmaxTracker(n)
+        m.submodules.quantize = quantize = R4Pipeline(n)
 
         fire = self.i_grad.valid & self.i_grad.ready
         m.d.comb += [
-            self.i_grad.ready.eq(~self.o_codes.valid | self.o_codes.ready),
+            quantize.i.valid.eq(self.i_grad.valid),
+            self.i_grad.ready.eq(quantize.i.ready),
+            quantize.i.payload.x.eq(self.i_grad.payload),
+            quantize.i.payload.draw.eq(rng.draws),
+            quantize.i.payload.phase.eq(self.phase),
+            quantize.i.payload.scale_exp.eq(self.scale_exp),
+            quantize.i.payload.stochastic.eq(self.stochastic),
             rng.advance.eq(fire & self.stochastic),
             rng.seed.eq(self.seed),
             rng.seed_load.eq(self.seed_load),
@@ -97,28 +123,12 @@ class GradientUnit(wiring.Component):
             self.amax.eq(amax.amax),
             self.next_scale_exp.eq(amax.scale_exp),
             self.nonfinite.eq(amax.nonfinite),
+            self.o_codes.valid.eq(quantize.o.valid),
+            quantize.o.ready.eq(self.o_codes.ready),
+            self.o_codes.payload.lanes.eq(quantize.o.payload.lanes),
+            self.o_codes.payload.phase.eq(quantize.o.payload.phase),
         ]
-
-        saturated = 0
-        for k in range(n):
-            lane = R4Quantize()
-            m.submodules[f"lane_{k}"] = lane
-            m.d.comb += [
-                lane.x.eq(self.i_grad.payload[k]),
-                lane.phase.eq(self.phase),
-                lane.scale_exp.eq(self.scale_exp),
-                lane.stochastic.eq(self.stochastic),
-                lane.draw.eq(rng.draws[k]),
-            ]
-            with m.If(fire):
-                m.d.sync += self.o_codes.payload.lanes[k].eq(lane.result)
-            saturated = saturated + lane.result.saturated
-
-        with m.If(fire):
-            m.d.sync += [self.o_codes.payload.phase.eq(self.phase), self.o_codes.valid.eq(1)]
-        with m.Elif(self.o_codes.ready):
-            m.d.sync += self.o_codes.valid.eq(0)
-
-        counted = Mux(self.sat_clear, 0, self.sat_count)
-        m.d.sync += self.sat_count.eq(counted + Mux(fire, saturated, 0))
+        count_saturated(m, sat_count=self.sat_count, sat_clear=self.sat_clear, accepted=fire,
+                        delivered=self.o_codes.valid & self.o_codes.ready,
+                        saturated=quantize.o.payload.saturated, latency=quantize.LATENCY)
         return m

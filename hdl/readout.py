@@ -16,6 +16,11 @@ The value ``acc * 2^exp_offset`` is rounded once, to nearest-even, into IEEE bin
 * a pattern at or above Inf's (0x7C00), or ``E > 15``, saturates to +-65504 and raises
   ``overflow``. Zero reads out as +0; a negative value that rounds to zero keeps its sign
   (-0), as numpy's float16 cast does.
+
+The algorithm is written once, as the seven steps of :data:`STEPS` (each a few levels of
+logic); :class:`Fp16Round` chains them combinationally, :class:`Readout` and
+:class:`ReadoutLanes` put a register stage (:class:`hdl.stream.Pipeline`) after each
+(latency 7).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -23,9 +28,11 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import READOUT_OFFSET_BITS, check_acc_width
+from hdl.bits import highest_set_bit
 from hdl.params import check_positive_int
+from hdl.stream import Pipeline
 
-__all__ = ["READOUT_OUT_LAYOUT", "Fp16Round", "Readout", "ReadoutLanes"]
+__all__ = ["READOUT_OUT_LAYOUT", "STEPS", "Fp16Round", "Readout", "ReadoutLanes"]
 
 #: One read-out result: the FP16 bit pattern and the saturation flag.
 READOUT_OUT_LAYOUT = data.StructLayout({
@@ -36,14 +43,86 @@ READOUT_OUT_LAYOUT = data.StructLayout({
 FP16_MAX_BITS = 0x7BFF
 FP16_INF_BITS = 0x7C00
 
+#: The steps of one conversion, in order; the pipelined read-outs register after each.
+STEPS = ("magnitude", "lead", "coarse", "fine", "align", "round", "select")
+#: The steps that still need ``exp_offset`` (it is used by ``coarse``).
+OFFSET_STEPS = 3
+
 
 def readout_in_layout(acc_width: int) -> data.StructLayout:
     """Input beat of the read-out: one signed accumulator."""
     return data.StructLayout({"acc": signed(acc_width)})
 
 
+def _step_layouts(w: int) -> dict[str, data.StructLayout]:
+    """Per element: what each step hands to the next (the pipeline registers hold these)."""
+    flags = {"sign": 1, "zero": 1}
+    return {
+        "magnitude": data.StructLayout({"mag": w, "sign": 1}),
+        "lead": data.StructLayout({"mag": w, "msb": range(w), **flags}),
+        "coarse": data.StructLayout({"norm": w, "shift": 2, "exponent": signed(11), **flags}),
+        "fine": data.StructLayout({"ext": 13, "denorm_shift": range(14), "biased": 5,
+                                   "big": 1, **flags}),
+        "align": data.StructLayout({"shifted": 13, "lost": 1, "biased": 5, "big": 1, **flags}),
+        "round": data.StructLayout({"pattern": 16, "big": 1, **flags}),
+        "select": READOUT_OUT_LAYOUT,
+    }
+
+
+def _step(m: Module, name: str, w: int, v, exp_offset) -> dict:
+    """The values step ``name`` computes from ``v`` (the previous step's, or ``{"acc"}``)."""
+    if name == "magnitude":
+        sign = v["acc"][w - 1]
+        return {"mag": Mux(sign, -v["acc"], v["acc"]), "sign": sign}  # -2^(w-1) fits unsigned
+    if name == "lead":
+        nonzero, msb = highest_set_bit(m, v["mag"], "mag")
+        return {"mag": v["mag"], "msb": msb, "sign": v["sign"], "zero": ~nonzero}
+    if name == "coarse":
+        # Normalise in two steps: the left shift by a multiple of 4 here, the rest in "fine".
+        lead_zeros = Signal(range(w), name="lead_zeros")
+        m.d.comb += lead_zeros.eq(w - 1 - v["msb"])
+        return {"norm": v["mag"] << Cat(Const(0, 2), lead_zeros[2:]),
+                "shift": lead_zeros[:2],
+                "exponent": v["msb"] + exp_offset,              # E = floor(log2 |value|)
+                "sign": v["sign"], "zero": v["zero"]}
+    if name == "fine":
+        norm = Signal(w, name="norm")                         # leading one at bit w-1
+        m.d.comb += norm.eq(v["norm"] << v["shift"])
+        exponent = v["exponent"]
+        denorm_shift = Signal(range(14), name="denorm_shift")
+        with m.If(exponent < -14 - 13):
+            m.d.comb += denorm_shift.eq(13)
+        with m.Elif(exponent < -14):
+            m.d.comb += denorm_shift.eq(-14 - exponent)
+        return {"ext": Cat(norm[:w - 12] != 0, norm[w - 12], norm[w - 11:]),  # sig, guard, sticky
+                "denorm_shift": denorm_shift,
+                "biased": Mux(exponent < -14, 0, (exponent + 14)[:5]),
+                "big": exponent > 15, "sign": v["sign"], "zero": v["zero"]}
+    if name == "align":
+        shift = v["denorm_shift"]
+        lost_mask = Cat(*(shift > b for b in range(13)))    # the bits the shift drops
+        return {"shifted": v["ext"] >> shift, "lost": (v["ext"] & lost_mask) != 0,
+                "biased": v["biased"], "big": v["big"], "sign": v["sign"], "zero": v["zero"]}
+    if name == "round":
+        shifted = v["shifted"]
+        significand, guard = shifted[2:], shifted[1]
+        sticky = shifted[0] | v["lost"]
+        round_up = guard & (sticky | significand[0])
+        return {"pattern": Cat(Const(0, 10), v["biased"]) + significand + round_up,
+                "big": v["big"], "sign": v["sign"], "zero": v["zero"]}
+    assert name == "select"
+    pattern, sign = v["pattern"], v["sign"]
+    overflow = v["big"] | (pattern >= FP16_INF_BITS)
+    value = Mux(v["zero"], 0,
+                Mux(overflow, Cat(Const(FP16_MAX_BITS, 15), sign), Cat(pattern[:15], sign)))
+    return {"value": value, "overflow": ~v["zero"] & overflow}
+
+
 class Fp16Round(wiring.Component):
     """Combinational ``acc * 2^exp_offset`` -> FP16 (RNE, subnormals, saturation).
+
+    The steps of :data:`STEPS` chained without registers: the reference the pipelined
+    read-outs are built from, for formal proofs and for composing into other logic.
 
     Parameters
     ----------
@@ -66,58 +145,49 @@ class Fp16Round(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         w = self._acc_width
-        sign = self.acc[w - 1]
-        mag = Signal(w)                               # |acc|; -2^(w-1) fits unsigned
-        m.d.comb += mag.eq(Mux(sign, -self.acc, self.acc))
-
-        msb = Signal(range(w))
-        for b in range(w):
-            with m.If(mag[b]):
-                m.d.comb += msb.eq(b)
-        lead_zeros = Signal(range(w))
-        m.d.comb += lead_zeros.eq(w - 1 - msb)
-        norm = Signal(w)                              # leading one at bit w-1
-        m.d.comb += norm.eq(mag << lead_zeros)
-        exponent = Signal(signed(11))                 # E = floor(log2 |value|)
-        m.d.comb += exponent.eq(msb + self.exp_offset)
-
-        # 13 bits: 11-bit significand, guard, sticky.
-        ext = Signal(13)
-        m.d.comb += ext.eq(Cat(norm[:w - 12] != 0, norm[w - 12], norm[w - 11:]))
-        subnormal = exponent < -14
-        denorm_shift = Signal(range(14))
-        with m.If(exponent < -14 - 13):
-            m.d.comb += denorm_shift.eq(13)
-        with m.Elif(subnormal):
-            m.d.comb += denorm_shift.eq(-14 - exponent)
-        shifted = Signal(13)
-        m.d.comb += shifted.eq(ext >> denorm_shift)
-        lost = (shifted << denorm_shift)[:13] != ext
-        significand = shifted[2:]
-        guard = shifted[1]
-        sticky = shifted[0] | lost
-        round_up = guard & (sticky | significand[0])
-
-        pattern = Signal(16)
-        biased = Mux(subnormal, 0, (exponent + 14)[:5])
-        m.d.comb += pattern.eq(Cat(Const(0, 10), biased) + significand + round_up)
-        overflow = (exponent > 15) | (pattern >= FP16_INF_BITS)
-
-        with m.If(mag == 0):
-            m.d.comb += self.result.value.eq(0)
-        with m.Elif(overflow):
-            m.d.comb += self.result.value.eq(Cat(Const(FP16_MAX_BITS, 15), sign))
-        with m.Else():
-            m.d.comb += self.result.value.eq(Cat(pattern[:15], sign))
-        m.d.comb += self.result.overflow.eq((mag != 0) & overflow)
+        v = {"acc": self.acc}
+        for name, layout in _step_layouts(w).items():
+            out = Signal(layout, name=name)
+            computed = _step(m, name, w, v, self.exp_offset)
+            m.d.comb += [getattr(out, k).eq(x) for k, x in computed.items()]
+            v = out
+        m.d.comb += self.result.eq(v)
         return m
 
 
+def _pipeline(m: Module, upstream, accs, exp_offset, w: int, lanes: int) -> Pipeline:
+    """The steps over ``lanes`` elements, registered after each, behind ``upstream``; the last
+    stage's payload has field ``lanes``: ``lanes`` :data:`READOUT_OUT_LAYOUT` structs."""
+    pipe = Pipeline(m, "readout", upstream)
+    layouts = _step_layouts(w)
+    values = [{"acc": acc} for acc in accs]
+    for n, name in enumerate(STEPS):
+        fields = {"lanes": data.ArrayLayout(layouts[name], lanes)}
+        carry_offset = n + 1 < OFFSET_STEPS
+        if carry_offset:
+            fields["exp_offset"] = signed(READOUT_OFFSET_BITS)
+        source = Signal(data.StructLayout(fields), name=f"{name}_in")
+        for k in range(lanes):
+            computed = _step(m, name, w, values[k], exp_offset)
+            m.d.comb += [getattr(source.lanes[k], f).eq(x) for f, x in computed.items()]
+        if carry_offset:
+            m.d.comb += source.exp_offset.eq(exp_offset)
+        held = pipe.stage(name, source.shape(), source)
+        values = [held.lanes[k] for k in range(lanes)]
+        if carry_offset:
+            exp_offset = held.exp_offset
+    return pipe
+
+
 class Readout(wiring.Component):
-    """Stream of accumulators in, stream of FP16 results out, one per clock, latency 1.
+    """Stream of accumulators in, stream of FP16 results out, one per clock.
 
     ``exp_offset`` (signed 9-bit; -7 - g for an R4 GEMM at GradScale exponent g) is sampled
-    with each accepted beat. ``i.ready`` is ``~o.valid | o.ready``.
+    with each accepted beat. The conversion runs through :data:`STEPS`, one
+    register stage each (:class:`hdl.stream.Pipeline`): a beat accepted in cycle t is on ``o`` from
+    cycle t + ``LATENCY`` when ``o`` is ready; ``i.ready`` is ``~valid | ready`` of the
+    first stage, so under no backpressure one beat enters and one leaves per clock, and a
+    stalled ``o`` fills the stages before ``i.ready`` drops.
 
     Parameters
     ----------
@@ -137,19 +207,15 @@ class Readout(wiring.Component):
     def acc_width(self) -> int:
         return self._acc_width
 
+    @property
+    def LATENCY(self) -> int:
+        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 7."""
+        return len(STEPS)
+
     def elaborate(self, platform):
         m = Module()
-        m.submodules.round = rnd = Fp16Round(self._acc_width)
-        fire = self.i.valid & self.i.ready
-        m.d.comb += [
-            self.i.ready.eq(~self.o.valid | self.o.ready),
-            rnd.acc.eq(self.i.payload.acc),
-            rnd.exp_offset.eq(self.exp_offset),
-        ]
-        with m.If(fire):
-            m.d.sync += [self.o.payload.eq(rnd.result), self.o.valid.eq(1)]
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        pipe = _pipeline(m, self.i, [self.i.payload.acc], self.exp_offset, self._acc_width, 1)
+        pipe.connect(self.o, pipe.last.lanes[0])
         return m
 
 
@@ -165,10 +231,10 @@ def readout_lanes_out_layout(lanes: int) -> data.ArrayLayout:
 
 
 class ReadoutLanes(wiring.Component):
-    """``lanes`` read-out converters behind one stream register: a row of accumulators per clock.
+    """``lanes`` read-out converters in one pipeline: a row of accumulators per clock.
 
     Lane k of every beat is :class:`Fp16Round` of element k, all lanes with the one
-    ``exp_offset`` sampled with the beat; latency 1, ``i.ready`` is ``~o.valid | o.ready``, as
+    ``exp_offset`` sampled with the beat; the stages, ``LATENCY`` and handshake are those of
     :class:`Readout`. With ``lanes`` equal to the array's column count it keeps up with a
     drained result row per clock.
 
@@ -197,18 +263,15 @@ class ReadoutLanes(wiring.Component):
     def lanes(self) -> int:
         return self._lanes
 
+    @property
+    def LATENCY(self) -> int:
+        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 7."""
+        return len(STEPS)
+
     def elaborate(self, platform):
         m = Module()
-        fire = self.i.valid & self.i.ready
-        m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)
-        for k in range(self._lanes):
-            rnd = Fp16Round(self._acc_width)
-            m.submodules[f"lane_{k}"] = rnd
-            m.d.comb += [rnd.acc.eq(self.i.payload[k]), rnd.exp_offset.eq(self.exp_offset)]
-            with m.If(fire):
-                m.d.sync += self.o.payload[k].eq(rnd.result)
-        with m.If(fire):
-            m.d.sync += self.o.valid.eq(1)
-        with m.Elif(self.o.ready):
-            m.d.sync += self.o.valid.eq(0)
+        n = self._lanes
+        pipe = _pipeline(m, self.i, [self.i.payload[k] for k in range(n)], self.exp_offset,
+                         self._acc_width, n)
+        pipe.connect(self.o, pipe.last.lanes)
         return m

@@ -1,0 +1,37 @@
+"""Bit-vector helpers shared by the datapaths: a leading-one detector of logarithmic depth."""
+
+from __future__ import annotations
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
+
+__all__ = ["highest_set_bit"]
+
+
+def highest_set_bit(m: Module, value: Value, name: str) -> tuple[Signal, Signal]:
+    """``(nonzero, index)``: whether ``value`` has a set bit, and the index of its highest one
+    (0 when ``value`` is zero), as a tree of 2:1 multiplexers (depth log2 of the width).
+
+    An ``If`` chain over the bits would give the same function as a chain of multiplexers as
+    long as the vector, which synthesis does not rebalance.
+    """
+    value = Value.cast(value)
+    width = max(len(value), 1)
+    levels = (width - 1).bit_length()
+    padded = Cat(value, Const(0, (1 << levels) - len(value)))
+
+    def tree(bits: Value, depth: int, path: str) -> tuple[Value, Value]:
+        if depth == 0:
+            return bits[0], Const(0, 0)
+        half = 1 << (depth - 1)
+        any_hi, idx_hi = tree(bits[half:], depth - 1, path + "h")
+        any_lo, idx_lo = tree(bits[:half], depth - 1, path + "l")
+        nonzero = Signal(name=f"{name}_any_{path}")
+        index = Signal(depth, name=f"{name}_idx_{path}")
+        m.d.comb += [nonzero.eq(any_hi | any_lo),
+                     index.eq(Cat(Mux(any_hi, idx_hi, idx_lo), any_hi))]
+        return nonzero, index
+
+    nonzero, index = tree(padded, levels, "")
+    if levels == 0:
+        return nonzero, Const(0, 1)
+    return nonzero, index

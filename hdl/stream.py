@@ -1,0 +1,97 @@
+"""Pipeline registers for valid/ready streams: the stages every pipelined unit is built from.
+
+A pipelined unit (R4 quantizer, amax tracker, read-out) is a chain of combinational steps
+with a register stage after each; :class:`Pipeline` builds that chain, handshake included, so
+no unit writes a stream register by hand. docs/gradient_unit.md explains where each unit cuts
+its datapath.
+
+Convention: every pipelined component has a read-only ``LATENCY`` property, the cycles from a
+beat's handshake on its input to its first cycle on its output (or, for a tap such as the
+amax tracker, to the first cycle its status outputs include the beat).
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Module, Signal
+
+__all__ = ["Pipeline"]
+
+
+class Pipeline:
+    """A chain of one-deep stream registers behind the stream ``upstream``, built stage by stage.
+
+    The stages move together: in a cycle where the output is ready or the last stage is
+    empty, every stage takes the beat (or the bubble) of the one before it and the first
+    takes the upstream beat if one is offered; otherwise every stage holds (valid and payload
+    stable). So ``upstream.ready`` is ``downstream.ready | ~last.valid``, one LUT from a
+    register whatever the length, never a function of ``upstream.valid``; a beat accepted in
+    cycle t reaches the output at cycle t + n (``LATENCY`` = n stages) if the output is ready
+    meanwhile, and the chain moves one beat per clock without backpressure. Bubbles behind a
+    stalled full last stage are not squeezed out: the price of the short enable path.
+    Reset empties every stage.
+
+    Parameters
+    ----------
+    m : Module
+        The module the registers and their logic are added to.
+    name : str
+        Prefix of the stage registers' names.
+    upstream : stream end
+        Whose ``valid`` and ``payload`` this pipeline reads and whose ``ready`` it drives (a
+        flipped input port of the component, usually).
+    """
+
+    def __init__(self, m: Module, name: str, upstream):
+        self._m, self._name, self._upstream = m, name, upstream
+        self._valids: list[Signal] = []
+        self._loads: list[tuple[Signal, Signal]] = []
+        self._done = False
+
+    @property
+    def LATENCY(self) -> int:
+        """Stages so far: the cycles from a beat's handshake to its first cycle on the output."""
+        return len(self._valids)
+
+    @property
+    def last(self):
+        """The last stage's payload register."""
+        return self._loads[-1][0]
+
+    def stage(self, name: str, shape, payload):
+        """Add a stage holding ``payload`` (a value, or a dict of field values for a struct
+        ``shape``) computed from the previous stage's payload; returns the new stage's payload
+        (a register) for the next step to read."""
+        if self._done:
+            raise RuntimeError("the pipeline is already connected to its output")
+        m = self._m
+        valid = Signal(name=f"{self._name}_{name}_valid")
+        held = Signal(shape, name=f"{self._name}_{name}")
+        source = Signal(shape, name=f"{self._name}_{name}_next")
+        if isinstance(payload, dict):
+            m.d.comb += [getattr(source, field).eq(value) for field, value in payload.items()]
+        else:
+            m.d.comb += source.eq(payload)
+        self._valids.append(valid)
+        self._loads.append((held, source))
+        return held
+
+    def connect(self, downstream, payload=None) -> None:
+        """Drive stream end ``downstream`` (``valid`` and ``payload`` written here, ``ready``
+        read: an output port of the component, usually) from the last stage: its ``valid``,
+        and its register, or ``payload`` (a value computed from it) if given."""
+        if not self._valids:
+            raise RuntimeError("a pipeline needs at least one stage")
+        m, valids = self._m, self._valids
+        self._done = True
+        advance = Signal(name=f"{self._name}_advance")
+        m.d.comb += [advance.eq(downstream.ready | ~valids[-1]),
+                     self._upstream.ready.eq(advance)]
+        feeding = self._upstream.valid
+        with m.If(advance):
+            for valid, (held, source) in zip(valids, self._loads):
+                m.d.sync += valid.eq(feeding)
+                with m.If(feeding):
+                    m.d.sync += held.eq(source)
+                feeding = valid
+        m.d.comb += [downstream.valid.eq(valids[-1]),
+                     downstream.payload.eq(self._loads[-1][0] if payload is None else payload)]
