@@ -55,6 +55,7 @@ class BackwardTile(wiring.Component):
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
         self._array = SystolicArray(rows, cols, acc_width)
+        self._grad = GradientUnit(cols)
         self._rows, self._cols, self._acc_width = rows, cols, acc_width
         super().__init__({
             "i_a": In(stream.Signature(a_layout(rows))),
@@ -88,7 +89,7 @@ class BackwardTile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.array = array = self._array
-        m.submodules.grad = grad = GradientUnit(self._cols)
+        m.submodules.grad = grad = self._grad
 
         wiring.connect(m, wiring.flipped(self.i_a), array.i_a)
         wiring.connect(m, wiring.flipped(self.i_grad), grad.i_grad)

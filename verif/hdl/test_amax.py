@@ -5,7 +5,8 @@ Finite tensors over every scale (all-zero, subnormal-only, up to 65504) stream t
 tracker, with ``clear`` between tensors and random idle beats; amax must equal max |x| and
 the exponent golden's. Idle cycles carry junk payloads (NaN, Inf, anything): the tracker
 must watch only beats with ``valid`` high. NaN/Inf are left out of amax and raise
-``nonfinite`` (the tracker's documented choice: golden rejects such tensors).
+``nonfinite`` (the tracker's documented choice: golden rejects such tensors). The outputs are
+read ``LATENCY`` cycles after a tensor's last beat.
 """
 
 from __future__ import annotations
@@ -60,8 +61,9 @@ def run_tracker(lanes, tensors, *, seed):
                 ctx.set(dut.clear, b == 0)
                 ctx.set(dut.i.payload, [int(v) for v in beat])
                 await ctx.tick()
-            idle(ctx)
-            await ctx.tick()
+            for _ in range(dut.LATENCY):    # the outputs include the last beat from then on
+                idle(ctx)
+                await ctx.tick()
             seen.append((ctx.get(dut.amax), ctx.get(dut.scale_exp), ctx.get(dut.nonfinite)))
 
     sim = Simulator(dut)

@@ -118,7 +118,7 @@ def test_gradient_controls_in_every_cycle_relation(lanes, seed):
     i, o = (dut.i_grad, dut.o_codes) if unit else (dut.i, dut.o)
     width = lanes or 1
     beats = random_beats(rnd, 160, width)
-    model = GradientControlModel(width)
+    model = GradientControlModel(width, dut.AMAX_LATENCY if unit else 1)
     controls = Controls(dut, rnd, Controls.PULSES if unit else ("sat_clear", "seed_load"))
     source = Source(i, beats if unit else [b[0] for b in beats], rnd=rnd, idle=0.3)
     sink = Sink(o, len(beats), rnd=rnd, stall=0.3)
@@ -135,12 +135,13 @@ def test_gradient_controls_in_every_cycle_relation(lanes, seed):
         if fire:
             expected.append((result, controls.config["phase"]))
         controls.record(fire, result)
-        model.clock(beat=beat, result=result, stochastic=controls.config["stochastic"],
-                    **controls.now)
+        model.clock(beat=beat, result=result, delivered=ctx.get(o.valid) and sink.ready,
+                    stochastic=controls.config["stochastic"], **controls.now)
 
     async def testbench(ctx):
         await run_streams(ctx, [source], [sink], each_cycle=each_cycle, where="controls",
-                          budget=cycle_budget(len(beats), idle=0.3, stall=0.3, latency=1))
+                          budget=cycle_budget(len(beats), idle=0.3, stall=0.3,
+                                              latency=dut.LATENCY))
 
     sim = Simulator(dut)
     sim.add_clock(PERIOD)
@@ -183,7 +184,8 @@ def test_readout_offset_changes_in_every_cycle(seed):
 
     async def testbench(ctx):
         await run_streams(ctx, [source], [sink], each_cycle=each_cycle, where="readout",
-                          budget=cycle_budget(len(accs), idle=0.3, stall=0.3, latency=1))
+                          budget=cycle_budget(len(accs), idle=0.3, stall=0.3,
+                                              latency=dut.LATENCY))
 
     sim = Simulator(dut)
     sim.add_clock(PERIOD)
@@ -223,7 +225,7 @@ def test_backward_tile_controls_mid_tile(seed):
         for _, k in tiles[1:]]
     a_beats = [beat for (fmt, _), a in zip(tiles, a_tiles) for beat in pack_a(a, fmt)]
     g_beats = [[0x7C00] * cols] * 4 + random_beats(rnd, sum(k for _, k in tiles[1:]), cols)
-    model = GradientControlModel(cols)
+    model = GradientControlModel(cols, dut._grad.AMAX_LATENCY)
     controls = Controls(dut, rnd)
     sources = [Source(dut.i_a, a_beats, rnd=rnd, idle=0.3),
                Source(dut.i_grad, g_beats, rnd=rnd, idle=0.3)]
@@ -231,6 +233,7 @@ def test_backward_tile_controls_mid_tile(seed):
     codes, row_offsets = [], []
     state = {"offset": 0}
     array_o_c = dut._array.o_c
+    codes_out = dut._grad.o_codes
 
     def each_cycle(ctx, cycle):
         controls.drive(ctx)
@@ -247,12 +250,14 @@ def test_backward_tile_controls_mid_tile(seed):
         if ctx.get(array_o_c.valid) and ctx.get(array_o_c.ready):
             row_offsets.append(state["offset"])
         controls.record(fire, result)
-        model.clock(beat=beat, result=result, stochastic=controls.config["stochastic"],
-                    **controls.now)
+        model.clock(beat=beat, result=result,
+                    delivered=ctx.get(codes_out.valid) and ctx.get(codes_out.ready),
+                    stochastic=controls.config["stochastic"], **controls.now)
 
     async def testbench(ctx):
         budget = cycle_budget(len(a_beats) + len(sink.got) + len(tiles) * rows, idle=0.3,
-                              stall=0.3, latency=len(tiles) * (rows + 4) + 8)
+                              stall=0.3, latency=len(tiles) * (rows + 4) + 8
+                              + dut._grad.LATENCY + 7)
         await run_streams(ctx, sources, [sink], each_cycle=each_cycle, where="BackwardTile",
                           budget=budget)
 
@@ -301,7 +306,11 @@ def test_same_cycle_rules_directed():
     one-lane gradient unit with the output always ready: a beat in a ``seed_load`` cycle
     draws from the old state and the next from the new seed; a saturating beat in a
     ``sat_clear`` cycle counts; a beat in an ``amax_clear`` cycle belongs to the new tensor;
-    a phase change applies to the beat of its own cycle and travels with its codes."""
+    a phase change applies to the beat of its own cycle and travels with its codes. The
+    status columns are the rules' effect as seen the cycle after (an unpipelined unit);
+    the pipelined unit shows amax ``AMAX_LATENCY`` - 1 cycles later, and counts a beat
+    when it leaves (``LATENCY`` cycles after it, the output being always ready), skipping
+    the beats in flight at a clear: the expected ``sat_count`` is derived from the rows."""
     x, g = 0x3E00, 0                     # 1.5: its stochastic code depends on the draw
     seed = seed_that_differs(x, g)
     # One row per cycle: beat (None: idle, junk payload), (phase, stochastic), pulses, and
@@ -311,22 +320,24 @@ def test_same_cycle_rules_directed():
         (x, (0, 1), {}, 0, 0x3E00),
         (0x7BFF, (0, 0), {"sat_clear": 1}, 1, 0x7BFF),
         (0x7BFF, (0, 0), {}, 2, 0x7BFF),
+    ] + [(None, (0, 0), {}, 2, 0x7BFF)] * 6 + [
         (None, (0, 0), {"sat_clear": 1}, 0, 0x7BFF),
         (0x3C00, (0, 0), {"amax_clear": 1}, 0, 0x3C00),
         (0x3800, (0, 0), {}, 0, 0x3C00),
         (None, (0, 0), {"amax_clear": 1}, 0, 0),
         (x, (1, 0), {}, 0, 0x3E00),
         (x, (0, 0), {}, 0, 0x3E00),
-        (None, (0, 0), {}, 0, 0x3E00),
-    ]
+        (0x7BFF, (0, 0), {}, 1, 0x7BFF),
+        (None, (0, 0), {"sat_clear": 1}, 0, 0x7BFF),
+    ] + [(None, (0, 0), {}, 0, 0x7BFF)] * 6
     h = np.array([x], np.uint16).view(np.float16)
     expected = [
         (r4_quantize(h, rounding="stochastic", seed=DEFAULT_SEED)[0], 0),   # the old state
         (r4_quantize(h, rounding="stochastic", seed=seed)[0], 0),           # the new seed
         (0b0111, 0), (0b0111, 0), (4, 0), (3, 0),
-        (r4_quantize(h, phase=1)[0], 1), (r4_quantize(h, phase=0)[0], 0),
+        (r4_quantize(h, phase=1)[0], 1), (r4_quantize(h, phase=0)[0], 0), (0b0111, 0),
     ]
-    assert expected[-2][0] != expected[-1][0], "x must round differently in the two phases"
+    assert expected[-3][0] != expected[-2][0], "x must round differently in the two phases"
     dut = GradientUnit(1)
     rnd = random.Random(1)
     seen, status = [], []
@@ -351,4 +362,14 @@ def test_same_cycle_rules_directed():
     sim.add_testbench(testbench)
     sim.run()
     assert seen == expected
-    assert status == [(sat, amax) for *_, sat, amax in cycles]
+    lag, latency = dut.AMAX_LATENCY - 1, dut.LATENCY
+    assert [a for _, a in status] == [0] * lag + [row[-1] for row in cycles[:-lag]]
+    saturates = [int(beat == 0x7BFF) for beat, *_ in cycles]
+    clears = [n for n, (_, _, pulses, *_) in enumerate(cycles) if pulses.get("sat_clear")]
+    for edge, (sat, _) in enumerate(status):
+        since = max([c for c in clears if c <= edge], default=0)
+        assert sat == sum(saturates[since:max(edge - latency + 1, since)]), f"sat_count, {edge}"
+    sats = [sat for sat, _ in status]
+    assert sats[2 + latency] == 1, "the beat of the clear cycle counts once it is out"
+    assert sats[9] == 2, "both saturating beats counted before the next clear"
+    assert sats[-1] == 0, "a beat in flight at a clear is not counted when it comes out"

@@ -9,8 +9,10 @@ cycles still carry junk payloads where a stream has them):
   cycles after the tile's last beat was accepted (when that beat did not have to wait for
   the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on
   consecutive cycles (docs/array.md, :class:`hdl.array.SystolicArray`);
-* the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock, each result on the
-  output one cycle after its beat was accepted (latency 1).
+* the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock,
+  each result on the output ``LATENCY`` cycles after its beat was accepted (6 for the R4
+  pipelines, 7 for the read-out);
+* the amax tracker: its outputs include a beat ``LATENCY`` cycles after it, not one earlier.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from hdl.amax import AmaxTracker
 from hdl.array import SystolicArray
 from hdl.array_payload import gemm_beats
 from hdl.gradient_unit import GradientUnit
@@ -80,34 +83,67 @@ def test_array_cycles_per_tile(rows, cols, seed):
         assert (np.diff(rows_of, axis=1) == 1).all(), f"K={k}: a tile's rows not back to back"
 
 
-def one_per_clock(dut, i, o, beats, seed):
+#: The documented latencies (docs/gradient_unit.md), asserted against the components' own.
+R4_LATENCY, READOUT_LATENCY = 6, 7
+
+
+def one_per_clock(dut, i, o, beats, seed, latency):
+    assert dut.LATENCY == latency, f"{type(dut).__name__}.LATENCY differs from the docs"
     (source,), sink = run_full_rate(dut, [(i, beats)], o, len(beats), seed)
     assert source.cycles == list(range(len(beats))), "one beat accepted per clock"
-    assert sink.cycles == [c + 1 for c in source.cycles], "each result one cycle after its beat"
+    assert sink.cycles == [c + latency for c in source.cycles], \
+        f"each result {latency} cycles after its beat"
 
 
 def test_lane_one_per_clock(seed):
     rnd = random.Random(seed)
     dut = R4QuantizerLane()
-    one_per_clock(dut, dut.i, dut.o, [rnd.getrandbits(16) for _ in range(40)], seed)
+    one_per_clock(dut, dut.i, dut.o, [rnd.getrandbits(16) for _ in range(40)], seed,
+                  R4_LATENCY)
 
 
 def test_gradient_unit_one_per_clock(seed):
     rnd = random.Random(seed)
     dut = GradientUnit(3)
     beats = [[rnd.getrandbits(16) for _ in range(3)] for _ in range(40)]
-    one_per_clock(dut, dut.i_grad, dut.o_codes, beats, seed)
+    one_per_clock(dut, dut.i_grad, dut.o_codes, beats, seed, R4_LATENCY)
 
 
 def test_readout_one_per_clock(seed):
     rnd = random.Random(seed)
     dut = Readout(32)
     beats = [{"acc": rnd.randrange(-2 ** 31, 2 ** 31)} for _ in range(40)]
-    one_per_clock(dut, dut.i, dut.o, beats, seed)
+    one_per_clock(dut, dut.i, dut.o, beats, seed, READOUT_LATENCY)
 
 
 def test_readout_lanes_one_per_clock(seed):
     rnd = random.Random(seed)
     dut = ReadoutLanes(32, 3)
     beats = [[rnd.randrange(-2 ** 31, 2 ** 31) for _ in range(3)] for _ in range(40)]
-    one_per_clock(dut, dut.i, dut.o, beats, seed)
+    one_per_clock(dut, dut.i, dut.o, beats, seed, READOUT_LATENCY)
+
+
+@pytest.mark.parametrize("lanes,latency", [(1, 3), (3, 5), (8, 6)])
+def test_amax_latency(lanes, latency):
+    """A beat raising amax at cycle 0 shows from cycle ``LATENCY`` on, not before; a clear
+    with it, as documented (3 + ceil(log2 lanes))."""
+    dut = AmaxTracker(lanes)
+    assert dut.LATENCY == latency
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.i.valid, 1)
+        ctx.set(dut.clear, 1)
+        ctx.set(dut.i.payload, [0x3C00] * lanes)
+        for _ in range(latency + 2):
+            seen.append((ctx.get(dut.amax), ctx.get(dut.scale_exp)))
+            await ctx.tick()
+            ctx.set(dut.i.valid, 0)
+            ctx.set(dut.clear, 0)
+
+    sim = Simulator(dut)
+    sim.add_clock(PERIOD)
+    sim.add_testbench(testbench)
+    sim.run()
+    assert [a for a, _ in seen] == [0] * latency + [0x3C00] * 2, seen
+    assert seen[latency][1] == 6, "the exponent of 1.0 with amax"
