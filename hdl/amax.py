@@ -18,8 +18,8 @@ to the minimum (the host decides what to do, e.g. skip the step as loss scaling 
 
 Pipelined (:class:`hdl.stream.Pipeline`, never stalled: a tap is always ready): a register
 stage for the tapped beat, one per level of the max tree over the lanes, the running max,
-and an output register that holds amax, nonfinite and the exponent computed from the
-running max, so all three describe the same beats.
+a stage for the exponent's fields (leading one of the fraction) and an output register that
+holds amax, nonfinite and the exponent, so all three describe the same beats.
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
@@ -33,20 +33,29 @@ from hdl.stream import Pipeline
 __all__ = ["AmaxTracker", "grad_scale_exp_of"]
 
 
-def grad_scale_exp_of(m: Module, amax) -> Signal:
-    """Combinational GradScale exponent of a 15-bit FP16 magnitude (0 for zero)."""
-    e = amax[10:15]
+#: What the exponent is computed from, one register stage before it.
+EXPONENT_FIELDS = data.StructLayout({"e": 5, "fraction_zero": 1, "power_of_two": 1,
+                                     "bit_length": range(11), "zero": 1})
+
+
+def exponent_fields(m: Module, amax) -> dict:
+    """The :data:`EXPONENT_FIELDS` of a 15-bit FP16 magnitude (the leading-one detection)."""
     f = amax[0:10]
     nonzero_f, top_bit = highest_set_bit(m, f, "amax_f")
-    power_of_two = f == (Const(1, 10) << top_bit)[:10]
-    bit_length = Mux(nonzero_f, top_bit + 1, 0)
+    return {"e": amax[10:15], "fraction_zero": ~nonzero_f,
+            "power_of_two": f == (Const(1, 10) << top_bit)[:10],
+            "bit_length": Mux(nonzero_f, top_bit + 1, 0), "zero": amax == 0}
+
+
+def grad_scale_exp_of(m: Module, fields) -> Signal:
+    """The GradScale exponent from a magnitude's :data:`EXPONENT_FIELDS` (0 for zero)."""
     g = Signal(signed(8))
-    with m.If(amax == 0):
+    with m.If(fields.zero):
         m.d.comb += g.eq(0)
-    with m.Elif(e != 0):
-        m.d.comb += g.eq(Mux(f == 0, 21, 20) - e)
+    with m.Elif(fields.e != 0):
+        m.d.comb += g.eq(Mux(fields.fraction_zero, 21, 20) - fields.e)
     with m.Else():
-        m.d.comb += g.eq(Mux(power_of_two, 31, 30) - bit_length)
+        m.d.comb += g.eq(Mux(fields.power_of_two, 31, 30) - fields.bit_length)
     return g
 
 
@@ -83,9 +92,9 @@ class AmaxTracker(wiring.Component):
     @property
     def LATENCY(self) -> int:
         """Cycles from a beat (or clear) to the first cycle the outputs include it:
-        the tap register, ceil(log2(lanes)) tree levels, the running max, the output
-        register (3 for one lane, 6 for eight)."""
-        return 3 + (self._lanes - 1).bit_length()
+        the tap register, ceil(log2(lanes)) tree levels, the running max, the exponent
+        fields, the output register (4 for one lane, 7 for eight)."""
+        return 4 + (self._lanes - 1).bit_length()
 
     def elaborate(self, platform):
         m = Module()
@@ -134,9 +143,15 @@ class AmaxTracker(wiring.Component):
                 seen_nonfinite.eq(Mux(sink.payload.clear, 0, seen_nonfinite)
                                   | sink.payload.nonfinite),
             ]
+        # The exponent takes two stages (fields, then the subtraction); amax and nonfinite
+        # wait as long, so that all three outputs describe the same beats.
+        fields = Signal(EXPONENT_FIELDS, init={"zero": 1})
+        best_held, seen_held = Signal(15), Signal()
+        m.d.sync += [getattr(fields, k).eq(v) for k, v in exponent_fields(m, best).items()]
         m.d.sync += [
-            self.amax.eq(best),
-            self.nonfinite.eq(seen_nonfinite),
-            self.scale_exp.eq(grad_scale_exp_of(m, best)),
+            best_held.eq(best), seen_held.eq(seen_nonfinite),
+            self.amax.eq(best_held),
+            self.nonfinite.eq(seen_held),
+            self.scale_exp.eq(grad_scale_exp_of(m, fields)),
         ]
         return m

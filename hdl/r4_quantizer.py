@@ -58,7 +58,7 @@ _FLAGS = {"sign": 1, "invalid": 1, "nan_or_zero": 1}
 #: Per element: what each step hands to the next (the pipeline registers hold these).
 STEP_LAYOUTS = {
     "fields": data.StructLayout({"e": 5, "f": 10, "lz": 4, "inf": 1, "zero": 1, "r": 16,
-                                 "r3": 18, **_FLAGS}),
+                                 **_FLAGS}),
     "normalise": data.StructLayout({"man": 11, "ey": signed(10), "inf": 1, "zero": 1,
                                     "r": 16, "r3": 18, **_FLAGS}),
     "compare": data.StructLayout({"man": 11, "distance": 12, "below_shift": 5, "t": 1,
@@ -89,7 +89,7 @@ def _step(m: Module, name: str, v, common) -> dict:
         r = v["draw"][16:32]
         return {"e": e, "f": f, "lz": Mux(nonzero, 10 - top_bit, 0),
                 "inf": (e == 31) & (f == 0), "zero": (e == 0) & (f == 0),
-                "r": r, "r3": r + (r << 1), "sign": x[15], "invalid": e == 31,
+                "r": r, "sign": x[15], "invalid": e == 31,
                 "nan_or_zero": ((e == 31) & (f != 0)) | ((e == 0) & (f == 0))}
     passed = {k: v[k] for k in _FLAGS}
     if name == "normalise":
@@ -99,7 +99,7 @@ def _step(m: Module, name: str, v, common) -> dict:
         # ey = exp + scale_exp + phase, exp = e - 15 (normal) or -14 - lz (subnormal).
         ey = Mux(subnormal, common["bias"] + 1 - v["lz"], common["bias"] + v["e"])
         return {"man": man, "ey": ey, "inf": v["inf"], "zero": v["zero"], "r": v["r"],
-                "r3": v["r3"], **passed}
+                "r3": v["r"] + (v["r"] << 1), **passed}
     if name == "compare":
         ey, man = v["ey"], v["man"]
         t = ey[0]
@@ -252,16 +252,19 @@ def count_saturated(m: Module, *, sat_count, sat_clear, accepted, delivered, sat
     ``latency`` stages, ``saturated`` the count of the beat being delivered. A clear zeroes
     the count and marks the beats then in flight (accepted before it, not yet delivered) to
     be skipped when they come out, so the count includes exactly the beats an unpipelined
-    unit would have counted after the same clear; it is up to date once those beats are out.
+    unit would have counted after the same clear. A beat delivered in cycle d is in the
+    count from cycle d + 2 (its share is registered once, off the adder's path); so the
+    count is complete two cycles after the last beat has left.
     """
     in_flight = Signal(range(latency + 1), name="in_flight")
     skip = Signal(range(latency + 1), name="skip")
+    pending = Signal.like(saturated, name="pending")    # the last delivered beat's share
     m.d.sync += in_flight.eq(in_flight + accepted - delivered)
-    counted = delivered & (skip == 0)
     with m.If(sat_clear):
-        m.d.sync += [skip.eq(in_flight - delivered), sat_count.eq(0)]
+        m.d.sync += [skip.eq(in_flight - delivered), sat_count.eq(0), pending.eq(0)]
     with m.Else():
-        m.d.sync += sat_count.eq(sat_count + Mux(counted, saturated, 0))
+        m.d.sync += [sat_count.eq(sat_count + pending),
+                     pending.eq(Mux(delivered & (skip == 0), saturated, 0))]
         with m.If(delivered & (skip != 0)):
             m.d.sync += skip.eq(skip - 1)
 

@@ -4,43 +4,49 @@ Stochastic R4 rounding is only reproducible if the hardware draws exactly the nu
 golden model draws: Marsaglia's xorshift32 with shifts (13, 17, 5), each draw being the state
 after one step, one draw per element in stream order, starting from
 :data:`golden.formats.DEFAULT_SEED`. A step is three XOR-with-shift operations, i.e. pure
-wiring plus XOR gates, so ``steps`` successive draws per clock (one per lane of a parallel
-unit) unroll into a combinational chain with no multiplier and no table.
+wiring plus XOR gates, and the map is linear over GF(2): ``steps`` successive draws per clock
+(one per lane of a parallel unit) are each one flat XOR per bit of the current state, with
+no multiplier and no table.
 """
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, Value, unsigned
+from amaranth.hdl import Cat, Module, Signal, Value, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.formats import DEFAULT_SEED
+from golden.formats import DEFAULT_SEED, xorshift32_step
 from hdl.params import check_positive_int
 
-__all__ = ["xorshift32_step", "xorshift32_steps", "Xorshift32"]
+__all__ = ["xorshift32_steps", "Xorshift32"]
 
 
-def xorshift32_step(state: Value) -> Value:
-    """One xorshift32 step on a 32-bit value (combinational), as golden.formats.xorshift32_step."""
-    s = state
-    s = (s ^ (s << 13))[:32]
-    s = s ^ (s >> 17)
-    s = (s ^ (s << 5))[:32]
-    return s
+def _columns(steps: int) -> list[int]:
+    """Column i: the state after ``steps`` steps from state 1 << i (xorshift is linear over
+    GF(2), so any state's successor is the XOR of the columns of its set bits)."""
+    columns = []
+    for i in range(32):
+        s = 1 << i
+        for _ in range(steps):
+            s = xorshift32_step(s)
+        columns.append(s)
+    return columns
 
 
 def xorshift32_steps(m: Module, state: Value, steps: int) -> list[Signal]:
     """The ``steps`` successive states after ``state`` (draw k is the state after k+1 steps).
 
-    Each step lands in its own signal: a step reads its input three times, so chaining bare
-    expressions would make the emitted netlist grow as 3^steps.
+    Each draw is computed from ``state`` directly, every bit as one flat XOR of the state
+    bits the (k+1)-step map reads, so draw k is a few LUT levels deep whatever k; chaining
+    the steps instead would make the last draw ``steps`` times as deep.
     """
     out = []
     for k in range(steps):
+        columns = _columns(k + 1)
         nxt = Signal(32, name=f"step_{k}")
-        m.d.comb += nxt.eq(xorshift32_step(state))
+        m.d.comb += nxt.eq(Cat(*(Cat(*(state[i] for i in range(32) if columns[i] >> j & 1)).xor()
+                                 for j in range(32))))
         out.append(nxt)
-        state = nxt
     return out
 
 

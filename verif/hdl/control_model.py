@@ -10,9 +10,9 @@ every output cycle by cycle:
   ``seed_load`` wins over that advance, and a beat accepted in the load cycle still uses the
   old state;
 * ``sat_count`` adds the saturated elements of every beat accepted since the last
-  ``sat_clear`` (a saturating beat in the clear cycle counts towards the new total), each in
-  the cycle the beat is delivered (:meth:`GradientControlModel.clock` ``delivered``);
-  ``sat_clear`` zeroes the count at once;
+  ``sat_clear`` (a saturating beat in the clear cycle counts towards the new total), each
+  shown from the second cycle after the beat is delivered
+  (:meth:`GradientControlModel.clock` ``delivered``); ``sat_clear`` zeroes the count at once;
 * ``amax`` is the max |x| of the finite elements of the accepted beats since ``amax_clear``
   (a beat in the clear cycle belongs to the new tensor); NaN/Inf raise the sticky
   ``nonfinite`` instead, which ``amax_clear`` also restarts; the outputs show the state
@@ -36,6 +36,7 @@ class GradientControlModel:
         self.state = DEFAULT_SEED
         self.sat_count = 0
         self._epoch = 0
+        self._pending = 0                                      # counted in the next cycle
         self._in_flight: deque[tuple[int, int]] = deque()     # (saturated, epoch) per beat
         self._amax = deque([(0, 0)] * amax_latency, maxlen=amax_latency)
 
@@ -70,10 +71,13 @@ class GradientControlModel:
         sat_count = self.sat_count
         if sat_clear:
             sat_count, self._epoch = 0, self._epoch + 1
+        else:
+            sat_count += self._pending
+        self._pending = 0
         if delivered:
             saturated, epoch = self._in_flight.popleft()
             if epoch == self._epoch:
-                sat_count += saturated
+                self._pending = saturated
         amax, nonfinite = self._amax[-1]
         if amax_clear:
             amax, nonfinite = 0, 0

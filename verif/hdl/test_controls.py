@@ -309,8 +309,9 @@ def test_same_cycle_rules_directed():
     a phase change applies to the beat of its own cycle and travels with its codes. The
     status columns are the rules' effect as seen the cycle after (an unpipelined unit);
     the pipelined unit shows amax ``AMAX_LATENCY`` - 1 cycles later, and counts a beat
-    when it leaves (``LATENCY`` cycles after it, the output being always ready), skipping
-    the beats in flight at a clear: the expected ``sat_count`` is derived from the rows."""
+    two cycles after it leaves (``LATENCY`` + 1 after the unpipelined unit, the output being
+    always ready), skipping the beats in flight at a clear: the expected ``sat_count`` is
+    derived from the rows."""
     x, g = 0x3E00, 0                     # 1.5: its stochastic code depends on the draw
     seed = seed_that_differs(x, g)
     # One row per cycle: beat (None: idle, junk payload), (phase, stochastic), pulses, and
@@ -320,7 +321,7 @@ def test_same_cycle_rules_directed():
         (x, (0, 1), {}, 0, 0x3E00),
         (0x7BFF, (0, 0), {"sat_clear": 1}, 1, 0x7BFF),
         (0x7BFF, (0, 0), {}, 2, 0x7BFF),
-    ] + [(None, (0, 0), {}, 2, 0x7BFF)] * 6 + [
+    ] + [(None, (0, 0), {}, 2, 0x7BFF)] * 7 + [
         (None, (0, 0), {"sat_clear": 1}, 0, 0x7BFF),
         (0x3C00, (0, 0), {"amax_clear": 1}, 0, 0x3C00),
         (0x3800, (0, 0), {}, 0, 0x3C00),
@@ -329,7 +330,7 @@ def test_same_cycle_rules_directed():
         (x, (0, 0), {}, 0, 0x3E00),
         (0x7BFF, (0, 0), {}, 1, 0x7BFF),
         (None, (0, 0), {"sat_clear": 1}, 0, 0x7BFF),
-    ] + [(None, (0, 0), {}, 0, 0x7BFF)] * 6
+    ] + [(None, (0, 0), {}, 0, 0x7BFF)] * 7
     h = np.array([x], np.uint16).view(np.float16)
     expected = [
         (r4_quantize(h, rounding="stochastic", seed=DEFAULT_SEED)[0], 0),   # the old state
@@ -368,8 +369,8 @@ def test_same_cycle_rules_directed():
     clears = [n for n, (_, _, pulses, *_) in enumerate(cycles) if pulses.get("sat_clear")]
     for edge, (sat, _) in enumerate(status):
         since = max([c for c in clears if c <= edge], default=0)
-        assert sat == sum(saturates[since:max(edge - latency + 1, since)]), f"sat_count, {edge}"
+        assert sat == sum(saturates[since:max(edge - latency, since)]), f"sat_count, {edge}"
     sats = [sat for sat, _ in status]
-    assert sats[2 + latency] == 1, "the beat of the clear cycle counts once it is out"
-    assert sats[9] == 2, "both saturating beats counted before the next clear"
+    assert sats[3 + latency] == 1, "the beat of the clear cycle counts once it is out"
+    assert sats[10] == 2, "both saturating beats counted before the next clear"
     assert sats[-1] == 0, "a beat in flight at a clear is not counted when it comes out"

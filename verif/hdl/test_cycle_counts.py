@@ -123,10 +123,10 @@ def test_readout_lanes_one_per_clock(seed):
     one_per_clock(dut, dut.i, dut.o, beats, seed, READOUT_LATENCY)
 
 
-@pytest.mark.parametrize("lanes,latency", [(1, 3), (3, 5), (8, 6)])
+@pytest.mark.parametrize("lanes,latency", [(1, 4), (3, 6), (8, 7)])
 def test_amax_latency(lanes, latency):
     """A beat raising amax at cycle 0 shows from cycle ``LATENCY`` on, not before; a clear
-    with it, as documented (3 + ceil(log2 lanes))."""
+    with it, as documented (4 + ceil(log2 lanes))."""
     dut = AmaxTracker(lanes)
     assert dut.LATENCY == latency
     seen = []

@@ -57,6 +57,7 @@ def run_lane(patterns, configs, *, seed, seed_value=None, stall=0.3):
             results.append((np.array([p.code for p in got], dtype=np.uint8),
                             np.array([p.invalid for p in got], dtype=bool),
                             np.array([p.saturated for p in got], dtype=bool)))
+        await ctx.tick().repeat(2)      # a delivered beat is in the count two cycles later
         sat_count.append(ctx.get(dut.sat_count))
 
     sim = Simulator(dut)
