@@ -179,6 +179,14 @@ def _pipeline(m: Module, upstream, accs, exp_offset, w: int, lanes: int) -> Pipe
     return pipe
 
 
+def _ends(m: Module, lanes: int):
+    """The handshake ends the read-outs wire their ports to: the pipeline's upstream (its
+    payload unused: the steps read the port) and the last stage's results."""
+    entry = stream.Signature(1).create(path=("entry",))
+    leave = stream.Signature(readout_lanes_out_layout(lanes)).create(path=("leave",))
+    return entry, leave
+
+
 class Readout(wiring.Component):
     """Stream of accumulators in, stream of FP16 results out, one per clock.
 
@@ -214,8 +222,12 @@ class Readout(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        pipe = _pipeline(m, self.i, [self.i.payload.acc], self.exp_offset, self._acc_width, 1)
-        pipe.connect(self.o, pipe.last.lanes[0])
+        entry, leave = _ends(m, 1)
+        m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]
+        pipe = _pipeline(m, entry, [self.i.payload.acc], self.exp_offset, self._acc_width, 1)
+        pipe.connect(leave, pipe.last.lanes)
+        m.d.comb += [self.o.valid.eq(leave.valid), leave.ready.eq(self.o.ready),
+                     self.o.payload.eq(leave.payload[0])]
         return m
 
 
@@ -271,7 +283,11 @@ class ReadoutLanes(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self._lanes
-        pipe = _pipeline(m, self.i, [self.i.payload[k] for k in range(n)], self.exp_offset,
+        entry, leave = _ends(m, n)
+        m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]
+        pipe = _pipeline(m, entry, [self.i.payload[k] for k in range(n)], self.exp_offset,
                          self._acc_width, n)
-        pipe.connect(self.o, pipe.last.lanes)
+        pipe.connect(leave, pipe.last.lanes)
+        m.d.comb += [self.o.valid.eq(leave.valid), leave.ready.eq(self.o.ready),
+                     self.o.payload.eq(leave.payload)]
         return m

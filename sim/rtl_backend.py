@@ -30,6 +30,7 @@ from golden.backend import BackendBase, check_crossing
 from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, R4Result, check_codes,
                             check_phase, check_scale_exp, check_seed)
 from hdl.gen import file_stem
+from hdl.gradient_unit import GradientUnit
 from hdl.training_units import UNIT_PORTS
 from sim import tiling
 
@@ -98,6 +99,7 @@ class RtlBackend(BackendBase):
         self.macs = 0
         self.engine_s = 0.0          # wall time spent inside the engine
         self.last_grad_status: dict | None = None
+        self._status_settle = status_settle_cycles(self.cols)
 
     # ---- the engine, with faults named
     def _run(self, unit, inputs, outputs, *, plan=None, extra=0):
@@ -195,6 +197,9 @@ class RtlBackend(BackendBase):
         else:
             codes = np.zeros(h.shape, dtype=np.uint8)
             invalid, saturated = np.zeros(h.shape, bool), np.zeros(h.shape, bool)
+        # The status outputs lag the last beat (amax tracker, saturation count).
+        e.step(self._status_settle)
+        self.cycles["gradient_unit"] += self._status_settle
         g_next = _signed(e.get("next_scale_exp"), SCALE_EXP_BITS)
         self.last_grad_status = {"amax": e.get("amax"), "next_scale_exp": g_next,
                                  "nonfinite": bool(e.get("nonfinite")),
@@ -204,6 +209,15 @@ class RtlBackend(BackendBase):
     def gemm_fp16(self, a_codes, b_codes, *, a_format, b_format, phase, exp_offset):
         raise NotImplementedError("the RTL array accumulates exactly; FP16 accumulation "
                                   "(accumulate='fp16') is an ablation of the golden model only")
+
+
+def status_settle_cycles(cols: int) -> int:
+    """Cycles to wait after a gradient run's last code has been taken before the status
+    outputs hold the whole tensor: ``sat_count`` includes a beat two cycles after its
+    delivery (one after the run ends), the amax tracker ``AMAX_LATENCY`` cycles after the
+    beat, which left ``LATENCY`` cycles later at the earliest (docs/rtl_training.md)."""
+    unit = GradientUnit(cols)
+    return max(unit.AMAX_LATENCY - unit.LATENCY - 1, 1)
 
 
 def _signed(value: int, width: int) -> int:

@@ -18,7 +18,7 @@ from amaranth.hdl import Assert, Elaboratable, Fragment, Module, ResetSignal, Si
 from amaranth.lib import wiring
 
 __all__ = ["input_ports", "drive_free", "internal_signals", "internal", "after_reset", "fires",
-           "count", "payload_stable", "ReadyMiter"]
+           "count", "payload_stable", "expected_queue", "ReadyMiter"]
 
 
 def input_ports(dut: wiring.Component) -> list[tuple[tuple, Value]]:
@@ -93,6 +93,32 @@ def payload_stable(m: Module, port, what: str) -> None:
             Assert(port.valid, f"{what}: valid dropped while stalled"),
             Assert(payload == held, f"{what}: payload changed while stalled"),
         ]
+
+
+def expected_queue(m: Module, *, depth: int, shape, push, value, pop, forget):
+    """The reference results of the beats in flight through a pipeline, oldest first.
+
+    ``push`` appends ``value`` (a beat accepted), ``pop`` drops the oldest (a beat
+    delivered); every entry carries a ``counted`` bit, set when pushed and cleared in all
+    entries already queued when ``forget`` is high (a ``sat_clear``: the beats in flight
+    then do not count; one pushed in the same cycle does). Returns the oldest entry and its
+    ``counted`` bit. ``depth`` must exceed the pipeline's capacity.
+    """
+    entries = [Signal(shape, name=f"expected_{k}") for k in range(depth)]
+    counted = [Signal(name=f"counted_{k}") for k in range(depth)]
+    level = Signal(range(depth + 1), name="expected_level")
+    m.d.sync += level.eq(level + push - pop)
+    slot = level - pop
+    for k in range(depth):
+        later = k + 1 < depth
+        with m.If(push & (slot == k)):
+            m.d.sync += [entries[k].eq(value), counted[k].eq(1)]
+        with m.Elif(pop & later):
+            m.d.sync += [entries[k].eq(entries[k + 1] if later else entries[k]),
+                         counted[k].eq(counted[k + 1] & ~forget if later else 0)]
+        with m.Elif(forget):
+            m.d.sync += counted[k].eq(0)
+    return entries[0], counted[0]
 
 
 class ReadyMiter(Elaboratable):

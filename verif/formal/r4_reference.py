@@ -16,16 +16,19 @@ from amaranth.lib.wiring import In, Out
 
 from golden.formats import DEFAULT_SEED
 from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS
-from verif.formal.props import drive_free, fires, input_ports, internal, internal_signals
+from verif.formal.props import (drive_free, expected_queue, fires, input_ports, internal,
+                                internal_signals)
 
-__all__ = ["EQUIVALENCE", "R4Reference", "equivalence_harness", "lane_harness", "xorshift32"]
+__all__ = ["EQUIVALENCE", "QUEUE_DEPTH", "R4Reference", "equivalence_harness", "lane_harness",
+           "sat_count_reference", "xorshift32"]
 
 #: Proof name -> the sentence it proves.
 EQUIVALENCE = {
     "equivalence": "R4Quantize == R4Reference (code, invalid, saturated) for every x, phase, "
                    "scale_exp, stochastic and draw",
-    "lane": "every code the lane delivers and its sat_count equal those of a reference lane "
-            "(R4Reference, its own xorshift32 state, seed_load and sat_clear rules)",
+    "lane": "every code the lane delivers, in order, and its sat_count equal those of a "
+            "reference lane (R4Reference at acceptance, a queue of the beats in flight, its "
+            "own xorshift32 state, seed_load and sat_clear rules)",
 }
 
 
@@ -121,6 +124,24 @@ def xorshift32(s):
     return s ^ (s << 5)[:32]
 
 
+#: Entries of the harness's queue of expected results: more than a pipeline holds.
+QUEUE_DEPTH = 8
+
+
+def sat_count_reference(m: Module, *, sat_clear, pop, counted, saturated) -> Signal:
+    """``sat_count`` as documented: a delivered beat's saturated elements, if it was
+    accepted since the last clear (``counted``), are in the count from two cycles after its
+    delivery (``pop``); a clear zeroes the count at once."""
+    share = Signal.like(saturated, name="share_ref")
+    sat_count = Signal(SAT_COUNT_BITS, name="sat_count_ref")
+    with m.If(sat_clear):
+        m.d.sync += [sat_count.eq(0), share.eq(0)]
+    with m.Else():
+        m.d.sync += [sat_count.eq(sat_count + share),
+                     share.eq(Mux(pop & counted, saturated, 0))]
+    return sat_count
+
+
 class _LaneReference(Elaboratable):
     def __init__(self, hdl_r4_quantizer):
         self._module = hdl_r4_quantizer
@@ -133,8 +154,6 @@ class _LaneReference(Elaboratable):
         drive_free(m, dut)
         state = Signal(32, init=DEFAULT_SEED)
         draw = Signal(32)
-        expected = Signal(R4_OUT_LAYOUT)
-        sat_count = Signal(SAT_COUNT_BITS)
         fire = fires(dut.i)
         m.d.comb += [
             draw.eq(xorshift32(state)),
@@ -148,10 +167,12 @@ class _LaneReference(Elaboratable):
             m.d.sync += state.eq(dut.seed)
         with m.Elif(fire & dut.stochastic):
             m.d.sync += state.eq(draw)
-        with m.If(fire):
-            m.d.sync += expected.eq(ref.result)
-        m.d.sync += sat_count.eq(Mux(dut.sat_clear, 0, sat_count)
-                                 + (fire & ref.result.saturated))
+        delivered = fires(dut.o)
+        expected, counted = expected_queue(m, depth=QUEUE_DEPTH, shape=R4_OUT_LAYOUT, push=fire,
+                                           value=ref.result, pop=delivered,
+                                           forget=dut.sat_clear)
+        sat_count = sat_count_reference(m, sat_clear=dut.sat_clear, pop=delivered,
+                                        counted=counted, saturated=expected.saturated)
         with m.If(dut.o.valid):
             m.d.comb += Assert(Value.cast(dut.o.payload) == Value.cast(expected),
                                "delivered code differs from the reference lane")

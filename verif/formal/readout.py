@@ -12,47 +12,40 @@ ACC_WIDTH = 18
 LANES = 2
 MODULE = "hdl.readout"
 
-# Each edit quotes enough context to hit one class only: both share the stream structure.
-_READY = "self.i.ready.eq(~self.o.valid | self.o.ready),\n            rnd.acc"
-_LANES_READY = "m.d.comb += self.i.ready.eq(~self.o.valid | self.o.ready)"
+_READY = "self.i.ready.eq(entry.ready)]"
 _GHOST = ("ghost = Signal(reset_less=True)\n"
           "        m.d.sync += ghost.eq(ResetSignal() & self.o.valid)\n"
-          "        fire = self.i.valid & self.i.ready | ghost\n")
+          "        m.d.comb += [entry.valid.eq(self.i.valid | ghost)")
 _IMPORT = ("from amaranth.hdl import ", "from amaranth.hdl import ResetSignal, ")
 
-_MUTANTS = {
-    "Readout": {
-        "transfer": Mutant(((_READY, "self.i.ready.eq(1),\n            rnd.acc"),),
-                           "i.ready always high: a stalled result is overwritten"),
-        "ready": Mutant(((_READY, "self.i.ready.eq(~self.o.valid | self.o.ready"
-                                  " & self.i.valid),\n            rnd.acc"),),
-                        "i.ready also needs i.valid (combinational valid -> ready path)"),
-        "stable": Mutant((("with m.If(fire):\n            m.d.sync += [self.o.payload",
-                           "with m.If(self.i.valid):\n"
-                           "            m.d.sync += [self.o.payload"),),
-                         "the output register loads whenever i.valid, also while stalled"),
-        "reset": Mutant((("fire = self.i.valid & self.i.ready\n        m.d.comb += [\n",
-                          _GHOST + "        m.d.comb += [\n"), _IMPORT),
-                        "a reset-less flag re-sends the beat held at reset after the reset"),
-    },
-    "ReadoutLanes": {
-        "transfer": Mutant(((_LANES_READY, "m.d.comb += self.i.ready.eq(1)"),),
-                           "i.ready always high: a stalled row of results is overwritten"),
-        "ready": Mutant(((_LANES_READY, "m.d.comb += self.i.ready.eq(~self.o.valid"
-                                        " | self.o.ready & self.i.valid)"),),
-                        "i.ready also needs i.valid"),
-        "stable": Mutant((("with m.If(fire):\n"
-                           "                m.d.sync += self.o.payload[k]",
-                           "with m.If(self.i.valid):\n"
-                           "                m.d.sync += self.o.payload[k]"),),
-                         "the lanes' result registers load whenever i.valid, also while "
-                         "stalled"),
-        "reset": Mutant((("fire = self.i.valid & self.i.ready\n"
-                          "        m.d.comb += self.i.ready",
-                          _GHOST + "        m.d.comb += self.i.ready"), _IMPORT),
-                        "a reset-less flag re-sends the beat held at reset after the reset"),
-    },
-}
+
+def _mutants(lanes: str, payload: str) -> dict:
+    """The stage proofs' mutants of one class: each edit quotes a line of that class only
+    (``lanes``: how its call of ``_pipeline`` reads the beat; ``payload``: what it drives on
+    ``o.payload``)."""
+    call = f"pipe = _pipeline(m, entry, {lanes}"
+    entry = "m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]\n" \
+            f"        {call}"
+    return {
+        "transfer": Mutant(((entry, "m.d.comb += [entry.valid.eq(self.i.valid), "
+                                    f"self.i.ready.eq(1)]\n        {call}"),),
+                           "i.ready always high: a beat offered to a stalled pipeline is lost"),
+        "ready": Mutant(((entry, "m.d.comb += [entry.valid.eq(self.i.valid), "
+                                 "self.i.ready.eq(entry.ready | ~self.i.valid)]\n"
+                                 f"        {call}"),),
+                        "i.ready also depends on i.valid"),
+        "stable": Mutant(((f"leave.ready.eq(self.o.ready),\n{' ' * 21}{payload}",
+                           f"leave.ready.eq(1),\n{' ' * 21}{payload}"),),
+                         "the pipeline moves on while o is stalled"),
+        "reset": Mutant(((entry, _GHOST + ", self.i.ready.eq(entry.ready)]\n"
+                                  f"        {call}"), _IMPORT),
+                        "a reset-less flag sends a beat into the pipeline after a reset"),
+    }
+
+
+_MUTANTS = {"Readout": _mutants("[self.i.payload.acc]", "self.o.payload.eq(leave.payload[0])]"),
+            "ReadoutLanes": _mutants("[self.i.payload[k] for k in range(n)]",
+                                     "self.o.payload.eq(leave.payload)]")}
 
 _DUTS = {"Readout": ("readout", lambda module: module.Readout(ACC_WIDTH)),
          "ReadoutLanes": ("readout_lanes", lambda module: module.ReadoutLanes(ACC_WIDTH, LANES))}
@@ -60,7 +53,8 @@ _DUTS = {"Readout": ("readout", lambda module: module.Readout(ACC_WIDTH)),
 
 def _harness(make, prop):
     def build(hdl_readout):
-        return stage_harness(lambda: make(hdl_readout), prop)
+        stages = tuple(f"readout_{step}_valid" for step in hdl_readout.STEPS)
+        return stage_harness(lambda: make(hdl_readout), prop, stages=stages)
     return build
 
 

@@ -1,12 +1,12 @@
-"""The harness shared by the one-register stream stages: R4 lane, gradient unit, read-out.
+"""The harness shared by the pipelined stream units: R4 lane, gradient unit, read-out.
 
-All three take a beat on input stream ``i``, compute combinationally and hold the result in
-one output register behind stream ``o`` (latency 1, ``i.ready = ~o.valid | o.ready``). The
-same four properties therefore apply to each, stated on ports only:
+All three take a beat on input stream ``i`` and pass it through a chain of register stages
+(:class:`hdl.stream.Pipeline`) to stream ``o``. The same four properties apply to each:
 
-- ``transfer``: beats accepted minus beats delivered equals ``o.valid`` at all times (the
-  stage holds exactly the beats it took and not yet gave: nothing lost, nothing duplicated,
-  nothing invented), under arbitrary stalls on both sides and resets at any time;
+- ``transfer``: beats accepted minus beats delivered equals the number of full stages at all
+  times (the pipeline holds exactly the beats it took and not yet gave: nothing lost,
+  nothing duplicated, nothing invented), under arbitrary stalls on both sides and resets at
+  any time; the stages' ``valid`` registers are read by name (``occupancy``);
 - ``ready``: :class:`verif.formal.props.ReadyMiter` on ``i``;
 - ``stable``: :func:`verif.formal.props.payload_stable` on ``o``;
 - ``reset``: in the cycle after a reset ``o.valid`` is low, ``i.ready`` high and every
@@ -18,16 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from amaranth.hdl import Assert, Elaboratable, Module
+from amaranth.hdl import Assert, Cat, Elaboratable, Module
 
 from verif.formal.props import (ReadyMiter, after_reset, count, drive_free, fires,
-                                payload_stable)
+                                internal, internal_signals, payload_stable)
 
 __all__ = ["PROPERTIES", "stage_harness"]
 
 #: Property name -> the sentence that the harness proves (for the report and docs).
 PROPERTIES = {
-    "transfer": "beats accepted on i minus beats delivered on o == o.valid, always "
+    "transfer": "beats accepted on i minus beats delivered on o == full stages, always "
                 "(no beat lost, duplicated or invented; arbitrary stalls and resets)",
     "ready": "i.ready is equal under both values of i.valid in every reachable state",
     "stable": "o valid and not ready => next cycle o.valid and the same o.payload",
@@ -40,20 +40,23 @@ COUNT_BITS = 4
 
 
 class _StageHarness(Elaboratable):
-    def __init__(self, make_dut, prop: str, i: str, o: str, counters: Sequence[Callable]):
+    def __init__(self, make_dut, prop: str, i: str, o: str, counters: Sequence[Callable],
+                 stages: Sequence[str]):
         self._make_dut, self._prop, self._i, self._o = make_dut, prop, i, o
-        self._counters = tuple(counters)
+        self._counters, self._stages = tuple(counters), tuple(stages)
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.dut = dut = self._make_dut()
+        dut = self._make_dut()
+        m.submodules.dut, signals = internal_signals(dut, platform)
         drive_free(m, dut)
         i, o = getattr(dut, self._i), getattr(dut, self._o)
         if self._prop in ("transfer", "reset"):
             accepted = count(m, fires(i), COUNT_BITS, "accepted")
             delivered = count(m, fires(o), COUNT_BITS, "delivered")
-            m.d.comb += Assert((accepted - delivered)[:COUNT_BITS] == o.valid,
-                               "accepted - delivered != o.valid")
+            full = sum(internal(signals, name, dut) for name in self._stages)
+            m.d.comb += Assert((accepted - delivered)[:COUNT_BITS] == full,
+                               "accepted - delivered != full stages")
         if self._prop == "stable":
             payload_stable(m, o, self._o)
         if self._prop == "reset":
@@ -66,14 +69,16 @@ class _StageHarness(Elaboratable):
 
 
 def stage_harness(make_dut: Callable, prop: str, *, i: str = "i", o: str = "o",
-                  counters: Sequence[Callable] = ()) -> Elaboratable:
-    """The harness proving ``prop`` (a key of :data:`PROPERTIES`) of one stage.
+                  counters: Sequence[Callable] = (), stages: Sequence[str]) -> Elaboratable:
+    """The harness proving ``prop`` (a key of :data:`PROPERTIES`) of one pipelined unit.
 
     ``make_dut`` returns a fresh DUT; ``i`` / ``o`` name its streams; ``counters`` are
-    DUT -> Value getters of the outputs a reset must clear.
+    DUT -> Value getters of the outputs a reset must clear; ``stages`` the internal names
+    of its pipeline's stage ``valid`` registers (:func:`verif.formal.props.internal`).
     """
     if prop not in PROPERTIES:
         raise ValueError(f"prop must be one of {tuple(PROPERTIES)}, not {prop!r}")
     if prop == "ready":
-        return ReadyMiter(make_dut, [i], [lambda dut, _: getattr(dut, o).valid])
-    return _StageHarness(make_dut, prop, i, o, counters)
+        return ReadyMiter(make_dut, [i], [lambda dut, signals: Cat(
+            getattr(dut, o).valid, *(internal(signals, name, dut) for name in stages))])
+    return _StageHarness(make_dut, prop, i, o, counters, stages)

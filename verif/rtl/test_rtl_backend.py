@@ -18,6 +18,7 @@ from golden.backend import NumpyBackend, TableBackend
 from experiments.data import Dataset, load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import A_FORMATS
+from hdl.gradient_unit import GradientUnit
 from sim.lockstep import Divergence, LockstepBackend
 from sim.native_engine import NativeEngine
 from sim.rtl_backend import RtlBackend, RtlFault
@@ -103,8 +104,8 @@ def test_quantize_and_readout_equal_golden(odd_engine, seed):
 
 def test_cycle_counts_at_full_rate(odd_engine):
     """Without stalls each unit takes its documented cycles (docs/rtl_training.md):
-    array tiles * max(K, R + 4) + R + 4, gradient unit beats + 1 (+ 1 configuration cycle),
-    read-out beats + 1."""
+    array tiles * max(K, R + 4) + R + 4, gradient unit beats + 6 + the status settle cycles
+    (+ 1 configuration cycle), read-out beats + 7."""
     odd_engine.stalls(0)
     rtl = RtlBackend(odd_engine)
     r, c = rtl.rows, rtl.cols
@@ -118,10 +119,11 @@ def test_cycle_counts_at_full_rate(odd_engine):
         before = rtl.cycles["gradient_unit"]
         rtl.quantize_grad(np.ones(size, np.float16), phase=0, scale_exp=0, rounding="nearest",
                           seed=None)
-        assert rtl.cycles["gradient_unit"] - before == -(-size // c) + 2, size
+        settle = max(GradientUnit(c).AMAX_LATENCY - 7, 1)
+        assert rtl.cycles["gradient_unit"] - before == -(-size // c) + 1 + 6 + settle, size
         before = rtl.cycles["readout"]
         rtl.readout(np.ones(size, np.int64), exp_offset=0)
-        assert rtl.cycles["readout"] - before == -(-size // c) + 1, size
+        assert rtl.cycles["readout"] - before == -(-size // c) + 7, size
 
 
 BAD_CALLS = [
