@@ -19,8 +19,9 @@ MODULE = "hdl.r4_quantizer"
 COUNTERS = (lambda dut: dut.sat_count,)
 #: The lane pipeline's stage valid registers (hdl.r4_quantizer.R4Pipeline as "quantize").
 STAGES = tuple(f"quantize.r4_{step}_valid" for step in STEPS)
-#: BMC depth of the lane proof: a beat, its six stages, the two cycles until it is counted.
-LANE_DEPTH = 12
+#: BMC depth of the lane proof: a beat, its six stages, the two cycles until it is counted,
+#: and a clear or stall around it.
+LANE_DEPTH = 10
 
 _READY = "self.i.ready.eq(quantize.i.ready)"
 _MUTANTS = {

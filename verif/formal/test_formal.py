@@ -12,7 +12,12 @@ from verif.formal.sby import Mutant, load_module
 pytestmark = pytest.mark.formal
 
 
-@pytest.mark.parametrize("proof", PROOFS, ids=lambda proof: proof.name)
+#: BMC proofs through a whole pipeline, several minutes each: ``make formal`` runs them.
+SLOW = ("r4_lane.lane", "gradient_unit.reference")
+
+
+@pytest.mark.parametrize("proof", [pytest.param(p, marks=pytest.mark.slow) if p.name in SLOW
+                                   else p for p in PROOFS], ids=lambda proof: proof.name)
 def test_proof_holds_and_its_mutants_fail(proof, tmp_path):
     row = check(proof, tmp_path)
     assert row["result"] == "pass", (
