@@ -30,7 +30,7 @@ from hdl.bits import highest_set_bit
 from hdl.params import check_positive_int
 from hdl.stream import Pipeline
 
-__all__ = ["AmaxTracker", "grad_scale_exp_of"]
+__all__ = ["AmaxTracker", "amax_latency", "grad_scale_exp_of"]
 
 
 #: What the exponent is computed from, one register stage before it.
@@ -57,6 +57,11 @@ def grad_scale_exp_of(m: Module, fields) -> Signal:
     with m.Else():
         m.d.comb += g.eq(Mux(fields.power_of_two, 31, 30) - fields.bit_length)
     return g
+
+
+def amax_latency(lanes: int) -> int:
+    """:attr:`AmaxTracker.LATENCY` of a tracker of ``lanes`` lanes, without building one."""
+    return 4 + (check_positive_int("lanes", lanes) - 1).bit_length()
 
 
 class AmaxTracker(wiring.Component):
@@ -94,7 +99,7 @@ class AmaxTracker(wiring.Component):
         """Cycles from a beat (or clear) to the first cycle the outputs include it:
         the tap register, ceil(log2(lanes)) tree levels, the running max, the exponent
         fields, the output register (4 for one lane, 7 for eight)."""
-        return 4 + (self._lanes - 1).bit_length()
+        return amax_latency(self._lanes)
 
     def elaborate(self, platform):
         m = Module()

@@ -16,9 +16,10 @@ from amaranth.hdl import Module, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from hdl.amax import AmaxTracker
+from hdl.amax import AmaxTracker, amax_latency
 from hdl.params import check_positive_int
-from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS, R4Pipeline, count_saturated
+from hdl.r4_quantizer import (R4_OUT_LAYOUT, SAT_COUNT_BITS, STEPS, R4Pipeline,
+                              count_saturated)
 from hdl.xorshift import Xorshift32
 
 __all__ = ["GradientUnit", "grad_in_layout", "codes_out_layout"]
@@ -90,13 +91,13 @@ class GradientUnit(wiring.Component):
     @property
     def LATENCY(self) -> int:
         """Cycles from a beat's handshake on ``i_grad`` to its first cycle on ``o_codes``."""
-        return R4Pipeline(self._lanes).LATENCY
+        return len(STEPS)
 
     @property
     def AMAX_LATENCY(self) -> int:
         """Cycles from a beat's handshake (or an ``amax_clear``) to the first cycle ``amax``,
         ``next_scale_exp`` and ``nonfinite`` include it: :class:`hdl.amax.AmaxTracker`'s."""
-        return AmaxTracker(self._lanes).LATENCY
+        return amax_latency(self._lanes)
 
     def elaborate(self, platform):
         m = Module()

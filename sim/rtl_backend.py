@@ -29,8 +29,9 @@ from golden import gemm as gemm_mod
 from golden.backend import BackendBase, check_crossing
 from golden.formats import (DEFAULT_SEED, ROUNDINGS, SCALE_EXP_BITS, R4Result, check_codes,
                             check_phase, check_scale_exp, check_seed)
+from hdl.amax import amax_latency
 from hdl.gen import file_stem
-from hdl.gradient_unit import GradientUnit
+from hdl.r4_quantizer import STEPS as R4_STEPS
 from hdl.training_units import UNIT_PORTS
 from sim import tiling
 
@@ -216,8 +217,7 @@ def status_settle_cycles(cols: int) -> int:
     outputs hold the whole tensor: ``sat_count`` includes a beat two cycles after its
     delivery (one after the run ends), the amax tracker ``AMAX_LATENCY`` cycles after the
     beat, which left ``LATENCY`` cycles later at the earliest (docs/rtl_training.md)."""
-    unit = GradientUnit(cols)
-    return max(unit.AMAX_LATENCY - unit.LATENCY - 1, 1)
+    return max(amax_latency(cols) - len(R4_STEPS) - 1, 1)
 
 
 def _signed(value: int, width: int) -> int:

@@ -22,8 +22,8 @@ from amaranth.sim import Simulator
 
 from golden.formats import grad_scale_exp, r4_quantize
 from golden.gemm import gemm, readout
+from hdl.amax import amax_latency
 from hdl.array_payload import pack_a, pack_b
-from hdl.gradient_unit import GradientUnit
 from hdl.training_units import TrainingUnits
 from verif.budget import cycle_budget
 from verif.hdl.streams import PERIOD, Sink, Source, run_streams
@@ -78,7 +78,7 @@ def test_backward_tile_through_training_units(a_format, phase, stochastic, seed)
         budget = cycle_budget(4 * TILES * K, idle=0.3, stall=0.3, latency=TILES * (rows + 4) + 40)
         await run_streams(ctx, [grad, a, b, acc], [codes, results, fp16], each_cycle=relay,
                           where="TrainingUnits backward tile", budget=budget)
-        await ctx.tick().repeat(GradientUnit(cols).AMAX_LATENCY)   # the status settles
+        await ctx.tick().repeat(amax_latency(cols))   # the status settles
         status.update(amax=ctx.get(dut.amax), next_scale_exp=ctx.get(dut.next_scale_exp),
                       sat_count=ctx.get(dut.sat_count), nonfinite=ctx.get(dut.nonfinite))
 

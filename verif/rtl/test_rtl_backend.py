@@ -18,7 +18,7 @@ from golden.backend import NumpyBackend, TableBackend
 from experiments.data import Dataset, load_digits_split
 from golden.formats import grad_scale_exp
 from golden.gemm import A_FORMATS
-from hdl.gradient_unit import GradientUnit
+from hdl.amax import amax_latency
 from sim.lockstep import Divergence, LockstepBackend
 from sim.native_engine import NativeEngine
 from sim.rtl_backend import RtlBackend, RtlFault
@@ -119,7 +119,7 @@ def test_cycle_counts_at_full_rate(odd_engine):
         before = rtl.cycles["gradient_unit"]
         rtl.quantize_grad(np.ones(size, np.float16), phase=0, scale_exp=0, rounding="nearest",
                           seed=None)
-        settle = max(GradientUnit(c).AMAX_LATENCY - 7, 1)
+        settle = max(amax_latency(c) - 7, 1)
         assert rtl.cycles["gradient_unit"] - before == -(-size // c) + 1 + 6 + settle, size
         before = rtl.cycles["readout"]
         rtl.readout(np.ones(size, np.int64), exp_offset=0)
