@@ -23,6 +23,8 @@ logic); :class:`Fp16Round` chains them combinationally, :class:`Readout` and
 (latency 7).
 """
 
+from types import SimpleNamespace
+
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -179,12 +181,12 @@ def _pipeline(m: Module, upstream, accs, exp_offset, w: int, lanes: int) -> Pipe
     return pipe
 
 
-def _ends(m: Module, lanes: int):
-    """The handshake ends the read-outs wire their ports to: the pipeline's upstream (its
-    payload unused: the steps read the port) and the last stage's results."""
-    entry = stream.Signature(1).create(path=("entry",))
-    leave = stream.Signature(readout_lanes_out_layout(lanes)).create(path=("leave",))
-    return entry, leave
+def _entry() -> SimpleNamespace:
+    """The handshake end the read-outs wire their input port to (the steps read the port's
+    payload directly). Plain signals: an output end built the same way (a stream interface
+    or signals between the last stage and ``o``) made Yosys 0.70's ``synth_ice40`` fail an
+    internal assertion in ABC9 reintegration, so the last stage drives ``o`` itself."""
+    return SimpleNamespace(valid=Signal(name="entry_valid"), ready=Signal(name="entry_ready"))
 
 
 class Readout(wiring.Component):
@@ -222,12 +224,10 @@ class Readout(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        entry, leave = _ends(m, 1)
+        entry = _entry()
         m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]
         pipe = _pipeline(m, entry, [self.i.payload.acc], self.exp_offset, self._acc_width, 1)
-        pipe.connect(leave, pipe.last.lanes)
-        m.d.comb += [self.o.valid.eq(leave.valid), leave.ready.eq(self.o.ready),
-                     self.o.payload.eq(leave.payload[0])]
+        pipe.connect(self.o, pipe.last.lanes[0])
         return m
 
 
@@ -283,11 +283,9 @@ class ReadoutLanes(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         n = self._lanes
-        entry, leave = _ends(m, n)
+        entry = _entry()
         m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]
         pipe = _pipeline(m, entry, [self.i.payload[k] for k in range(n)], self.exp_offset,
                          self._acc_width, n)
-        pipe.connect(leave, pipe.last.lanes)
-        m.d.comb += [self.o.valid.eq(leave.valid), leave.ready.eq(self.o.ready),
-                     self.o.payload.eq(leave.payload)]
+        pipe.connect(self.o, pipe.last.lanes)
         return m

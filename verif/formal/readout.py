@@ -21,8 +21,8 @@ _IMPORT = ("from amaranth.hdl import ", "from amaranth.hdl import ResetSignal, "
 
 def _mutants(lanes: str, payload: str) -> dict:
     """The stage proofs' mutants of one class: each edit quotes a line of that class only
-    (``lanes``: how its call of ``_pipeline`` reads the beat; ``payload``: what it drives on
-    ``o.payload``)."""
+    (``lanes``: how its call of ``_pipeline`` reads the beat; ``payload``: what its last
+    stage drives on ``o.payload``)."""
     call = f"pipe = _pipeline(m, entry, {lanes}"
     entry = "m.d.comb += [entry.valid.eq(self.i.valid), self.i.ready.eq(entry.ready)]\n" \
             f"        {call}"
@@ -34,8 +34,9 @@ def _mutants(lanes: str, payload: str) -> dict:
                                  "self.i.ready.eq(entry.ready | ~self.i.valid)]\n"
                                  f"        {call}"),),
                         "i.ready also depends on i.valid"),
-        "stable": Mutant(((f"leave.ready.eq(self.o.ready),\n{' ' * 21}{payload}",
-                           f"leave.ready.eq(1),\n{' ' * 21}{payload}"),),
+        "stable": Mutant(((f"pipe.connect(self.o, {payload})",
+                           "pipe.connect(SimpleNamespace(valid=self.o.valid, ready=1, "
+                           f"payload=self.o.payload), {payload})"),),
                          "the pipeline moves on while o is stalled"),
         "reset": Mutant(((entry, _GHOST + ", self.i.ready.eq(entry.ready)]\n"
                                   f"        {call}"), _IMPORT),
@@ -43,9 +44,9 @@ def _mutants(lanes: str, payload: str) -> dict:
     }
 
 
-_MUTANTS = {"Readout": _mutants("[self.i.payload.acc]", "self.o.payload.eq(leave.payload[0])]"),
+_MUTANTS = {"Readout": _mutants("[self.i.payload.acc]", "pipe.last.lanes[0]"),
             "ReadoutLanes": _mutants("[self.i.payload[k] for k in range(n)]",
-                                     "self.o.payload.eq(leave.payload)]")}
+                                     "pipe.last.lanes")}
 
 _DUTS = {"Readout": ("readout", lambda module: module.Readout(ACC_WIDTH)),
          "ReadoutLanes": ("readout_lanes", lambda module: module.ReadoutLanes(ACC_WIDTH, LANES))}
