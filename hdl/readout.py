@@ -17,10 +17,10 @@ The value ``acc * 2^exp_offset`` is rounded once, to nearest-even, into IEEE bin
   ``overflow``. Zero reads out as +0; a negative value that rounds to zero keeps its sign
   (-0), as numpy's float16 cast does.
 
-The algorithm is written once, as the seven steps of :data:`STEPS` (each a few levels of
+The algorithm is written once, as the eight steps of :data:`STEPS` (each a few levels of
 logic); :class:`Fp16Round` chains them combinationally, :class:`Readout` and
 :class:`ReadoutLanes` put a register stage (:class:`hdl.stream.Pipeline`) after each
-(latency 7).
+(latency 8).
 """
 
 from types import SimpleNamespace
@@ -46,9 +46,9 @@ FP16_MAX_BITS = 0x7BFF
 FP16_INF_BITS = 0x7C00
 
 #: The steps of one conversion, in order; the pipelined read-outs register after each.
-STEPS = ("magnitude", "lead", "coarse", "fine", "align", "round", "select")
+STEPS = ("capture", "magnitude", "lead", "coarse", "fine", "align", "round", "select")
 #: The steps that still need ``exp_offset`` (it is used by ``coarse``).
-OFFSET_STEPS = 3
+OFFSET_STEPS = 4
 
 
 def readout_in_layout(acc_width: int) -> data.StructLayout:
@@ -60,6 +60,7 @@ def _step_layouts(w: int) -> dict[str, data.StructLayout]:
     """Per element: what each step hands to the next (the pipeline registers hold these)."""
     flags = {"sign": 1, "zero": 1}
     return {
+        "capture": data.StructLayout({"acc": signed(w)}),
         "magnitude": data.StructLayout({"mag": w, "sign": 1}),
         "lead": data.StructLayout({"mag": w, "msb": range(w), **flags}),
         "coarse": data.StructLayout({"norm": w, "shift": 2, "exponent": signed(11), **flags}),
@@ -73,6 +74,8 @@ def _step_layouts(w: int) -> dict[str, data.StructLayout]:
 
 def _step(m: Module, name: str, w: int, v, exp_offset) -> dict:
     """The values step ``name`` computes from ``v`` (the previous step's, or ``{"acc"}``)."""
+    if name == "capture":                        # registers the beat: the negation starts
+        return {"acc": v["acc"]}                  # from a flip-flop, not from the port
     if name == "magnitude":
         sign = v["acc"][w - 1]
         return {"mag": Mux(sign, -v["acc"], v["acc"]), "sign": sign}  # -2^(w-1) fits unsigned
@@ -219,7 +222,7 @@ class Readout(wiring.Component):
 
     @property
     def LATENCY(self) -> int:
-        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 7."""
+        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 8."""
         return len(STEPS)
 
     def elaborate(self, platform):
@@ -277,7 +280,7 @@ class ReadoutLanes(wiring.Component):
 
     @property
     def LATENCY(self) -> int:
-        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 7."""
+        """Cycles from a beat's handshake on ``i`` to its first cycle on ``o``: 8."""
         return len(STEPS)
 
     def elaborate(self, platform):

@@ -40,7 +40,8 @@ def _mutants(lanes: str, payload: str) -> dict:
                          "the pipeline moves on while o is stalled"),
         "reset": Mutant(((entry, _GHOST + ", self.i.ready.eq(entry.ready)]\n"
                                   f"        {call}"), _IMPORT),
-                        "a reset-less flag sends a beat into the pipeline after a reset"),
+                        "a reset-less flag sends a beat into the pipeline after a reset",
+                        depth=14),              # a beat through the eight stages, then a reset
     }
 
 

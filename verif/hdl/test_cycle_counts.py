@@ -11,7 +11,7 @@ cycles still carry junk payloads where a stream has them):
   consecutive cycles (docs/array.md, :class:`hdl.array.SystolicArray`);
 * the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock,
   each result on the output ``LATENCY`` cycles after its beat was accepted (6 for the R4
-  pipelines, 7 for the read-out);
+  pipelines, 8 for the read-out);
 * the amax tracker: its outputs include a beat ``LATENCY`` cycles after it, not one earlier.
 """
 
@@ -84,7 +84,7 @@ def test_array_cycles_per_tile(rows, cols, seed):
 
 
 #: The documented latencies (docs/gradient_unit.md), asserted against the components' own.
-R4_LATENCY, READOUT_LATENCY = 6, 7
+R4_LATENCY, READOUT_LATENCY = 6, 8
 
 
 def one_per_clock(dut, i, o, beats, seed, latency):

@@ -105,7 +105,7 @@ def test_quantize_and_readout_equal_golden(odd_engine, seed):
 def test_cycle_counts_at_full_rate(odd_engine):
     """Without stalls each unit takes its documented cycles (docs/rtl_training.md):
     array tiles * max(K, R + 4) + R + 4, gradient unit beats + 6 + the status settle cycles
-    (+ 1 configuration cycle), read-out beats + 7."""
+    (+ 1 configuration cycle), read-out beats + 8."""
     odd_engine.stalls(0)
     rtl = RtlBackend(odd_engine)
     r, c = rtl.rows, rtl.cols
@@ -123,7 +123,7 @@ def test_cycle_counts_at_full_rate(odd_engine):
         assert rtl.cycles["gradient_unit"] - before == -(-size // c) + 1 + 6 + settle, size
         before = rtl.cycles["readout"]
         rtl.readout(np.ones(size, np.int64), exp_offset=0)
-        assert rtl.cycles["readout"] - before == -(-size // c) + 7, size
+        assert rtl.cycles["readout"] - before == -(-size // c) + 8, size
 
 
 BAD_CALLS = [
