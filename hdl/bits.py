@@ -27,8 +27,10 @@ def highest_set_bit(m: Module, value: Value, name: str) -> tuple[Signal, Signal]
         any_lo, idx_lo = tree(bits[:half], depth - 1, path + "l")
         nonzero = Signal(name=f"{name}_any_{path}")
         index = Signal(depth, name=f"{name}_idx_{path}")
-        m.d.comb += [nonzero.eq(any_hi | any_lo),
-                     index.eq(Cat(Mux(any_hi, idx_hi, idx_lo), any_hi))]
+        # At the bottom level the lower index bits are empty: no zero-width multiplexer, which
+        # Verilog would declare as an ascending [-1:0] vector.
+        low = Mux(any_hi, idx_hi, idx_lo) if depth > 1 else Const(0, 0)
+        m.d.comb += [nonzero.eq(any_hi | any_lo), index.eq(Cat(low, any_hi))]
         return nonzero, index
 
     nonzero, index = tree(padded, levels, "")
