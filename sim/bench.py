@@ -161,19 +161,21 @@ SPEED_CYCLES = {"verilator": 60000, "icarus": 12000}
 
 
 def run(out: Path, simulators=None) -> dict:
-    from hdl.array import SystolicArray
+    from hdl import registry
     from sim import toolchain
     from sim.cocotb_run import run_cocotb
 
     simulators = simulators or toolchain.available_simulators()
     report = {"acc_width": ACC_WIDTH, "arrays": {}}
+    (design,) = registry.designs("bench")
     for rows, cols in SIZES:
         entry = {}
+        params = {"rows": rows, "cols": cols, "acc_width": ACC_WIDTH}
         for sim in simulators:
-            name = f"bench_array_{rows}x{cols}"
+            name = "bench_" + design.file_stem(**params)
             path = out / f"bench_{rows}x{cols}_{sim}.json"
             path.parent.mkdir(parents=True, exist_ok=True)
-            run_cocotb(SystolicArray(rows, cols, ACC_WIDTH), name=name, test_module="sim.bench",
+            run_cocotb(design.build(**params), name=name, test_module="sim.bench",
                        simulator=sim, waves=False,
                        env={"ROWS": rows, "COLS": cols, "BENCH_OUT": path.resolve(),
                             "BENCH_CYCLES": SPEED_CYCLES[sim]})

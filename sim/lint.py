@@ -1,5 +1,8 @@
 """``make lint``: ``verilator --lint-only -Wall`` on every generated Verilog module.
 
+The folder must hold a file of every design of the registry (:mod:`hdl.registry`) and nothing
+else, so a design added to the registry is linted and a stale file is not mistaken for one.
+
 The Verilog is Amaranth's output, so the waivers below are properties of its code generator,
 not of the designs; each names the reason. Anything else Verilator reports fails the target.
 
@@ -28,6 +31,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hdl import registry
 from sim import toolchain
 
 WAIVERS = ("DECLFILENAME", "PROCASSINIT", "UNUSEDSIGNAL", "WIDTHEXPAND", "WIDTHTRUNC")
@@ -41,6 +45,13 @@ def lint(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
+def _entry(stem: str):
+    try:
+        return registry.parse(stem)[0]
+    except ValueError:
+        return None
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("folder", type=Path, help="folder of generated .v files (build/verilog)")
@@ -50,15 +61,29 @@ def main(argv=None) -> int:
     if not files:
         print(f"lint: no .v files in {args.folder}; run `make verilog`", file=sys.stderr)
         return 2
-    failed = 0
+    failed = clean = 0
+    # Every file must be a registry design and every design must have a file (hdl.registry).
+    stems = {path.stem for path in files}
+    for design in registry.designs("verilog"):
+        if not any(_entry(stem) is design for stem in stems):
+            failed += 1
+            print(f"lint: no file of registry design {design.name!r} in {args.folder}; run "
+                  "`make verilog`", file=sys.stderr)
     for path in files:
+        if _entry(path.stem) is None:
+            failed += 1
+            print(f"lint: {path.name}: not a registry design (hdl.registry); stale file?",
+                  file=sys.stderr)
+            continue
         proc = lint(path)
         status = "clean" if proc.returncode == 0 else "FAILED"
         print(f"lint: {path.name}: {status}")
         if proc.returncode != 0:
             failed += 1
             print(proc.stderr, file=sys.stderr)
-    print(f"lint: {len(files) - failed} of {len(files)} clean (waived: {', '.join(WAIVERS)})")
+        else:
+            clean += 1
+    print(f"lint: {clean} of {len(files)} files clean (waived: {', '.join(WAIVERS)})")
     return 1 if failed else 0
 
 

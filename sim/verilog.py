@@ -1,20 +1,6 @@
-"""Write an Amaranth component as a Verilog file (the single entry point for Verilog output)."""
+"""Re-export of :func:`hdl.verilog.write_verilog` for the simulation drivers (the writer lives
+in hdl/, so that hdl/ never imports from sim/)."""
 
-from __future__ import annotations
+from hdl.verilog import write_verilog
 
-from pathlib import Path
-
-from amaranth.back import verilog
-
-
-def write_verilog(component, name: str, path: Path) -> Path:
-    """Convert ``component`` to Verilog module ``name`` at ``path``; rewrite only on change.
-
-    Leaving an unchanged file untouched keeps simulator rebuilds incremental.
-    """
-    text = verilog.convert(component, name=name, emit_src=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not path.exists() or path.read_text() != text:
-        path.write_text(text)
-    return path
+__all__ = ["write_verilog"]

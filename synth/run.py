@@ -1,7 +1,7 @@
 """``make synth``: area and Fmax of the 4-bit designs and the FP16 baseline, side by side.
 
-Every design of :data:`hdl.gen.DESIGNS` that imports is built through ``hdl.gen.build`` and
-measured the same way on both families:
+Every design of the registry (:mod:`hdl.registry`) whose flows include ``synth`` is built
+through it and measured the same way on both families:
 
 - **Area** (Yosys, ``synth_ice40`` and ``synth_ecp5 -nodsp``: LUT-only, so no DSP block hides
   a multiplier). The design is synthesised inside an I/O wrapper (below) with
@@ -60,6 +60,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from experiments.cli import output_dir
+from hdl import registry
 
 REPO = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
@@ -69,14 +70,10 @@ WORK = REPO / "build" / "synth"
 FLOW_VERSION = 1
 
 BASELINES = REPO / "synth" / "baselines"
-#: Designs with an area baseline: Verilog name -> (registry name, build parameters).
-BASELINE_DESIGNS = {
-    "pe": ("pe", {"acc_width": 32}),
-    "fp16_fma_pe": ("fp16_fma_pe", {}),
-    "array_4x4": ("array_{rows}x{cols}", {"rows": 4, "cols": 4, "acc_width": 32}),
-    "r4_quantizer": ("r4_quantizer", {}),
-    "readout": ("readout", {"acc_width": 32}),
-}
+#: Designs with an area baseline (hdl.registry ``baseline``): instance name -> (registry
+#: name, build parameters).
+BASELINE_DESIGNS = {d.instance_name(**d.baseline): (d.name, dict(d.baseline))
+                    for d in registry.designs("synth") if d.baseline is not None}
 
 FAMILIES = {
     "ice40": {
@@ -104,23 +101,11 @@ COMMON_PNR = ["--timing-allow-fail", "--seed", "1"]
 #: The issue's target: the FP16 PE costs at least this many times the 4-bit PE's LUTs, on
 #: every family (asserted by ``make synth-check``, verif/synth/test_area.py).
 RATIO_TARGET = 7.0
-#: Registry entries measured as they are (not arrays).
-FIXED_DESIGNS = ("pe", "fp16_fma_pe", "r4_quantizer", "readout")
+#: Registry entries measured as they are (no size parameter).
+FIXED_DESIGNS = tuple(d.name for d in registry.designs("synth") if not d.sized)
 #: Arrays always measured; the largest that fits each device is added.
 ARRAY_SIZES = (2, 4, 8)
 ACC_WIDTH = 32
-
-#: What each design accumulates in, stated next to every figure (docs/synth.md).
-SEMANTICS = {
-    "pe": "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
-          "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
-    "array": "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
-             "one clamp per column)",
-    "fp16_fma_pe": "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per "
-                   "step, subnormals, Inf/NaN)",
-    "r4_quantizer": "FP16 -> R4 gradient quantizer lane",
-    "readout": "32-bit accumulator -> FP16 read-out converter",
-}
 
 
 class IoWrapper(wiring.Component):
@@ -358,26 +343,32 @@ def _place(result: dict, work: Path, vname: str, family: str, pnr: list, log) ->
 
 def _designs(log=print):
     """(Verilog name, factory) of the fixed designs whose modules exist yet."""
-    from hdl.gen import DESIGNS, build
     out = []
     for name in FIXED_DESIGNS:
         try:
-            importlib.import_module(DESIGNS[name][0])
+            importlib.import_module(registry.get(name).module)
         except ImportError as exc:
             log(f"synth: skipping {name}: {exc}")
             continue
-        out.append((name, lambda name=name: build(name, acc_width=ACC_WIDTH)[1]))
+        out.append((name, lambda name=name: registry.build(name, acc_width=ACC_WIDTH)[1]))
     return out
 
 
 def _array(size: int):
-    from hdl.gen import build
-    return build("array_{rows}x{cols}", rows=size, cols=size, acc_width=ACC_WIDTH)
+    return registry.build("array_{rows}x{cols}", rows=size, cols=size, acc_width=ACC_WIDTH)
+
+
+def _array_name(side: int) -> str:
+    return registry.instance_name("array_{rows}x{cols}", rows=side, cols=side)
 
 
 def _pes(name: str) -> int:
-    rows, cols = re.match(r"array_(\d+)x(\d+)$", name).groups()
-    return int(rows) * int(cols)
+    params = registry.parse(name)[1]
+    return params["rows"] * params["cols"]
+
+
+def _is_array(name: str) -> bool:
+    return registry.parse(name)[0].name == "array_{rows}x{cols}"
 
 
 def _side_estimate(results: dict, family: str, log) -> int:
@@ -391,7 +382,7 @@ def _side_estimate(results: dict, family: str, log) -> int:
     """
     fam = FAMILIES[family]
     arrays = [(_pes(n), r[family]) for n, r in results.items()
-              if n.startswith("array_") and family in r]
+              if _is_array(n) and family in r]
     series = {res: [(pes, r["utilization"][res]["used"]) for pes, r in arrays
                     if res in r.get("utilization", {})] for res in fam["fit_resources"]}
     series = {res: pts for res, pts in series.items() if len({p for p, _ in pts}) >= 2}
@@ -425,7 +416,7 @@ def _largest_array(results: dict, family: str, log) -> str | None:
     usually ends within seconds to a couple of minutes, a successful large one takes minutes.
     """
     def fits(side: int) -> bool:
-        vname = f"array_{side}x{side}"
+        vname = _array_name(side)
         result = results.get(vname, {}).get(family)
         if result is None:
             log(f"synth: {family}: {vname} (largest-array search)")
@@ -443,7 +434,7 @@ def _largest_array(results: dict, family: str, log) -> str | None:
             side -= 1
     if side < 1:
         return None
-    name = f"array_{side}x{side}"
+    name = _array_name(side)
     results[name][family]["largest_fit"] = True
     log(f"synth: {family}: largest square array that places: {name} "
         f"({side + 1}x{side + 1} does not)")
@@ -464,7 +455,7 @@ def _ratios(results: dict, families) -> tuple[dict, dict]:
         "logic cells (iCE40 ICESTORM_LC: LUT4 + carry + DFF; ECP5 TRELLIS_COMB: a LUT4 site) of "
         "each PE alone: nextpnr --pack-only of the design's own module, no I/O wrapper")
     arrays = [n for n, r in results.items()
-              if n.startswith("array_") and all(f in r for f in families)]
+              if _is_array(n) and all(f in r for f in families)]
     if arrays:
         big = max(arrays, key=_pes)
         for metric in ("luts", "logic_cells"):
@@ -482,7 +473,7 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
     results: dict[str, dict] = {}
     largest: dict[str, str | None] = {}
     warnings: list[str] = []
-    jobs = _designs(log) + [(f"array_{n}x{n}", lambda n=n: _array(n)[1]) for n in ARRAY_SIZES]
+    jobs = _designs(log) + [(_array_name(n), lambda n=n: _array(n)[1]) for n in ARRAY_SIZES]
     for family in families:
         log(f"synth: {family}: {len(jobs)} designs ({FAMILIES[family]['device']})")
         for k, (vname, factory) in enumerate(jobs, 1):
@@ -499,7 +490,7 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
     ratios, basis = _ratios(results, families)
     report = {
         "designs": results,
-        "semantics": {n: SEMANTICS["array" if n.startswith("array_") else n] for n in results},
+        "semantics": {n: registry.parse(n)[0].semantics for n in results},
         "ratios": ratios,
         "ratio_basis": basis,
         "largest_array": largest,
@@ -531,8 +522,9 @@ def write_baselines(report: dict, directory: Path = BASELINES, tolerance: float 
 
 
 def _size_key(name: str):
-    m = re.match(r"array_(\d+)x(\d+)$", name)
-    return (1, int(m.group(1)) * int(m.group(2))) if m else (0, name)
+    design, params = registry.parse(name)
+    order = list(registry.DESIGNS).index(design.name)
+    return (order, params.get("rows", 0) * params.get("cols", 0), name)
 
 
 RATIO_TEXT = {
@@ -595,9 +587,8 @@ def plot(report: dict, families, path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for f, style in zip(families, ("o-", "s--")):
-        pts = sorted((int(n.split("x")[0][6:]) * int(n.split("x")[1]), r[f]["luts"])
-                     for n, r in report["designs"].items()
-                     if n.startswith("array_") and f in r)
+        pts = sorted((_pes(n), r[f]["luts"]) for n, r in report["designs"].items()
+                     if _is_array(n) and f in r)
         if pts:
             ax.plot(*zip(*pts), style, label=f"4-bit array, {f}")
             fp16 = report["designs"].get("fp16_fma_pe", {}).get(f)

@@ -7,7 +7,7 @@ import re
 import numpy as np
 import pytest
 
-from hdl import gen
+from hdl import gen, registry
 from hdl.params import check_positive_int
 
 
@@ -46,11 +46,11 @@ def test_file_names_carry_every_shaping_parameter():
     share a file: the stems of all entries under two settings of each parameter differ
     exactly where the entry uses that parameter."""
     base = {"rows": 2, "cols": 3, "acc_width": 24}
-    for name, (_, _, kwargs) in gen.DESIGNS.items():
+    for name, design in gen.DESIGNS.items():
         stem = gen.file_stem(name, **base)
         for param in base:
             other = gen.file_stem(name, **(base | {param: base[param] + 1}))
-            assert (other != stem) == (param in kwargs.values()), (name, param)
+            assert (other != stem) == (param in design.kwargs.values()), (name, param)
     assert gen.file_stem("pe", acc_width=24) == "pe_acc24"
     assert gen.file_stem("gradient_unit", cols=3) == "gradient_unit_lanes3"
     assert gen.file_stem("fp16_fma_pe", rows=9, cols=9, acc_width=40) == "fp16_fma_pe"
@@ -85,3 +85,33 @@ def test_out_must_be_a_folder(tmp_path, capsys, where):
     with pytest.raises(SystemExit):
         gen.main(["--out", str(tmp_path / where), "pe"])
     assert "argument --out" in capsys.readouterr().err
+
+
+def test_every_name_parses_back_to_its_entry_and_parameters():
+    """Names are built and parsed in one place (hdl.registry): every instance name and file
+    stem of every entry parses back to that entry with the parameters it shows."""
+    params = {"rows": 3, "cols": 5, "acc_width": 24}
+    for design in registry.DESIGNS.values():
+        for name in (design.instance_name(**params), design.file_stem(**params)):
+            entry, shown = registry.parse(name)
+            assert entry is design, name
+            assert shown == {p: params[p] for p in shown}, name
+        entry, shown = registry.parse(design.file_stem(**params))
+        assert set(shown) == set(design.params), design.name
+    assert registry.parse("array_8x8") == (registry.DESIGNS["array_{rows}x{cols}"],
+                                           {"rows": 8, "cols": 8})
+    assert registry.parse("training_units_8x8")[0].name == "training_units_{rows}x{cols}"
+    with pytest.raises(ValueError, match="no design name"):
+        registry.parse("array_8")
+
+
+def test_registry_lists_every_flow_and_refuses_bad_parameters():
+    assert "backward_tile_{rows}x{cols}" in registry.DESIGNS
+    assert [d.name for d in registry.designs("bench")] == ["array_{rows}x{cols}"]
+    assert "training_units_{rows}x{cols}" in [d.name for d in registry.designs("synth")]
+    with pytest.raises(TypeError, match="rows must be a positive integer, not 0"):
+        registry.build("array_{rows}x{cols}", rows=0)
+    with pytest.raises(TypeError, match="unknown parameters"):
+        registry.file_stem("pe", width=3)
+    with pytest.raises(KeyError, match="unknown design 'nope'"):
+        registry.get("nope")

@@ -17,7 +17,7 @@ import warnings
 
 import pytest
 
-from hdl.gen import build
+from hdl.registry import build
 from synth.run import BASELINE_DESIGNS, BASELINES, FAMILIES, RATIO_TARGET, measure
 
 PATHS = sorted(BASELINES.glob("*.json"))
