@@ -18,7 +18,8 @@ import warnings
 import pytest
 
 from hdl.registry import build
-from synth.run import BASELINE_DESIGNS, BASELINES, FAMILIES, RATIO_TARGET, measure
+from synth.flow import FAMILIES, measure
+from synth.report import BASELINE_DESIGNS, BASELINES, RATIO_TARGET
 
 PATHS = sorted(BASELINES.glob("*.json"))
 

@@ -1,11 +1,11 @@
-"""The decisions of synth/run.py that need no tools: failure classification, the largest-array
+"""The decisions of synth/ that need no tools: failure classification, the largest-array
 search and the ratios. Fast (no Yosys, no nextpnr), so it runs in ``make test``."""
 
 import json
 
 import pytest
 
-from synth import run
+from synth import cache, flow, run, search
 
 OVER = """Info: Device utilisation:
 Info: \t         ICESTORM_LC:   10123/   7680   131%
@@ -15,19 +15,19 @@ UNDER = OVER.replace("10123", " 7000").replace("131%", " 91%")
 
 
 def test_only_utilisation_failures_count_as_not_fitting():
-    assert run._does_not_fit(OVER)
-    assert run._does_not_fit(UNDER + "ERROR: Unable to place cell 'x', no BELs remaining to "
+    assert flow._does_not_fit(OVER)
+    assert flow._does_not_fit(UNDER + "ERROR: Unable to place cell 'x', no BELs remaining to "
                                      "implement cell type 'ICESTORM_LC'\n")
-    assert run._does_not_fit("ERROR: Unable to find legal placement for all cells, design is "
+    assert flow._does_not_fit("ERROR: Unable to find legal placement for all cells, design is "
                              "probably at utilisation limit.\n")
-    assert not run._does_not_fit(UNDER)
-    assert not run._does_not_fit("")
-    assert run._log_utilization(OVER)["ICESTORM_LC"] == {"available": 7680, "used": 10123}
+    assert not flow._does_not_fit(UNDER)
+    assert not flow._does_not_fit("")
+    assert flow._log_utilization(OVER)["ICESTORM_LC"] == {"available": 7680, "used": 10123}
 
 
 def test_killed_nextpnr_raises_and_is_not_a_misfit(tmp_path):
     with pytest.raises(RuntimeError, match="exit -9"):
-        run._place({}, tmp_path, "x", "ice40",
+        flow._place({}, tmp_path, "x", "ice40",
                    ["sh", "-c", "echo 'Info: packing' > nextpnr.log; kill -9 $$"], print)
 
 
@@ -40,13 +40,13 @@ def _search(monkeypatch, largest_fitting: int, measured: dict, cells_per_pe=280)
         placed.append(side)
         return {"luts": 200 * side * side, "fits": side <= largest_fitting}
 
-    monkeypatch.setattr(run, "measure", fake_measure)
-    monkeypatch.setattr(run, "_array", lambda side: (f"array_{side}x{side}", None))
+    monkeypatch.setattr(search, "measure", fake_measure)
+    monkeypatch.setattr(search, "array", lambda side: (f"array_{side}x{side}", None))
     results = {f"array_{n}x{n}": {"ice40": {
         "luts": 200 * n * n, "fits": n <= largest_fitting,
         "utilization": {"ICESTORM_LC": {"available": 7680, "used": cells_per_pe * n * n}}}}
         for n in measured}
-    return run._largest_array(results, "ice40", lambda s: None), placed
+    return search.largest_array(results, "ice40", lambda s: None), placed
 
 
 def test_largest_array_found_and_checked_one_size_up(monkeypatch):
@@ -65,13 +65,13 @@ def test_no_array_fits_is_reported_as_none(monkeypatch):
 
 def test_cache_entries_are_written_atomically(tmp_path, monkeypatch):
     entry = tmp_path / "cache" / "pe-ice40-0123.json"
-    run.write_atomic(entry, '{"old": 1}')
+    cache.write_atomic(entry, '{"old": 1}')
 
     def killed(src, dst):
         raise KeyboardInterrupt
-    monkeypatch.setattr(run.os, "replace", killed)
+    monkeypatch.setattr(cache.os, "replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        run.write_atomic(entry, '{"new": 2}')
+        cache.write_atomic(entry, '{"new": 2}')
     assert entry.read_text() == '{"old": 1}'
     assert [p.name for p in entry.parent.iterdir()] == [entry.name]
 
@@ -82,12 +82,12 @@ def test_a_corrupt_cache_entry_is_discarded(tmp_path, text):
     entry = tmp_path / "pe-ice40-0123.json"
     entry.write_text(text, errors="surrogateescape")
     said = []
-    assert run.read_cache(entry, said.append) is None
+    assert cache.read_cache(entry, said.append) is None
     assert not entry.exists() and "discarding the corrupt cache entry" in said[0]
     good = {"luts": 1, "ff": 2, "carry": 0, "fits": None, "fmax_mhz": None}
-    run.write_atomic(entry, json.dumps(good))
-    assert run.read_cache(entry, said.append) == good
-    assert run.read_cache(tmp_path / "missing.json", said.append) is None and len(said) == 1
+    cache.write_atomic(entry, json.dumps(good))
+    assert cache.read_cache(entry, said.append) == good
+    assert cache.read_cache(tmp_path / "missing.json", said.append) is None and len(said) == 1
 
 
 @pytest.mark.parametrize("where", ["file", "file/sub"])

@@ -1,0 +1,145 @@
+"""The report of ``make synth``: ratios, Markdown table, plot, baselines."""
+
+import json
+from pathlib import Path
+
+from hdl import registry
+from synth.flow import FAMILIES, REPO
+from synth.search import is_array, pes
+
+BASELINES = REPO / "synth" / "baselines"
+#: Designs with an area baseline (hdl.registry ``baseline``): instance name -> (registry
+#: name, build parameters).
+BASELINE_DESIGNS = {d.instance_name(**d.baseline): (d.name, dict(d.baseline))
+                    for d in registry.designs("synth") if d.baseline is not None}
+
+#: The issue's target: the FP16 PE costs at least this many times the 4-bit PE's LUTs, on
+#: every family (asserted by ``make synth-check``, verif/synth/test_area.py).
+RATIO_TARGET = 7.0
+
+
+def ratios_of(results: dict, families) -> tuple[dict, dict]:
+    """FP16 PE against the 4-bit PE (bare, and per PE of the largest array on all families)."""
+    ratios, basis = {}, {}
+    fp16, q4 = results.get("fp16_fma_pe"), results.get("pe")
+    if not (fp16 and q4 and all(f in fp16 and f in q4 for f in families)):
+        return ratios, basis
+    ratios["fp16_pe_over_q4_pe_luts"] = {
+        f: round(fp16[f]["luts"] / q4[f]["luts"], 2) for f in families}
+    ratios["fp16_pe_over_q4_pe_cells"] = {
+        f: round(fp16[f]["logic_cells"] / q4[f]["logic_cells"], 2) for f in families}
+    basis["fp16_pe_over_q4_pe_cells"] = (
+        "logic cells (iCE40 ICESTORM_LC: LUT4 + carry + DFF; ECP5 TRELLIS_COMB: a LUT4 site) of "
+        "each PE alone: nextpnr --pack-only of the design's own module, no I/O wrapper")
+    arrays = [n for n, r in results.items()
+              if is_array(n) and all(f in r for f in families)]
+    if arrays:
+        big = max(arrays, key=pes)
+        for metric in ("luts", "logic_cells"):
+            key = "fp16_pe_over_q4_array_pe_" + ("luts" if metric == "luts" else "cells")
+            ratios[key] = {f: round(fp16[f][metric] * pes(big) / results[big][f][metric], 2)
+                           for f in families}
+            basis[key] = (f"{big}: FP16 PE {metric} / ({big} {metric} / {pes(big)} PEs); the "
+                          "array's share per PE includes its result-capture chain and "
+                          "per-column clamp")
+    return ratios, basis
+
+
+def write_baselines(report: dict, directory: Path = BASELINES, tolerance: float = 0.05) -> None:
+    """Record the measured area of :data:`BASELINE_DESIGNS` as the new reference."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for vname, (registry, params) in BASELINE_DESIGNS.items():
+        measured = report["designs"].get(vname)
+        if not measured:
+            continue
+        entry = {"design": vname, "registry": registry, "params": params,
+                 "tolerance": tolerance,
+                 **{f: {k: r[k] for k in ("luts", "carry", "ff")} for f, r in measured.items()}}
+        (directory / f"{vname}.json").write_text(json.dumps(entry, indent=1) + "\n")
+
+
+def _size_key(name: str):
+    design, params = registry.parse(name)
+    order = list(registry.DESIGNS).index(design.name)
+    return (order, params.get("rows", 0) * params.get("cols", 0), name)
+
+
+RATIO_TEXT = {
+    "fp16_pe_over_q4_pe_luts": "FP16 PE / 4-bit PE, LUTs (the issue's metric)",
+    "fp16_pe_over_q4_pe_cells": "FP16 PE / 4-bit PE, logic cells (wrapper-free)",
+    "fp16_pe_over_q4_array_pe_luts": "FP16 PE / 4-bit PE inside the array, LUTs",
+    "fp16_pe_over_q4_array_pe_cells": "FP16 PE / 4-bit PE inside the array, logic cells",
+}
+
+
+def markdown(report: dict, families) -> str:
+    lines = ["| design | " + " | ".join(f"{f} LUTs | {f} cells | {f} carry | {f} FF | "
+                                         f"{f} Fmax MHz" for f in families) + " |",
+             "|---|" + "---:|" * (5 * len(families))]
+    for name in sorted(report["designs"], key=_size_key):
+        row = [name]
+        for f in families:
+            r = report["designs"][name].get(f)
+            if r is None:
+                row += [""] * 5
+                continue
+            fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+            if r.get("fits") is False:
+                fmax = "does not fit"
+            row += [str(r["luts"]), str(r.get("logic_cells", "")), str(r["carry"]),
+                    str(r["ff"]), fmax]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += ["", "`cells`: logic cells of the design alone, without the I/O wrapper "
+              "(`nextpnr --pack-only --top <design>.dut` on the same netlist): "
+              + ", ".join(f"{f} `{FAMILIES[f]['logic_cell']}`" for f in families)
+              + ". An iCE40 logic cell holds one LUT4, its carry and one flip-flop, so there "
+              "flip-flops that find no LUT of their own cost a cell; ECP5 flip-flops sit "
+              "beside the LUTs. Fmax: placed with the wrapper.", ""]
+    for key, text in RATIO_TEXT.items():
+        ratio = report["ratios"].get(key)
+        if ratio:
+            values = ", ".join(f"{f} **{v}x**" for f, v in ratio.items())
+            basis = report.get("ratio_basis", {}).get(key)
+            target = ""
+            if key == "fp16_pe_over_q4_pe_luts":
+                met = all(v >= RATIO_TARGET for v in ratio.values())
+                target = f"; target >= {RATIO_TARGET}x " + ("met" if met else "**NOT met**")
+            lines.append(f"- {text}: {values}{target}" + (f" ({basis})" if basis else ""))
+    for f, name in report.get("largest_array", {}).items():
+        lines.append(f"- Largest square array placed on {FAMILIES[f]['device']}: "
+                     + (f"`{name}`" if name else "**none**"))
+    for msg in report.get("warnings", []):
+        lines.append(f"- **WARNING**: {msg}")
+    lines.append("")
+    for name, text in sorted(report["semantics"].items(), key=lambda kv: _size_key(kv[0])):
+        lines.append(f"- `{name}`: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def plot(report: dict, families, path: Path) -> None:
+    """LUTs against PEs: the 4-bit arrays measured, and the FP16 PE scaled to the same count."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for f, style in zip(families, ("o-", "s--")):
+        pts = sorted((pes(n), r[f]["luts"]) for n, r in report["designs"].items()
+                     if is_array(n) and f in r)
+        if pts:
+            ax.plot(*zip(*pts), style, label=f"4-bit array, {f}")
+            fp16 = report["designs"].get("fp16_fma_pe", {}).get(f)
+            if fp16:
+                xs = [p for p, _ in pts]
+                ax.plot(xs, [p * fp16["luts"] for p in xs], style[0] + ":",
+                        label=f"FP16 PEs x count, {f}")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("processing elements (R x C)")
+    ax.set_ylabel("LUTs")
+    ax.set_title("4-bit array vs FP16 FMA PEs (Yosys, LUT-only)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
