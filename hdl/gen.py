@@ -2,10 +2,11 @@
 
 The registry (:mod:`hdl.registry`) is the one list of designs that Verilog generation, linting,
 synthesis and the benchmark share, so a design added there is built, linted and measured
-everywhere. A file (and its module) is named by :func:`file_stem`: the instance name plus every parameter that shapes the design and
-the name does not already carry (``array_4x4_acc32``, ``gradient_unit_lanes4``), so files
-written with other parameters sit next to each other under different names, never as a set
-that mixes two configurations under the same names.
+everywhere. A file (and its module) is named by :func:`file_stem`: the instance name plus
+every parameter that shapes the design and the name does not already carry
+(``array_4x4_acc32``, ``gradient_unit_lanes4``), so files written with other parameters sit
+next to each other under different names, never as a set that mixes two configurations
+under the same names.
 
 An array is refused above :data:`MAX_ARRAY_PES` processing elements (``--max-pes`` raises the
 limit): generation time grows with the PE count (docs/array.md gives the measurements).

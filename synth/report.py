@@ -58,7 +58,7 @@ def write_baselines(report: dict, directory: Path = BASELINES, tolerance: float 
         (directory / f"{vname}.json").write_text(json.dumps(entry, indent=1) + "\n")
 
 
-def _size_key(name: str):
+def size_key(name: str):
     design, params = registry.parse(name)
     order = list(registry.DESIGNS).index(design.name)
     return (order, params.get("rows", 0) * params.get("cols", 0), name)
@@ -76,7 +76,7 @@ def markdown(report: dict, families) -> str:
     lines = ["| design | " + " | ".join(f"{f} LUTs | {f} cells | {f} carry | {f} FF | "
                                          f"{f} Fmax MHz" for f in families) + " |",
              "|---|" + "---:|" * (5 * len(families))]
-    for name in sorted(report["designs"], key=_size_key):
+    for name in sorted(report["designs"], key=size_key):
         row = [name]
         for f in families:
             r = report["designs"][name].get(f)
@@ -108,12 +108,52 @@ def markdown(report: dict, families) -> str:
     for f, name in report.get("largest_array", {}).items():
         lines.append(f"- Largest square array placed on {FAMILIES[f]['device']}: "
                      + (f"`{name}`" if name else "**none**"))
+    lines += composed_lines(report) + critical_lines(report)
     for msg in report.get("warnings", []):
         lines.append(f"- **WARNING**: {msg}")
     lines.append("")
-    for name, text in sorted(report["semantics"].items(), key=lambda kv: _size_key(kv[0])):
+    for name, text in sorted(report["semantics"].items(), key=lambda kv: size_key(kv[0])):
         lines.append(f"- `{name}`: {text}")
     return "\n".join(lines) + "\n"
+
+
+def composed_lines(report: dict) -> list[str]:
+    """The composed top(s): area, Fmax and each unit's share of the LUTs and flip-flops."""
+    lines = []
+    for name, where in report.get("composed", {}).items():
+        rows = [(f, v) for f, v in where.items()]
+        units = next((tuple(report["designs"][v][f]["units"]) for f, v in rows if v), ())
+        lines += ["", f"Composed top `{name}`: the largest size that places on each device "
+                  "(and 8x8 on the larger ECP5 if the 25k part cannot take it); each unit is "
+                  "kept as its own hierarchy in the one synthesis, so its share is exact.", "",
+                  "| device | design | LUTs | FF | Fmax MHz | "
+                  + " | ".join(f"{u} LUTs / FF" for u in units) + " |",
+                  "|---|---|---:|---:|---:|" + "---:|" * len(units)]
+        for f, vname in rows:
+            if vname is None:
+                lines.append(f"| {FAMILIES[f]['device']} | none places | | | |"
+                             + " |" * len(units))
+                continue
+            r = report["designs"][vname][f]
+            cells = [f"{u['luts']} ({u['luts'] / r['luts']:.0%}) / {u['ff']} "
+                     f"({u['ff'] / r['ff']:.0%})" for u in r["units"].values()]
+            fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
+            lines.append(f"| {FAMILIES[f]['device']} | `{vname}` | {r['luts']} | {r['ff']} | "
+                         f"{fmax} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def critical_lines(report: dict) -> list[str]:
+    """What bounds each design's clock: nextpnr's critical path, start and end cell."""
+    lines = ["", "Critical paths (nextpnr, with the wrapper; cells named from the design):", ""]
+    for name in sorted(report["designs"], key=size_key):
+        for f, r in report["designs"][name].items():
+            path = r.get("critical_path")
+            if path and r.get("fits"):
+                lines.append(f"- `{name}` {f} {r['fmax_mhz']:.1f} MHz: `{path['from']}` -> "
+                             f"`{path['to']}`, {path['logic_levels']} logic levels, "
+                             f"{path['delay_ns']} ns")
+    return lines if len(lines) > 3 else []
 
 
 def plot(report: dict, families, path: Path) -> None:

@@ -18,14 +18,19 @@ from pathlib import Path
 
 from experiments.cli import output_dir
 from hdl import registry
-from synth.flow import FAMILIES, REPO, tool_versions, measure
-from synth.report import markdown, plot, write_baselines, ratios_of
-from synth.search import ACC_WIDTH, array, array_name, largest_array
+from synth.flow import FAMILIES, LARGER, MEASURED, REPO, measure, tool_versions
+from synth.report import markdown, plot, ratios_of, write_baselines
+from synth.search import ACC_WIDTH, ARRAY, array, array_name, largest_array, largest_square
 
 #: Registry entries measured as they are (no size parameter).
 FIXED_DESIGNS = tuple(d.name for d in registry.designs("synth") if not d.sized)
 #: Arrays always measured; the largest that fits each device is added.
 ARRAY_SIZES = (2, 4, 8)
+#: Sized registry entries other than the array (the composed top): measured at the largest
+#: square size that places, and at :data:`COMPOSED_SIDE` on the larger part if that is less.
+COMPOSED = tuple(d.name for d in registry.designs("synth") if d.sized and d.name != ARRAY)
+#: The size the issue asks the composed top at (8x8: the array size of the training runs).
+COMPOSED_SIDE = 8
 
 
 def _designs(log=print):
@@ -41,10 +46,31 @@ def _designs(log=print):
     return out
 
 
-def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -> dict:
+def _composed(results: dict, family: str, start: int, log) -> dict:
+    """Place every :data:`COMPOSED` design at the largest size that fits ``family`` (from
+    ``start`` down), and at :data:`COMPOSED_SIDE` on the larger part if it did not fit."""
+    placed = {}
+    for name in COMPOSED:
+        design = registry.get(name)
+        best = largest_square(results, family, name, start, log)
+        placed[name] = {family: best}
+        side = registry.parse(best)[1]["rows"] if best else 0
+        if side < COMPOSED_SIDE and family in LARGER:
+            big = LARGER[family]
+            params = {"rows": COMPOSED_SIDE, "cols": COMPOSED_SIDE, "acc_width": ACC_WIDTH}
+            vname = design.instance_name(**params)
+            log(f"synth: {vname} on {FAMILIES[big]['device']} ({family} part too small)")
+            results.setdefault(vname, {})[big] = measure(
+                vname, design.build(**params), big, units=design.units, log=log)
+            placed[name][big] = vname if results[vname][big]["fits"] else None
+    return placed
+
+
+def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
     t0 = time.monotonic()
     results: dict[str, dict] = {}
     largest: dict[str, str | None] = {}
+    composed: dict[str, dict] = {name: {} for name in COMPOSED}
     warnings: list[str] = []
     jobs = _designs(log) + [(array_name(n), lambda n=n: array(n)[1]) for n in ARRAY_SIZES]
     for family in families:
@@ -60,6 +86,9 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
                        "size down to 1x1 failed, no largest array reported")
                 log(f"synth: WARNING: {msg}")
                 warnings.append(msg)
+            start = registry.parse(largest[family])[1]["rows"] if largest[family] else 0
+            for name, where in _composed(results, family, start, log).items():
+                composed[name].update(where)
     ratios, basis = ratios_of(results, families)
     report = {
         "designs": results,
@@ -67,6 +96,7 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
         "ratios": ratios,
         "ratio_basis": basis,
         "largest_array": largest,
+        "composed": composed,
         "warnings": warnings,
         "tools": tool_versions(),
         "acc_width": ACC_WIDTH,
@@ -84,13 +114,13 @@ def run(out: Path, *, families=tuple(FAMILIES), place: bool = True, log=print) -
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=output_dir, default=REPO / "build" / "reports")
-    ap.add_argument("--family", choices=tuple(FAMILIES), action="append",
+    ap.add_argument("--family", choices=MEASURED, action="append",
                     help="only this family (repeatable; default: both)")
     ap.add_argument("--no-pnr", action="store_true", help="area only, no place and route")
     ap.add_argument("--write-baselines", action="store_true",
                     help="also record the measured area as synth/baselines/*.json")
     args = ap.parse_args(argv)
-    report = run(args.out, families=tuple(args.family or FAMILIES), place=not args.no_pnr,
+    report = run(args.out, families=tuple(args.family or MEASURED), place=not args.no_pnr,
                  log=lambda s: print(s, flush=True))
     if args.write_baselines:
         write_baselines(report)

@@ -12,16 +12,18 @@ import math
 from hdl import registry
 from synth.flow import FAMILIES, measure
 
+ARRAY = "array_{rows}x{cols}"
+
 #: Accumulator width of every array measured.
 ACC_WIDTH = 32
 
 
 def array(size: int):
-    return registry.build("array_{rows}x{cols}", rows=size, cols=size, acc_width=ACC_WIDTH)
+    return registry.build(ARRAY, rows=size, cols=size, acc_width=ACC_WIDTH)
 
 
 def array_name(side: int) -> str:
-    return registry.instance_name("array_{rows}x{cols}", rows=side, cols=side)
+    return registry.instance_name(ARRAY, rows=side, cols=side)
 
 
 def pes(name: str) -> int:
@@ -30,7 +32,7 @@ def pes(name: str) -> int:
 
 
 def is_array(name: str) -> bool:
-    return registry.parse(name)[0].name == "array_{rows}x{cols}"
+    return registry.parse(name)[0].name == ARRAY
 
 
 def side_estimate(results: dict, family: str, log) -> int:
@@ -101,3 +103,26 @@ def largest_array(results: dict, family: str, log) -> str | None:
     log(f"synth: {family}: largest square array that places: {name} "
         f"({side + 1}x{side + 1} does not)")
     return name
+
+
+def largest_square(results: dict, family: str, name: str, start: int, log) -> str | None:
+    """The largest square size of registry entry ``name``, from ``start`` down, that places on
+    ``family``'s device (None if not even 1x1 does); every size tried lands in ``results``.
+
+    For a design that contains the array (the composed top), ``start`` is the largest array
+    that placed: nothing larger can. A size over the device fails at packing, in seconds.
+    """
+    design = registry.get(name)
+    for side in range(start, 0, -1):
+        params = {"rows": side, "cols": side, "acc_width": ACC_WIDTH}
+        vname = design.instance_name(**params)
+        result = results.get(vname, {}).get(family)
+        if result is None:
+            log(f"synth: {family}: {vname} (largest size that places)")
+            result = measure(vname, design.build(**params), family, units=design.units,
+                             log=log)
+            results.setdefault(vname, {})[family] = result
+        if result["fits"]:
+            result["largest_fit"] = True
+            return vname
+    return None

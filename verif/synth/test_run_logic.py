@@ -5,7 +5,9 @@ import json
 
 import pytest
 
+from hdl import registry
 from synth import cache, flow, run, search
+from synth import report as report_mod
 
 OVER = """Info: Device utilisation:
 Info: \t         ICESTORM_LC:   10123/   7680   131%
@@ -96,3 +98,45 @@ def test_out_must_be_a_folder_before_any_synthesis(tmp_path, capsys, where):
     with pytest.raises(SystemExit):
         run.main(["--out", str(tmp_path / where)])
     assert "argument --out" in capsys.readouterr().err
+
+
+def test_composed_top_steps_down_then_goes_to_the_larger_part(monkeypatch):
+    """The composed top is placed from the largest array's size down until one fits, and at
+    8x8 on the larger ECP5 when the 25k part only takes a smaller one; units are kept apart."""
+    placed = []
+
+    def fake_measure(vname, component, family, units=(), **kw):
+        side = registry.parse(vname)[1]["rows"]
+        placed.append((side, family, units))
+        return {"luts": 300 * side * side, "fits": family == "ecp5_45k" or side <= 7}
+
+    monkeypatch.setattr(search, "measure", fake_measure)
+    monkeypatch.setattr(run, "measure", fake_measure)
+    monkeypatch.setattr(registry.Design, "build", lambda self, **params: None)
+    results = {}
+    where = run._composed(results, "ecp5", 9, lambda s: None)
+    assert where == {"training_units_{rows}x{cols}": {"ecp5": "training_units_7x7",
+                                                      "ecp5_45k": "training_units_8x8"}}
+    assert [(s, f) for s, f, _ in placed] == [(9, "ecp5"), (8, "ecp5"), (7, "ecp5"),
+                                            (8, "ecp5_45k")]
+    assert all(u == ("array", "gradient_unit", "readout") for _, _, u in placed)
+    assert results["training_units_7x7"]["ecp5"]["largest_fit"]
+    # A part that takes 8x8 needs no larger one; a family without a larger part gets none.
+    monkeypatch.setattr(search, "measure", lambda v, c, f, **kw: {"fits": True})
+    assert run._composed({}, "ecp5", 8, lambda s: None) == {
+        "training_units_{rows}x{cols}": {"ecp5": "training_units_8x8"}}
+    assert run._composed({}, "ice40", 3, lambda s: None) == {
+        "training_units_{rows}x{cols}": {"ice40": "training_units_3x3"}}
+
+
+def test_report_shows_unit_shares_and_critical_paths():
+    unit = {"luts": 50, "carry": 0, "ff": 25}
+    entry = {"luts": 100, "ff": 50, "carry": 0, "fits": True, "fmax_mhz": 99.5,
+             "units": {"array": unit, "gradient_unit": unit},
+             "critical_path": {"from": "array.a", "to": "array.b", "logic_levels": 3,
+                               "delay_ns": 10.0}}
+    report = {"designs": {"training_units_2x2": {"ecp5": entry}},
+              "composed": {"training_units_{rows}x{cols}": {"ecp5": "training_units_2x2"}}}
+    text = "\n".join(report_mod.composed_lines(report) + report_mod.critical_lines(report))
+    assert "| `training_units_2x2` | 100 | 50 | 99.5 | 50 (50%) / 25 (50%) |" in text
+    assert "`array.a` -> `array.b`, 3 logic levels, 10.0 ns" in text
