@@ -1,7 +1,10 @@
-"""Area regression: every design with a baseline in synth/baselines must not grow past it.
+"""Area and Fmax regression: every design with a baseline in synth/baselines must not grow past
+its area nor fall below its Fmax floor.
 
 Marker ``synth`` (``make synth-check``), never in the fast suite: it runs Yosys for each design
-and family (area only, no place and route; cached in build/synth-cache like ``make synth``).
+and family (area; cached in build/synth-cache like ``make synth``) and, for the families whose
+baseline records an Fmax, nextpnr (a cache hit after ``make synth``). The Fmax floor is the
+baseline's Fmax less its ``fmax_margin`` (synth.report.FMAX_MARGIN: nextpnr seed noise).
 A design that *shrank* well below its baseline passes but says so, so the baseline can be
 tightened with ``python -m synth.run --write-baselines``.
 
@@ -18,17 +21,20 @@ import warnings
 import pytest
 
 from hdl.registry import build
-from synth.flow import MEASURED, measure
+from hdl.registry import get
+from synth.flow import FAMILIES, MEASURED, measure
 from synth.report import BASELINE_DESIGNS, BASELINES, RATIO_TARGET
 
 PATHS = sorted(BASELINES.glob("*.json"))
 
 
 @functools.cache
-def _area(registry: str, params: str, family: str) -> dict:
-    """Yosys area of one registry design (through the synth cache); ``params`` as JSON."""
+def _area(registry: str, params: str, family: str, place: bool = False) -> dict:
+    """Yosys area (and, with ``place``, Fmax) of one registry design through the synth cache,
+    synthesised as make synth does (units kept apart); ``params`` as JSON."""
     vname, component = build(registry, **json.loads(params))
-    return measure(vname, component, family, place=False, log=lambda s: None)
+    return measure(vname, component, family, place=place, units=get(registry).units,
+                   log=lambda s: None)
 
 
 @pytest.mark.synth
@@ -36,7 +42,7 @@ def _area(registry: str, params: str, family: str) -> dict:
 def test_area_within_baseline(path):
     base = json.loads(path.read_text())
     tolerance = base["tolerance"]
-    families = [f for f in MEASURED if f in base]
+    families = [f for f in FAMILIES if f in base]
     assert families, f"{path} records no family"
     for family in families:
         got = _area(base["registry"], json.dumps(base["params"]), family)
@@ -48,6 +54,22 @@ def test_area_within_baseline(path):
         if got["luts"] < base[family]["luts"] * (1 - tolerance):
             warnings.warn(f"{base['design']} on {family} shrank to {got['luts']} LUTs "
                           f"(baseline {base[family]['luts']}): update synth/baselines")
+
+
+@pytest.mark.synth
+@pytest.mark.parametrize("path", PATHS, ids=[p.stem for p in PATHS])
+def test_fmax_above_floor(path):
+    base = json.loads(path.read_text())
+    floors = {f: base[f]["fmax_mhz"] for f in FAMILIES if "fmax_mhz" in base.get(f, {})}
+    if not floors:
+        pytest.skip(f"{path.name} records no Fmax")
+    margin = base["fmax_margin"]
+    for family, fmax in floors.items():
+        got = _area(base["registry"], json.dumps(base["params"]), family, place=True)
+        assert got["fits"], f"{base['design']} no longer places on {family}"
+        assert got["fmax_mhz"] >= fmax * (1 - margin), (
+            f"{base['design']} on {family}: Fmax {got['fmax_mhz']} MHz < floor "
+            f"{fmax * (1 - margin):.1f} (baseline {fmax} - {margin:.0%})")
 
 
 @pytest.mark.synth
@@ -63,3 +85,6 @@ def test_fp16_over_q4_pe_lut_ratio(family):
 
 def test_baselines_exist():
     assert {p.stem for p in PATHS} >= {"pe", "fp16_fma_pe"}
+    for path in PATHS:
+        base = json.loads(path.read_text())
+        assert any("fmax_mhz" in base.get(f, {}) for f in FAMILIES), f"{path.name}: no Fmax"
