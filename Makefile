@@ -73,7 +73,7 @@ formal: $(STAMP) ## SymbiYosys proofs of the stream blocks and the R4 lane -> bu
 synth: $(STAMP)  ## area / Fmax of 4-bit vs FP16 designs on iCE40 and ECP5 -> build/reports/synth.*
 	$(VPY) -m synth.run --out build/reports
 
-synth-check: $(STAMP) ## fail if a design grew past its area baseline (synth/baselines/*.json)
+synth-check: $(STAMP) ## fail if a design grew past its area or fell below its Fmax floor (synth/baselines/*.json)
 	$(VPY) -m pytest -m synth verif/synth
 
 TRAIN_ARGS = --out build/reports --dataset $(DATASET) $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')

@@ -67,8 +67,8 @@ class Design:
 
     ``kwargs`` maps the factory's keyword arguments to shared parameters; ``semantics`` is the
     one-line statement of what the design computes (shown next to every synthesis figure);
-    ``baseline`` the parameters ``synth/baselines/<instance name>.json`` is measured at (None:
-    no area/Fmax baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` the
+    ``baselines`` the parameter sets with a baseline, ``synth/baselines/<instance name>.json``
+    (area and Fmax; none: no baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` the
     submodules (Amaranth names) whose area synthesis reports apart.
     """
 
@@ -78,7 +78,7 @@ class Design:
     kwargs: MappingProxyType
     semantics: str
     flows: frozenset = field(default=frozenset({"verilog"}))
-    baseline: MappingProxyType | None = None
+    baselines: tuple = ()
     units: tuple[str, ...] = ()
 
     def __post_init__(self):
@@ -136,10 +136,10 @@ class Design:
         return re.compile(body + tail + "$")
 
 
-def _design(name, module, factory, semantics, flows=("verilog",), baseline=None, units=(),
+def _design(name, module, factory, semantics, flows=("verilog",), baselines=(), units=(),
             **kwargs):
     return Design(name, module, factory, MappingProxyType(kwargs), semantics,
-                  frozenset(flows), None if baseline is None else MappingProxyType(baseline),
+                  frozenset(flows), tuple(MappingProxyType(b) for b in baselines),
                   tuple(units))
 
 
@@ -149,29 +149,30 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("pe", "hdl.pe", "ProcessingElement",
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
-            _ALL, {"acc_width": 32}, acc_width="acc_width"),
+            _ALL, ({"acc_width": 32},), acc_width="acc_width"),
     _design("array_{rows}x{cols}", "hdl.array", "SystolicArray",
             "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
             "one clamp per column)",
-            ("verilog", "synth", "bench"), {"rows": 4, "cols": 4, "acc_width": 32},
+            ("verilog", "synth", "bench"),
+            ({"rows": 4, "cols": 4, "acc_width": 32}, {"rows": 8, "cols": 8, "acc_width": 32}),
             rows="rows", cols="cols", acc_width="acc_width"),
     _design("r4_quantizer", "hdl.r4_quantizer", "R4QuantizerLane",
-            "FP16 -> R4 gradient quantizer lane", _ALL, {}),
+            "FP16 -> R4 gradient quantizer lane", _ALL, ({},)),
     _design("gradient_unit", "hdl.gradient_unit", "GradientUnit",
             "C lanes of FP16 -> R4 quantization with a shared amax tracker", lanes="cols"),
     _design("readout", "hdl.readout", "Readout",
-            "32-bit accumulator -> FP16 read-out converter", _ALL, {"acc_width": 32},
+            "32-bit accumulator -> FP16 read-out converter", _ALL, ({"acc_width": 32},),
             acc_width="acc_width"),
     _design("readout_lanes_{cols}", "hdl.readout", "ReadoutLanes",
             "C lanes of the 32-bit accumulator -> FP16 read-out", acc_width="acc_width",
             lanes="cols"),
     _design("fp16_fma_pe", "hdl.fp16_fma", "Fp16FmaPE",
             "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per step, "
-            "subnormals, Inf/NaN)", _ALL, {}),
+            "subnormals, Inf/NaN)", _ALL, ({},)),
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,
-            {"rows": 4, "cols": 4, "acc_width": 32}, ("array", "gradient_unit", "readout"),
+            ({"rows": 8, "cols": 8, "acc_width": 32},), ("array", "gradient_unit", "readout"),
             rows="rows", cols="cols", acc_width="acc_width"),
     _design("backward_tile_{rows}x{cols}", "hdl.backward_tile", "BackwardTile",
             "one backward GEMM wired end to end: gradient unit -> array operand B -> FP16 "

@@ -8,10 +8,10 @@ from synth.flow import FAMILIES, REPO
 from synth.search import is_array, pes
 
 BASELINES = REPO / "synth" / "baselines"
-#: Designs with an area baseline (hdl.registry ``baseline``): instance name -> (registry
-#: name, build parameters).
-BASELINE_DESIGNS = {d.instance_name(**d.baseline): (d.name, dict(d.baseline))
-                    for d in registry.designs("synth") if d.baseline is not None}
+#: Designs with a baseline (hdl.registry ``baselines``): instance name -> (registry name,
+#: build parameters).
+BASELINE_DESIGNS = {d.instance_name(**b): (d.name, dict(b))
+                    for d in registry.designs("synth") for b in d.baselines}
 
 #: The issue's target: the FP16 PE costs at least this many times the 4-bit PE's LUTs, on
 #: every family (asserted by ``make synth-check``, verif/synth/test_area.py).
