@@ -68,8 +68,9 @@ class Design:
     ``kwargs`` maps the factory's keyword arguments to shared parameters; ``semantics`` is the
     one-line statement of what the design computes (shown next to every synthesis figure);
     ``baselines`` the parameter sets with a baseline, ``synth/baselines/<instance name>.json``
-    (area and Fmax; none: no baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` the
-    submodules (Amaranth names) whose area synthesis reports apart.
+    (area and Fmax; none: no baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` maps
+    the submodules of a composed design to the registry entries they are (their area is
+    reported apart: synthesised on their own under the same parameters).
     """
 
     name: str
@@ -79,7 +80,7 @@ class Design:
     semantics: str
     flows: frozenset = field(default=frozenset({"verilog"}))
     baselines: tuple = ()
-    units: tuple[str, ...] = ()
+    units: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
 
     def __post_init__(self):
         unknown = set(self.kwargs.values()) - set(PARAMS)
@@ -136,11 +137,11 @@ class Design:
         return re.compile(body + tail + "$")
 
 
-def _design(name, module, factory, semantics, flows=("verilog",), baselines=(), units=(),
+def _design(name, module, factory, semantics, flows=("verilog",), baselines=(), units=None,
             **kwargs):
     return Design(name, module, factory, MappingProxyType(kwargs), semantics,
                   frozenset(flows), tuple(MappingProxyType(b) for b in baselines),
-                  tuple(units))
+                  MappingProxyType(units or {}))
 
 
 _ALL = ("verilog", "synth")
@@ -172,7 +173,9 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,
-            ({"rows": 8, "cols": 8, "acc_width": 32},), ("array", "gradient_unit", "readout"),
+            ({"rows": 8, "cols": 8, "acc_width": 32},), 
+            {"array": "array_{rows}x{cols}", "gradient_unit": "gradient_unit",
+             "readout": "readout_lanes_{cols}"},
             rows="rows", cols="cols", acc_width="acc_width"),
     _design("backward_tile_{rows}x{cols}", "hdl.backward_tile", "BackwardTile",
             "one backward GEMM wired end to end: gradient unit -> array operand B -> FP16 "

@@ -177,13 +177,8 @@ def _pack_design(work: Path, vname: str, family: str) -> int:
     return json.loads((work / "pack.json").read_text())["utilization"][fam["logic_cell"]]["used"]
 
 
-def measure(vname: str, component, family: str, *, place: bool = True, units=(),
-            log=print) -> dict:
+def measure(vname: str, component, family: str, *, place: bool = True, log=print) -> dict:
     """Synthesise (and place and route) one design on one family, through the cache.
-
-    ``units``: submodules of the design (Amaranth names, ``array``) kept as their own
-    hierarchy, so their area is reported apart (``result["units"]``) from one synthesis; the
-    totals are the design's own cells plus its units'.
 
     A cached entry is reused when it has what is asked: an area-only entry is upgraded by a
     place-and-route run, one without ``logic_cells`` (written before that count existed) by a
@@ -198,7 +193,6 @@ def measure(vname: str, component, family: str, *, place: bool = True, units=(),
     fam = FAMILIES[family]
     script = (f"read_verilog {vfile.name}; hierarchy -top {vname}; "
               f"setattr -mod -set keep_hierarchy 1 {vname}.dut; "
-              + "".join(f"setattr -mod -set keep_hierarchy 1 {vname}.dut.{u}; " for u in units)
               + fam["synth"].format(top=vname, json="netlist.json")
               + "; tee -q -o stat.json stat -json")
     pnr = fam["pnr"] + COMMON_PNR
@@ -220,12 +214,6 @@ def measure(vname: str, component, family: str, *, place: bool = True, units=(),
                    check=True, stdout=subprocess.DEVNULL)
     stat = json.loads((work / "stat.json").read_text())
     area = _area(stat, f"{vname}.dut", family)
-    if units:
-        area["units"] = {u: _area(stat, f"{vname}.dut.{u}", family) for u in units}
-        for key in ("luts", "carry", "ff"):
-            area[key] += sum(a[key] for a in area["units"].values())
-        for a in area["units"].values():
-            del a["cells"]
     area["synth_s"] = round(time.monotonic() - t0, 1)
     area["logic_cells"] = _pack_design(work, vname, family)
     log(f"  {vname:16s} {family:5s} yosys   {area['synth_s']:6.1f} s: {area['luts']} LUTs, "

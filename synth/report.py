@@ -134,11 +134,13 @@ def composed_lines(report: dict) -> list[str]:
     """The composed top(s): area, Fmax and each unit's share of the LUTs and flip-flops."""
     lines = []
     for name, where in report.get("composed", {}).items():
-        rows = [(f, v) for f, v in where.items()]
-        units = next((tuple(report["designs"][v][f]["units"]) for f, v in rows if v), ())
+        rows = list(where.items())
+        units = next((tuple(report["designs"][v][f].get("units", {})) for f, v in rows if v),
+                     ())
         lines += ["", f"Composed top `{name}`: the largest size that places on each device "
-                  "(and 8x8 on the larger ECP5 if the 25k part cannot take it); each unit is "
-                  "kept as its own hierarchy in the one synthesis, so its share is exact.", "",
+                  "(and 8x8 on the larger ECP5 if the 25k part cannot take it). Per unit: "
+                  "LUTs / FF of the unit synthesised on its own, and its share of the units' "
+                  "sum.", "",
                   "| device | design | LUTs | FF | Fmax MHz | "
                   + " | ".join(f"{u} LUTs / FF" for u in units) + " |",
                   "|---|---|---:|---:|---:|" + "---:|" * len(units)]
@@ -148,8 +150,11 @@ def composed_lines(report: dict) -> list[str]:
                              + " |" * len(units))
                 continue
             r = report["designs"][vname][f]
-            cells = [f"{u['luts']} ({u['luts'] / r['luts']:.0%}) / {u['ff']} "
-                     f"({u['ff'] / r['ff']:.0%})" for u in r["units"].values()]
+            parts = r.get("units", {})
+            luts = sum(u["luts"] for u in parts.values()) or 1
+            ffs = sum(u["ff"] for u in parts.values()) or 1
+            cells = [f"{u['luts']} ({u['luts'] / luts:.0%}) / {u['ff']} ({u['ff'] / ffs:.0%})"
+                     for u in parts.values()]
             fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
             lines.append(f"| {FAMILIES[f]['device']} | `{vname}` | {r['luts']} | {r['ff']} | "
                          f"{fmax} | " + " | ".join(cells) + " |")

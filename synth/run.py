@@ -61,9 +61,28 @@ def _composed(results: dict, family: str, start: int, log) -> dict:
             vname = design.instance_name(**params)
             log(f"synth: {vname} on {FAMILIES[big]['device']} ({family} part too small)")
             results.setdefault(vname, {})[big] = measure(
-                vname, design.build(**params), big, units=design.units, log=log)
+                vname, design.build(**params), big, log=log)
             placed[name][big] = vname if results[vname][big]["fits"] else None
+        for fam, vname in placed[name].items():
+            if vname:
+                results[vname][fam]["units"] = _unit_areas(design, vname, fam, log)
     return placed
+
+
+def _unit_areas(design, vname: str, family: str, log) -> dict:
+    """Area of each unit of a composed design, synthesised on its own as its registry entry
+    under the same parameters (the units share no logic, so these add up to the whole up to
+    what synthesis finds across their boundaries). Area only; a larger part's units are
+    synthesised as on its family's default part (same Yosys script)."""
+    params = {**registry.parse(vname)[1], "acc_width": ACC_WIDTH}
+    area_family = next((f for f, big in LARGER.items() if big == family), family)
+    units = {}
+    for unit, entry in design.units.items():
+        stem = registry.file_stem(entry, **params)
+        got = measure(stem, registry.build(entry, **params)[1], area_family, place=False,
+                      log=log)
+        units[unit] = {"design": stem, **{k: got[k] for k in ("luts", "carry", "ff")}}
+    return units
 
 
 def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:

@@ -119,8 +119,7 @@ def largest_square(results: dict, family: str, name: str, start: int, log) -> st
         result = results.get(vname, {}).get(family)
         if result is None:
             log(f"synth: {family}: {vname} (largest size that places)")
-            result = measure(vname, design.build(**params), family, units=design.units,
-                             log=log)
+            result = measure(vname, design.build(**params), family, log=log)
             results.setdefault(vname, {})[family] = result
         if result["fits"]:
             result["largest_fit"] = True

@@ -115,3 +115,11 @@ def test_registry_lists_every_flow_and_refuses_bad_parameters():
         registry.file_stem("pe", width=3)
     with pytest.raises(KeyError, match="unknown design 'nope'"):
         registry.get("nope")
+
+
+def test_units_of_a_composed_design_are_registry_entries_of_its_parameters():
+    for design in registry.DESIGNS.values():
+        for unit, entry in design.units.items():
+            assert set(registry.get(entry).params) <= set(design.params), (design.name, unit)
+    assert set(registry.get("training_units_{rows}x{cols}").units) == {
+        "array", "gradient_unit", "readout"}

@@ -21,7 +21,6 @@ import warnings
 import pytest
 
 from hdl.registry import build
-from hdl.registry import get
 from synth.flow import FAMILIES, MEASURED, measure
 from synth.report import BASELINE_DESIGNS, BASELINES, RATIO_TARGET
 
@@ -31,10 +30,9 @@ PATHS = sorted(BASELINES.glob("*.json"))
 @functools.cache
 def _area(registry: str, params: str, family: str, place: bool = False) -> dict:
     """Yosys area (and, with ``place``, Fmax) of one registry design through the synth cache,
-    synthesised as make synth does (units kept apart); ``params`` as JSON."""
+    ``params`` as JSON."""
     vname, component = build(registry, **json.loads(params))
-    return measure(vname, component, family, place=place, units=get(registry).units,
-                   log=lambda s: None)
+    return measure(vname, component, family, place=place, log=lambda s: None)
 
 
 @pytest.mark.synth

@@ -103,26 +103,35 @@ def test_out_must_be_a_folder_before_any_synthesis(tmp_path, capsys, where):
 def test_composed_top_steps_down_then_goes_to_the_larger_part(monkeypatch):
     """The composed top is placed from the largest array's size down until one fits, and at
     8x8 on the larger ECP5 when the 25k part only takes a smaller one; units are kept apart."""
-    placed = []
+    placed, units = [], []
 
-    def fake_measure(vname, component, family, units=(), **kw):
+    def fake_measure(vname, component, family, place=True, **kw):
+        if not place:  # a unit's area
+            units.append((vname, family))
+            return {"luts": 1, "carry": 0, "ff": 2, "fits": None}
         side = registry.parse(vname)[1]["rows"]
-        placed.append((side, family, units))
+        placed.append((side, family))
         return {"luts": 300 * side * side, "fits": family == "ecp5_45k" or side <= 7}
 
     monkeypatch.setattr(search, "measure", fake_measure)
     monkeypatch.setattr(run, "measure", fake_measure)
     monkeypatch.setattr(registry.Design, "build", lambda self, **params: None)
+    monkeypatch.setattr(registry, "build", lambda name, **params: (name, None))
     results = {}
     where = run._composed(results, "ecp5", 9, lambda s: None)
     assert where == {"training_units_{rows}x{cols}": {"ecp5": "training_units_7x7",
                                                       "ecp5_45k": "training_units_8x8"}}
-    assert [(s, f) for s, f, _ in placed] == [(9, "ecp5"), (8, "ecp5"), (7, "ecp5"),
-                                            (8, "ecp5_45k")]
-    assert all(u == ("array", "gradient_unit", "readout") for _, _, u in placed)
+    assert placed == [(9, "ecp5"), (8, "ecp5"), (7, "ecp5"), (8, "ecp5_45k")]
+    # Each unit of what is reported, on its own, area only, on the default part's flow.
+    assert units == [(n, "ecp5") for n in ("array_7x7_acc32", "gradient_unit_lanes7",
+                                           "readout_lanes_7_acc32", "array_8x8_acc32",
+                                           "gradient_unit_lanes8", "readout_lanes_8_acc32")]
     assert results["training_units_7x7"]["ecp5"]["largest_fit"]
+    assert results["training_units_8x8"]["ecp5_45k"]["units"]["readout"] == {
+        "design": "readout_lanes_8_acc32", "luts": 1, "carry": 0, "ff": 2}
     # A part that takes 8x8 needs no larger one; a family without a larger part gets none.
     monkeypatch.setattr(search, "measure", lambda v, c, f, **kw: {"fits": True})
+    monkeypatch.setattr(registry, "build", lambda name, **params: (name, None))
     assert run._composed({}, "ecp5", 8, lambda s: None) == {
         "training_units_{rows}x{cols}": {"ecp5": "training_units_8x8"}}
     assert run._composed({}, "ice40", 3, lambda s: None) == {
