@@ -4,8 +4,8 @@ Dataflow: output-stationary with row/column *broadcast* (an outer-product array)
 the array takes one column of an A tile (R codes) and one row of a B tile (C codes) and every
 PE(i, j) adds A[i, k] * B[k, j] to its own accumulator. Compared with a skewed systolic array
 this removes the R(R-1)/2 + C(C-1)/2 skew registers and the 8-bit operand forwarding
-registers in every PE, all PEs finish a tile in the same cycle, so every result is captured
-at once and sent row by row while the next tile accumulates, and there is no fill or drain
+registers in every PE, all PEs finish a tile in the same cycle, so the result drain is a
+plain shift chain that runs while the next tile accumulates, and there is no fill or drain
 bubble between tiles. The price is fan-out (one A code drives C PEs, one B code R PEs): the
 broadcast ends at each PE's own decode registers (hdl.pe), so a route across the array is
 never followed by a multiplier in the same cycle; docs/array.md and docs/synth.md have the
@@ -14,7 +14,7 @@ figures.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Module, Signal, signed
+from amaranth.hdl import Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -96,15 +96,15 @@ class SystolicArray(wiring.Component):
     to match golden.gemm. One MAC per PE per cycle while both streams are valid.
 
     The PEs are pipelined (:data:`hdl.pe.LATENCY` = 3 cycles from operands to the add). A
-    tile's last add is drained straight into the result registers while the accumulators clear,
-    so consecutive tiles follow each other without a bubble; the registers must then be free,
+    tile's last add is drained straight into the result chain while the accumulators clear,
+    so consecutive tiles follow each other without a bubble; the chain must then be empty,
     so a tile's last beat waits in the input register while the previous tile still drains
     or is in flight. A tile costs ``max(K, rows + LATENCY + 1)`` cycles in steady state
     (``max(K, rows + 4)``): the drain of tile t (R beats) overlaps tile t+1 and stalls the
     inputs only for short K or under ``o_c`` backpressure. The first row of a tile appears
     on ``o_c`` 5 cycles after its last beat was accepted, plus the cycles that beat waited in
-    the input register for the previous tile's drain (none from K = R + 4 on). The saturation
-    clamp (sticky saturation, golden.gemm) is applied once per column, on ``o_c``.
+    the input register for the previous tile's drain (none from K = R + 4 on). The saturation clamp (sticky
+    saturation, golden.gemm) is applied once per column, on ``o_c``.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
@@ -142,23 +142,18 @@ class SystolicArray(wiring.Component):
         end_1 = Signal()
         end_2 = Signal()
         end_3 = Signal()
-        # Result rows: row 0 in `head` (what o_c shows), rows 1..R-1 in `held`, all loaded in
-        # the one cycle a tile drains (a flip-flop enable, no logic); each row sent moves
-        # held[next_row] into head (one row multiplexer per column, docs/array.md). `pending`
-        # rows still to be sent, and the same as registered flags (valid: pending != 0,
-        # last_row: pending == 1).
-        row_layout = data.ArrayLayout(drain_layout(self._acc_width), cols)
-        head = Signal(row_layout, name="res_0")
-        held = [Signal(row_layout, name=f"res_{i}") for i in range(1, rows)]
-        next_row = Signal(range(max(rows - 1, 1)))
+        # Result shift chain: row 0 at the head; `pending` rows still to be sent, and the same
+        # as registered flags (valid: pending != 0, last_row: pending == 1).
+        chain = [Signal(data.ArrayLayout(drain_layout(self._acc_width), cols), name=f"res_{i}")
+                 for i in range(rows)]
         pending = Signal(range(rows + 1))
         out_valid = Signal()
         out_last = Signal()
         fire = out_valid & self.o_c.ready
 
-        # A tile's last product enters the PEs only when its drain will find the result
-        # registers free: nothing refills them in between, so free now stays free till then.
-        # `busy` (rows still to send, or a tile end in flight) is registered, computed from the
+        # A tile's last product enters the PEs only when its drain will find the chain empty:
+        # nothing refills the chain in between, so a chain empty now stays empty till then.
+        # `busy` (chain not empty, or a tile end in flight) is registered, computed from the
         # next state, so that `issue` and `ready` are one LUT from registers.
         busy = Signal()
         issue = a_full & b_full & ~(a_reg.last & busy)
@@ -192,7 +187,7 @@ class SystolicArray(wiring.Component):
                     pe.last.eq(a_reg.last),
                 ]
                 with m.If(end_3):
-                    m.d.sync += (held[i - 1] if i else head)[j].eq(pe.o_drain)
+                    m.d.sync += chain[i][j].eq(pe.o_drain)
 
         m.d.comb += [
             self.o_c.valid.eq(out_valid),
@@ -200,15 +195,13 @@ class SystolicArray(wiring.Component):
         ]
         for j in range(cols):
             m.d.comb += [
-                self.o_c.payload.data[j].acc.eq(saturate(head[j], self._acc_width)),
-                self.o_c.payload.data[j].overflow.eq(head[j].overflow),
+                self.o_c.payload.data[j].acc.eq(saturate(chain[0][j], self._acc_width)),
+                self.o_c.payload.data[j].overflow.eq(chain[0][j].overflow),
             ]
         with m.If(end_3):
-            m.d.sync += [pending.eq(rows), out_valid.eq(1), out_last.eq(rows == 1),
-                         next_row.eq(0)]
+            m.d.sync += [pending.eq(rows), out_valid.eq(1), out_last.eq(rows == 1)]
         with m.Elif(fire):
             m.d.sync += [pending.eq(pending - 1), out_valid.eq(~out_last),
                          out_last.eq(pending == 2)]
-            if rows > 1:
-                m.d.sync += [head.eq(Array(held)[next_row]), next_row.eq(next_row + 1)]
+            m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
         return m

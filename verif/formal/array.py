@@ -165,18 +165,17 @@ def _harness(prop: str, rows: int, cols: int):
 
 _MUTANTS = {
     "transfer": Mutant((("busy.eq(end_3 | end_2", "busy.eq(end_2"),),
-                       "busy forgets the cycle in which a tile enters the result registers, so "
+                       "busy forgets the cycle in which a tile enters the result chain, so "
                        "the next tile's last beat can issue and overwrite rows still stalled "
                        "on o_c", depth=20),
     "ready": Mutant((("self.i_a.ready.eq(~a_full | issue)",
                       "self.i_a.ready.eq(~a_full | issue & self.i_b.valid)"),),
                     "i_a.ready also needs i_b.valid"),
     "stable": Mutant((("with m.Elif(fire):", "with m.Elif(out_valid):"),),
-                     "the next result row moves to o_c on o_c.valid alone, also while stalled",
+                     "the result chain shifts on o_c.valid alone, also while stalled",
                      depth=12),
-    "order": Mutant((("head.eq(Array(held)[next_row])", "head.eq(head)"),),
-                    "the next result row is not moved to o_c: row 0 is sent R times",
-                    depth=12),
+    "order": Mutant((("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
+                    "the result chain does not shift: row 0 is sent R times", depth=12),
     "rate": Mutant((("self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)"),),
                    "i_a.ready only while its input register is empty (issue 15: half rate)"),
     "reset": Mutant((("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
