@@ -173,8 +173,8 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,
-            ({"rows": 8, "cols": 8, "acc_width": 32},), 
-            {"array": "array_{rows}x{cols}", "gradient_unit": "gradient_unit",
+            # No baseline yet: Yosys 0.70 cannot synthesise the 8x8 (docs/synth.md).
+            (), {"array": "array_{rows}x{cols}", "gradient_unit": "gradient_unit",
              "readout": "readout_lanes_{cols}"},
             rows="rows", cols="cols", acc_width="acc_width"),
     _design("backward_tile_{rows}x{cols}", "hdl.backward_tile", "BackwardTile",

@@ -40,8 +40,8 @@ def ratios_of(results: dict, families) -> tuple[dict, dict]:
             ratios[key] = {f: round(fp16[f][metric] * pes(big) / results[big][f][metric], 2)
                            for f in families}
             basis[key] = (f"{big}: FP16 PE {metric} / ({big} {metric} / {pes(big)} PEs); the "
-                          "array's share per PE includes its result registers, row "
-                          "multiplexers and per-column clamp")
+                          "array's share per PE includes its result-capture chain and "
+                          "per-column clamp")
     return ratios, basis
 
 
@@ -151,10 +151,10 @@ def composed_lines(report: dict) -> list[str]:
                 continue
             r = report["designs"][vname][f]
             parts = r.get("units", {})
-            luts = sum(u["luts"] for u in parts.values()) or 1
-            ffs = sum(u["ff"] for u in parts.values()) or 1
+            luts = sum(u["luts"] or 0 for u in parts.values()) or 1
+            ffs = sum(u["ff"] or 0 for u in parts.values()) or 1
             cells = [f"{u['luts']} ({u['luts'] / luts:.0%}) / {u['ff']} ({u['ff'] / ffs:.0%})"
-                     for u in parts.values()]
+                     if u["luts"] is not None else "Yosys failed" for u in parts.values()]
             fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
             lines.append(f"| {FAMILIES[f]['device']} | `{vname}` | {r['luts']} | {r['ff']} | "
                          f"{fmax} | " + " | ".join(cells) + " |")

@@ -12,6 +12,7 @@ method and the figures.
 import argparse
 import importlib
 import json
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -46,26 +47,43 @@ def _designs(log=print):
     return out
 
 
-def _composed(results: dict, family: str, start: int, log) -> dict:
+def _composed(results: dict, family: str, start: int, log, warnings=None) -> dict:
     """Place every :data:`COMPOSED` design at the largest size that fits ``family`` (from
-    ``start`` down), and at :data:`COMPOSED_SIDE` on the larger part if it did not fit."""
+    ``start`` down), and at :data:`COMPOSED_SIDE` on the larger part if it did not fit.
+
+    A Yosys failure (Yosys 0.70 asserts inside ABC9 on some of these designs, docs/synth.md)
+    ends that design's search with a warning in ``warnings`` instead of the whole run."""
     placed = {}
     for name in COMPOSED:
-        design = registry.get(name)
-        best = largest_square(results, family, name, start, log)
-        placed[name] = {family: best}
-        side = registry.parse(best)[1]["rows"] if best else 0
-        if side < COMPOSED_SIDE and family in LARGER:
-            big = LARGER[family]
-            params = {"rows": COMPOSED_SIDE, "cols": COMPOSED_SIDE, "acc_width": ACC_WIDTH}
-            vname = design.instance_name(**params)
-            log(f"synth: {vname} on {FAMILIES[big]['device']} ({family} part too small)")
-            results.setdefault(vname, {})[big] = measure(
-                vname, design.build(**params), big, log=log)
-            placed[name][big] = vname if results[vname][big]["fits"] else None
-        for fam, vname in placed[name].items():
-            if vname:
-                results[vname][fam]["units"] = _unit_areas(design, vname, fam, log)
+        try:
+            placed[name] = _composed_one(results, family, name, start, log)
+        except subprocess.CalledProcessError as exc:
+            msg = (f"{name} on {FAMILIES[family]['device']}: Yosys failed "
+                   f"({' '.join(exc.cmd[-1].split(';')[:1])}...; see its yosys.log under "
+                   "build/synth); the composed top is not reported there")
+            log(f"synth: WARNING: {msg}")
+            if warnings is not None:
+                warnings.append(msg)
+            placed[name] = {family: None}
+    return placed
+
+
+def _composed_one(results: dict, family: str, name: str, start: int, log) -> dict:
+    design = registry.get(name)
+    best = largest_square(results, family, name, start, log)
+    placed = {family: best}
+    side = registry.parse(best)[1]["rows"] if best else 0
+    if side < COMPOSED_SIDE and family in LARGER:
+        big = LARGER[family]
+        params = {"rows": COMPOSED_SIDE, "cols": COMPOSED_SIDE, "acc_width": ACC_WIDTH}
+        vname = design.instance_name(**params)
+        log(f"synth: {vname} on {FAMILIES[big]['device']} ({family} part too small)")
+        results.setdefault(vname, {})[big] = measure(
+            vname, design.build(**params), big, log=log)
+        placed[big] = vname if results[vname][big]["fits"] else None
+    for fam, vname in placed.items():
+        if vname:
+            results[vname][fam]["units"] = _unit_areas(design, vname, fam, log)
     return placed
 
 
@@ -79,8 +97,14 @@ def _unit_areas(design, vname: str, family: str, log) -> dict:
     units = {}
     for unit, entry in design.units.items():
         stem = registry.file_stem(entry, **params)
-        got = measure(stem, registry.build(entry, **params)[1], area_family, place=False,
-                      log=log)
+        try:
+            got = measure(stem, registry.build(entry, **params)[1], area_family,
+                          place=False, log=log)
+        except subprocess.CalledProcessError:
+            log(f"synth: WARNING: Yosys failed on the unit {stem} ({area_family}); its "
+                "share is not reported")
+            units[unit] = {"design": stem, "luts": None, "carry": None, "ff": None}
+            continue
         units[unit] = {"design": stem, **{k: got[k] for k in ("luts", "carry", "ff")}}
     return units
 
@@ -106,7 +130,7 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
                 log(f"synth: WARNING: {msg}")
                 warnings.append(msg)
             start = registry.parse(largest[family])[1]["rows"] if largest[family] else 0
-            for name, where in _composed(results, family, start, log).items():
+            for name, where in _composed(results, family, start, log, warnings).items():
                 composed[name].update(where)
     ratios, basis = ratios_of(results, families)
     report = {

@@ -149,3 +149,25 @@ def test_report_shows_unit_shares_and_critical_paths():
     text = "\n".join(report_mod.composed_lines(report) + report_mod.critical_lines(report))
     assert "| `training_units_2x2` | 100 | 50 | 99.5 | 50 (50%) / 25 (50%) |" in text
     assert "`array.a` -> `array.b`, 3 logic levels, 10.0 ns" in text
+
+
+def test_a_yosys_failure_on_the_composed_top_is_a_warning_not_a_crash(monkeypatch):
+    import subprocess
+
+    def failing(vname, component, family, place=True, **kw):
+        if place or vname.startswith("readout"):
+            raise subprocess.CalledProcessError(1, ["yosys", "-p", "read_verilog x.v; synth"])
+        return {"luts": 1, "carry": 0, "ff": 2}
+
+    monkeypatch.setattr(search, "measure", failing)
+    monkeypatch.setattr(run, "measure", failing)
+    monkeypatch.setattr(registry.Design, "build", lambda self, **params: None)
+    monkeypatch.setattr(registry, "build", lambda name, **params: (name, None))
+    warnings = []
+    assert run._composed({}, "ecp5", 8, lambda s: None, warnings) == {
+        "training_units_{rows}x{cols}": {"ecp5": None}}
+    assert "Yosys failed" in warnings[0]
+    # A unit that fails alone leaves the composed figures and the other units.
+    units = run._unit_areas(registry.get("training_units_{rows}x{cols}"),
+                            "training_units_3x3", "ice40", lambda s: None)
+    assert units["readout"]["luts"] is None and units["array"]["luts"] == 1
