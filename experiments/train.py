@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import output_dir, positive_int
+from golden.cli import output_dir, positive_int
 from experiments.data import DATASETS, Dataset, DatasetError, fingerprint, load
 from experiments.models import (ARCH, HPARAMS, MODELS, build_model, hparams_of,
                                 model_inputs)

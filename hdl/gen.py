@@ -18,7 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from experiments.cli import output_dir
+from golden.cli import output_dir
 from hdl import registry
 from hdl.verilog import write_verilog
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.cli import output_dir
+from golden.cli import output_dir
 
 SIZES = ((4, 4), (8, 8))
 ACC_WIDTH = 32

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from golden.backend import TableBackend
-from experiments.cli import output_dir
+from golden.cli import output_dir
 from experiments.train import HPARAMS, MODELS, train_run
 from hdl.gen import MAX_ARRAY_PES
 

@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from experiments.cli import output_dir
+from golden.cli import output_dir
 from hdl import registry
 from synth.flow import FAMILIES, LARGER, MEASURED, REPO, measure, tool_versions
 from synth.report import markdown, plot, ratios_of, write_baselines

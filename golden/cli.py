@@ -1,4 +1,7 @@
-"""argparse types shared by the command-line entry points (``make train``, ``make verilog``).
+"""argparse types shared by the command-line entry points (``make train``, ``make verilog``,
+``make synth``, ``make bench``, ``make train-rtl``).
+
+They live in the lowest package so that hdl/, sim/ and synth/ need not import upwards.
 
 Each turns a bad value into argparse's usual one-line error naming the option, instead of a
 traceback from deep inside the run.
