@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from golden.fp16 import QNAN, fp16_dot, fp16_fma, fp16_fma_bits
-from verif.vectors import CLASS_PATTERNS, random_triples
+from verif.lib.stimuli import CLASS_PATTERNS, random_triples
 
 @functools.cache
 def _finite_table():

@@ -19,7 +19,7 @@ from amaranth.sim import Simulator
 
 from golden.formats import grad_scale_exp
 from hdl.amax import AmaxTracker
-from verif.hdl.streams import junk
+from verif.lib.sim_streams import junk
 
 
 def random_tensor(rng: np.random.Generator, size: int) -> np.ndarray:

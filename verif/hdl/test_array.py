@@ -18,8 +18,8 @@ from golden.gemm import gemm, max_safe_k
 from hdl.array import SystolicArray
 from hdl.array_payload import assemble_c, gemm_beats
 from hdl.pe import LATENCY
-from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, Sink, Source, run_streams
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
@@ -28,9 +28,9 @@ MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
 def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
     """Stream every (a, b, mode) job back to back with random gaps and backpressure.
 
-    Idle input cycles carry junk payloads (:class:`verif.hdl.streams.Source`). Returns the
+    Idle input cycles carry junk payloads (:class:`verif.lib.sim_streams.StreamSource`). Returns the
     (acc, overflow) of each job, assembled from ``o_c``. A DUT that loses or withholds a beat
-    fails once the run exceeds :func:`verif.budget.cycle_budget` of the beats (each tile may
+    fails once the run exceeds :func:`verif.lib.budget.cycle_budget` of the beats (each tile may
     also take its drain, ``rows + LATENCY + 1`` cycles).
     """
     a_beats, b_beats, shapes = [], [], []
@@ -42,9 +42,9 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
     n_out = sum(s[2] for s in shapes)
     tiles = n_out // dut.rows
     rnd = random.Random(int(rng.integers(2 ** 32)))
-    sources = [Source(dut.i_a, a_beats, rnd=rnd, idle=gap_prob),
-               Source(dut.i_b, b_beats, rnd=rnd, idle=gap_prob)]
-    sink = Sink(dut.o_c, n_out, rnd=rnd, stall=stall_prob, as_int=True)
+    sources = [StreamSource(dut.i_a, a_beats, rnd=rnd, idle=gap_prob),
+               StreamSource(dut.i_b, b_beats, rnd=rnd, idle=gap_prob)]
+    sink = StreamSink(dut.o_c, n_out, rnd=rnd, stall=stall_prob, as_int=True)
     budget = cycle_budget(len(a_beats) + n_out, idle=gap_prob, stall=stall_prob,
                           latency=tiles * (dut.rows + LATENCY + 1))
 

@@ -6,7 +6,7 @@ change (``phase``, ``scale_exp``, ``stochastic``, the read-out's ``exp_offset``)
 random cycles while beats stream with random gaps (junk payloads on idle cycles) and random
 backpressure, so each occurs in the same cycle as an accepted beat, in the cycle after one and
 while idle. The expected behaviour is the documented rule, applied edge by edge by
-:class:`verif.hdl.control_model.GradientControlModel` and golden; the status outputs are
+:class:`verif.lib.control_model.GradientControlModel` and golden; the status outputs are
 compared in every cycle, the streamed results as whole lists, and each test asserts that the
 relations it exists for actually occurred (so no seed can pass it vacuously). A directed
 sequence then checks each same-cycle rule once where its effect is certain to show.
@@ -28,9 +28,9 @@ from hdl.backward_tile import BackwardTile
 from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout
-from verif.budget import cycle_budget
-from verif.hdl.control_model import GradientControlModel
-from verif.hdl.streams import PERIOD, Sink, Source, run_streams
+from verif.lib.budget import cycle_budget
+from verif.lib.control_model import GradientControlModel
+from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
 
 #: Probability of a pulse on each control input, and of a configuration change, per cycle.
 PULSE = 0.25
@@ -120,8 +120,8 @@ def test_gradient_controls_in_every_cycle_relation(lanes, seed):
     beats = random_beats(rnd, 160, width)
     model = GradientControlModel(width, dut.AMAX_LATENCY if unit else 1)
     controls = Controls(dut, rnd, Controls.PULSES if unit else ("sat_clear", "seed_load"))
-    source = Source(i, beats if unit else [b[0] for b in beats], rnd=rnd, idle=0.3)
-    sink = Sink(o, len(beats), rnd=rnd, stall=0.3)
+    source = StreamSource(i, beats if unit else [b[0] for b in beats], rnd=rnd, idle=0.3)
+    sink = StreamSink(o, len(beats), rnd=rnd, stall=0.3)
     expected = []
 
     def each_cycle(ctx, cycle):
@@ -162,8 +162,8 @@ def test_readout_offset_changes_in_every_cycle(seed):
     rnd = random.Random(seed)
     dut = Readout(32)
     accs = [rnd.randrange(-2 ** 31, 2 ** 31) >> rnd.randrange(0, 31) for _ in range(200)]
-    source = Source(dut.i, [{"acc": a} for a in accs], rnd=rnd, idle=0.3)
-    sink = Sink(dut.o, len(accs), rnd=rnd, stall=0.3)
+    source = StreamSource(dut.i, [{"acc": a} for a in accs], rnd=rnd, idle=0.3)
+    sink = StreamSink(dut.o, len(accs), rnd=rnd, stall=0.3)
     offsets, seen = [], Counter()
     state = {"offset": 0, "prev_fire": False}
 
@@ -227,9 +227,9 @@ def test_backward_tile_controls_mid_tile(seed):
     g_beats = [[0x7C00] * cols] * 4 + random_beats(rnd, sum(k for _, k in tiles[1:]), cols)
     model = GradientControlModel(cols, dut._grad.AMAX_LATENCY)
     controls = Controls(dut, rnd)
-    sources = [Source(dut.i_a, a_beats, rnd=rnd, idle=0.3),
-               Source(dut.i_grad, g_beats, rnd=rnd, idle=0.3)]
-    sink = Sink(dut.o_result, len(tiles) * rows, rnd=rnd, stall=0.3)
+    sources = [StreamSource(dut.i_a, a_beats, rnd=rnd, idle=0.3),
+               StreamSource(dut.i_grad, g_beats, rnd=rnd, idle=0.3)]
+    sink = StreamSink(dut.o_result, len(tiles) * rows, rnd=rnd, stall=0.3)
     codes, row_offsets = [], []
     state = {"offset": 0}
     array_o_c = dut._array.o_c

@@ -30,8 +30,8 @@ from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout, ReadoutLanes
-from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, Sink, Source, run_streams
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
 
 #: Cycles from the handshake of a tile's last beat to its first result row (docs/array.md).
 ARRAY_LATENCY = 5
@@ -41,8 +41,8 @@ TILES = 5
 def run_full_rate(dut, inputs, output, count, seed):
     """Stream ``inputs`` ((port, beats) pairs) into ``dut`` at full rate; the sources and sink."""
     rnd = random.Random(seed)
-    sources = [Source(port, beats, rnd=rnd) for port, beats in inputs]
-    sink = Sink(output, count, rnd=rnd)
+    sources = [StreamSource(port, beats, rnd=rnd) for port, beats in inputs]
+    sink = StreamSink(output, count, rnd=rnd)
     beats = max(len(s.beats) for s in sources) + count
 
     async def testbench(ctx):

@@ -11,9 +11,9 @@ from amaranth.sim import Simulator
 
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
-from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, Sink, Source, run_streams
-from verif.vectors import pe_tiles
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
+from verif.lib.stimuli import pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
 SPECIALS = [s | m for s in (0, 0x8000) for m in (0, 0x0001, 0x03FF, 0x0400, 0x3C00, 0x7BFF,
@@ -50,9 +50,9 @@ def test_pe_tiles_with_stalls(seed):
              for a, b in tiles for k, (x, y) in enumerate(zip(a, b))]
     dut = Fp16FmaPE()
     rnd = random.Random(seed)
-    source = Source(dut.i_beat, [{"a": a, "b": b, "first": first, "last": last}
+    source = StreamSource(dut.i_beat, [{"a": a, "b": b, "first": first, "last": last}
                                  for a, b, first, last in beats], rnd=rnd, idle=0.3)
-    sink = Sink(dut.o_acc, len(want), rnd=rnd, stall=0.4)
+    sink = StreamSink(dut.o_acc, len(want), rnd=rnd, stall=0.4)
 
     async def testbench(ctx):
         await run_streams(ctx, [source], [sink], where="Fp16FmaPE o_acc",

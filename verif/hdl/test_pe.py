@@ -12,9 +12,9 @@ from amaranth.sim import Simulator
 from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY, ProcessingElement
-from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, add_watchdog
-from verif.vectors import clamped
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import PERIOD, add_watchdog
+from verif.lib.stimuli import clamped
 
 #: Every (a_format, b_format, phase) a tile can run in.
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
@@ -25,7 +25,7 @@ def run(dut, driver, count, *, cycles):
     """Run ``driver`` and collect the first ``count`` drained tiles as (result, overflow).
 
     ``cycles``: how long ``driver`` drives; a PE that loses a tile fails once the run exceeds
-    :func:`verif.budget.cycle_budget` of that (plus the pipeline latency).
+    :func:`verif.lib.budget.cycle_budget` of that (plus the pipeline latency).
     """
     got = []
 

@@ -19,7 +19,7 @@ from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
 from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.xorshift import Xorshift32
-from verif.hdl.streams import stream_through
+from verif.lib.sim_streams import stream_through
 
 SPECIAL = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00,
            0x7C01, 0xFE00, 0x3C00, 0xBC00, 0x3D00, 0x3CFF, 0x4100, 0x40FF, 0x5400, 0x5401,

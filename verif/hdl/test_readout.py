@@ -16,8 +16,8 @@ from amaranth.sim import Simulator
 
 from golden.gemm import readout
 from hdl.readout import Readout, ReadoutLanes
-from verif.hdl.streams import PERIOD, stream_through
-from verif.vectors import OFFSETS, corner_accs, random_accs
+from verif.lib.sim_streams import PERIOD, stream_through
+from verif.lib.stimuli import OFFSETS, corner_accs, random_accs
 
 
 def run_readout(acc_width, blocks, *, seed, stall=0.3):

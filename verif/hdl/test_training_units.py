@@ -25,8 +25,8 @@ from golden.gemm import gemm, readout
 from hdl.amax import amax_latency
 from hdl.array_payload import pack_a, pack_b
 from hdl.training_units import TrainingUnits
-from verif.budget import cycle_budget
-from verif.hdl.streams import PERIOD, Sink, Source, run_streams
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
 
 TILES, K = 4, 6
 
@@ -52,14 +52,14 @@ def test_backward_tile_through_training_units(a_format, phase, stochastic, seed)
     ref = r4_quantize(dy.view(np.float16), phase=phase, scale_exp=scale_exp, rounding=rounding,
                       flags=True)
 
-    grad = Source(dut.i_grad, [[int(v) for v in row] for row in dy], rnd=rnd, idle=0.3)
-    a = Source(dut.i_a, [beat for t in a_tiles for beat in pack_a(t, a_format)], rnd=rnd,
+    grad = StreamSource(dut.i_grad, [[int(v) for v in row] for row in dy], rnd=rnd, idle=0.3)
+    a = StreamSource(dut.i_a, [beat for t in a_tiles for beat in pack_a(t, a_format)], rnd=rnd,
                idle=0.3)
-    b = Source(dut.i_b, [], rnd=rnd, idle=0.3)                 # fed by the codes relay
-    acc = Source(dut.i_acc, [], rnd=rnd, idle=0.3)             # fed by the results relay
-    codes = Sink(dut.o_codes, TILES * K, rnd=rnd, stall=0.3)
-    results = Sink(dut.o_c, TILES * rows, rnd=rnd, stall=0.3)
-    fp16 = Sink(dut.o_fp16, TILES * rows, rnd=rnd, stall=0.3)
+    b = StreamSource(dut.i_b, [], rnd=rnd, idle=0.3)                 # fed by the codes relay
+    acc = StreamSource(dut.i_acc, [], rnd=rnd, idle=0.3)             # fed by the results relay
+    codes = StreamSink(dut.o_codes, TILES * K, rnd=rnd, stall=0.3)
+    results = StreamSink(dut.o_c, TILES * rows, rnd=rnd, stall=0.3)
+    fp16 = StreamSink(dut.o_fp16, TILES * rows, rnd=rnd, stall=0.3)
 
     def relay(ctx, cycle):
         ctx.set(dut.phase, phase)

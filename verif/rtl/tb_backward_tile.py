@@ -24,24 +24,22 @@ import random
 import cocotb
 import numpy as np
 
-from golden.formats import DEFAULT_SEED, grad_scale_exp, r4_quantize, xorshift32_stream
+from golden.formats import grad_scale_exp
 from golden.gemm import gemm, readout
 from hdl.array_payload import pack_a
 from hdl.backward_tile import RESULT_LAYOUT, result_row_layout
 from hdl.pe import LATENCY
-from verif.budget import cycle_budget
-from verif.rtl.gradients import pack_beats
-from verif.rtl.streams import Sink, Source, field, pulse, reset, run_streams
+from verif.lib.budget import cycle_budget
+from verif.lib.cocotb_streams import StreamSink, StreamSource, pulse, reset, run_streams
+from verif.lib.gradients import GoldenQuantizer, pack_beats
+from verif.lib.payload import field, unpack_array
 
 
 def unpack_rows(payloads, cols):
     """o_result payloads -> (value uint16, overflow, acc_overflow) arrays (rows, cols), last."""
-    lay = result_row_layout(cols)
-    v = np.array(payloads, dtype=object)
-    elems = np.stack([((v >> (lay["data"].offset + j * RESULT_LAYOUT.size))
-                       & ((1 << RESULT_LAYOUT.size) - 1)).astype(np.int64)
-                      for j in range(cols)], axis=1)
-    last = ((v >> lay["last"].offset) & 1).astype(bool)
+    layout = result_row_layout(cols)
+    elems = unpack_array(payloads, layout, "data")
+    last = field(np.array(payloads, dtype=object), layout, "last").astype(bool)
     return (field(elems, RESULT_LAYOUT, "value").astype(np.uint16),
             field(elems, RESULT_LAYOUT, "overflow").astype(bool),
             field(elems, RESULT_LAYOUT, "acc_overflow").astype(bool), last)
@@ -58,12 +56,10 @@ async def backward_tile_matches_golden(dut):
     rnd = random.Random(tb_seed)
     rng = np.random.default_rng(tb_seed)
 
-    for name in ("i_a__valid", "i_grad__valid", "o_result__ready", "seed_load", "sat_clear",
-                 "amax_clear", "seed"):
-        getattr(dut, name).value = 0
-    await reset(dut)
+    await reset(dut, idle=("i_a__valid", "i_grad__valid", "o_result__ready", "seed_load",
+                           "sat_clear", "amax_clear", "seed"))
 
-    gen_seed, drawn = DEFAULT_SEED, 0
+    golden = GoldenQuantizer()
     for block in blocks:
         tiles, k, fmt = block["tiles"], block["k"], block["a_format"]
         phase, stochastic = block["phase"], block["stochastic"]
@@ -78,7 +74,7 @@ async def backward_tile_matches_golden(dut):
         if stochastic and block["seed"] is not None:
             dut.seed.value = block["seed"]
             await pulse(dut, "seed_load")
-            gen_seed, drawn = block["seed"], 0
+            golden.load(block["seed"])
         await pulse(dut, "amax_clear")
         await pulse(dut, "sat_clear")
         dut.phase.value = phase
@@ -91,9 +87,9 @@ async def backward_tile_matches_golden(dut):
         # Each tile may wait for its drain (as in the array); 32 covers the registers of the
         # gradient unit and the read-out around it.
         n_out = tiles * rows
-        sink = Sink(dut, "o_result", n_out, rnd=rnd, stall=stall)
-        await run_streams(dut, [Source(dut, "i_a", a_beats, rnd=rnd, idle=stall),
-                                Source(dut, "i_grad", g_beats, rnd=rnd, idle=stall)], [sink],
+        sink = StreamSink(dut, "o_result", n_out, rnd=rnd, stall=stall)
+        await run_streams(dut, [StreamSource(dut, "i_a", a_beats, rnd=rnd, idle=stall),
+                                StreamSource(dut, "i_grad", g_beats, rnd=rnd, idle=stall)], [sink],
                           where="BackwardTile o_result",
                           budget=cycle_budget(max(len(a_beats), len(g_beats)) + n_out,
                                               idle=stall, stall=stall,
@@ -101,13 +97,7 @@ async def backward_tile_matches_golden(dut):
         got = sink.got
         value, overflow, acc_overflow, last = unpack_rows(got, cols)
 
-        if stochastic:
-            start = int(xorshift32_stream(gen_seed, drawn)[-1]) if drawn else gen_seed
-            q = r4_quantize(dy, phase=phase, scale_exp=g, rounding="stochastic", seed=start,
-                            flags=True)
-            drawn += dy.size
-        else:
-            q = r4_quantize(dy, phase=phase, scale_exp=g, flags=True)
+        q = golden.quantize(dy, phase=phase, scale_exp=g, stochastic=stochastic)
         accs = [gemm(a_codes[t], q.codes[t], a_format=fmt, b_format="r4", phase=phase,
                      acc_width=acc_width, flags=True) for t in range(tiles)]
         acc = np.concatenate([r.acc for r in accs])

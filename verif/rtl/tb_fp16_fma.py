@@ -24,17 +24,9 @@ import numpy as np
 from cocotb.triggers import Timer
 
 from hdl.fp16_fma import BEAT_LAYOUT
-from verif.budget import cycle_budget
-from verif.rtl.streams import Sink, Source, reset, run_streams
-
-
-def _pack(values: np.ndarray) -> int:
-    """uint16 lane values -> one flat integer, lane 0 in the low bits (ArrayLayout order)."""
-    return int.from_bytes(values.astype("<u2").tobytes(), "little")
-
-
-def _unpack(value: int, lanes: int) -> np.ndarray:
-    return np.frombuffer(value.to_bytes(2 * lanes, "little"), dtype="<u2")
+from verif.lib.budget import cycle_budget
+from verif.lib.cocotb_streams import StreamSink, StreamSource, reset, run_streams
+from verif.lib.payload import pack, pack_array
 
 
 @cocotb.test()
@@ -47,11 +39,11 @@ async def core_vectors(dut):
     got = np.empty_like(a)
     for start in range(0, len(a), lanes):
         sl = slice(start, start + lanes)
-        dut.a.value = _pack(a[sl])
-        dut.b.value = _pack(b[sl])
-        dut.c.value = _pack(c[sl])
+        dut.a.value = pack_array(a[sl].tolist(), 16)
+        dut.b.value = pack_array(b[sl].tolist(), 16)
+        dut.c.value = pack_array(c[sl].tolist(), 16)
         await Timer(1, unit="ns")
-        got[sl] = _unpack(int(dut.result.value), lanes)
+        got[sl] = np.frombuffer(int(dut.result.value).to_bytes(2 * lanes, "little"), "<u2")
     got = got[:len(want)]
     bad = np.flatnonzero(got != want)
     for i in bad[:10]:
@@ -68,16 +60,13 @@ async def pe_stream(dut):
     stall = float(os.environ.get("TB_STALL", "0.3"))
     dut._log.info(f"TB_SEED={tb_seed} stall={stall} beats={tiles['a'].size}")
     rnd = random.Random(tb_seed)
-    beats = [(int(x) << BEAT_LAYOUT["a"].offset) | (int(y) << BEAT_LAYOUT["b"].offset)
-             | (int(f) << BEAT_LAYOUT["first"].offset) | (int(l) << BEAT_LAYOUT["last"].offset)
+    beats = [pack(BEAT_LAYOUT, a=x, b=y, first=f, last=l)
              for x, y, f, l in zip(tiles["a"], tiles["b"], tiles["first"], tiles["last"])]
     want = [int(w) for w in tiles["want"]]
 
-    dut.i_beat__valid.value = 0
-    dut.o_acc__ready.value = 0
-    await reset(dut)
-    sink = Sink(dut, "o_acc", len(want), rnd=rnd, stall=stall)
-    await run_streams(dut, [Source(dut, "i_beat", beats, rnd=rnd, idle=stall)], [sink],
+    await reset(dut, idle=("i_beat__valid", "o_acc__ready"))
+    sink = StreamSink(dut, "o_acc", len(want), rnd=rnd, stall=stall)
+    await run_streams(dut, [StreamSource(dut, "i_beat", beats, rnd=rnd, idle=stall)], [sink],
                       where="Fp16FmaPE o_acc",
                       budget=cycle_budget(len(beats), idle=stall, stall=stall, latency=16))
     got = sink.got

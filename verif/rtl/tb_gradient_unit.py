@@ -24,8 +24,8 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from golden.formats import grad_scale_exp
-from verif.rtl.gradients import GoldenQuantizer, pack_beats, unpack_codes
-from verif.rtl.streams import pulse, reset, stream_through
+from verif.lib.cocotb_streams import pulse, reset, stream_through
+from verif.lib.gradients import GoldenQuantizer, pack_beats, unpack_codes
 
 
 @cocotb.test()
@@ -40,10 +40,8 @@ async def gradient_unit_matches_golden(dut):
     finite_patterns = patterns[(patterns & 0x7C00) != 0x7C00]
     finite_patterns = finite_patterns[:finite_patterns.size // lanes * lanes]
 
-    for name in ("i_grad__valid", "o_codes__ready", "seed_load", "sat_clear", "amax_clear",
-                 "seed"):
-        getattr(dut, name).value = 0
-    await reset(dut)
+    await reset(dut, idle=("i_grad__valid", "o_codes__ready", "seed_load", "sat_clear",
+                           "amax_clear", "seed"))
 
     golden = GoldenQuantizer()
     for block in blocks:

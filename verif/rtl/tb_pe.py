@@ -18,8 +18,8 @@ from cocotb.triggers import FallingEdge
 from golden.gemm import gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY
-from verif.budget import cycle_budget, timeout
-from verif.vectors import clamped
+from verif.lib.budget import cycle_budget, timeout
+from verif.lib.stimuli import clamped
 
 MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
          (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
@@ -44,7 +44,7 @@ class Collector:
         """After the last product: step until ``count`` tiles are in, within a cycle budget.
 
         The last tile drains ``LATENCY`` cycles after its last product; a PE that lost a tile
-        fails after :func:`verif.budget.cycle_budget` of that instead of waiting forever.
+        fails after :func:`verif.lib.budget.cycle_budget` of that instead of waiting forever.
         """
         budget = cycle_budget(0, latency=LATENCY)
         for _ in range(budget):

@@ -25,8 +25,9 @@ import numpy as np
 from cocotb.triggers import FallingEdge
 
 from hdl.r4_quantizer import R4_OUT_LAYOUT
-from verif.rtl.gradients import GoldenQuantizer
-from verif.rtl.streams import field, pulse, reset, stream_through
+from verif.lib.cocotb_streams import pulse, reset, stream_through
+from verif.lib.gradients import GoldenQuantizer
+from verif.lib.payload import field
 
 
 @cocotb.test()
@@ -40,12 +41,7 @@ async def lane_matches_golden(dut):
     rnd = random.Random(tb_seed)
     in_order = {False: patterns, True: np.sort(patterns)}
 
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    dut.seed_load.value = 0
-    dut.sat_clear.value = 0
-    dut.seed.value = 0
-    await reset(dut)
+    await reset(dut, idle=("i__valid", "o__ready", "seed_load", "sat_clear", "seed"))
 
     golden = GoldenQuantizer()
     for block in blocks:

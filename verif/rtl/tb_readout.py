@@ -19,7 +19,8 @@ import numpy as np
 
 from golden.gemm import readout
 from hdl.readout import READOUT_OUT_LAYOUT, readout_in_layout
-from verif.rtl.streams import field, reset, stream_through
+from verif.lib.cocotb_streams import reset, stream_through
+from verif.lib.payload import field
 
 
 @cocotb.test()
@@ -35,9 +36,7 @@ async def readout_matches_golden(dut):
     in_layout = readout_in_layout(acc_width)
     beats = (acc & ((1 << acc_width) - 1)) << in_layout["acc"].offset
 
-    dut.i__valid.value = 0
-    dut.o__ready.value = 0
-    await reset(dut)
+    await reset(dut, idle=("i__valid", "o__ready"))
     for offset in offsets:
         dut.exp_offset.value = offset & 0x1FF
         got = np.array(await stream_through(dut, beats, rnd=rnd, stall=stall), dtype=np.int64)

@@ -26,7 +26,7 @@ from amaranth.lib.wiring import In, Out
 from golden.fp16 import fp16_dot, fp16_fma_bits
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from sim.cocotb_run import BUILD, run_cocotb
-from verif.vectors import CLASS_PATTERNS, pe_tiles, random_triples
+from verif.lib.stimuli import CLASS_PATTERNS, pe_tiles, random_triples
 
 LANES = 1
 

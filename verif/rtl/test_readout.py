@@ -12,7 +12,7 @@ import pytest
 
 from hdl.readout import Readout
 from sim.cocotb_run import BUILD, run_cocotb
-from verif.vectors import OFFSETS, corner_accs, random_accs
+from verif.lib.stimuli import OFFSETS, corner_accs, random_accs
 
 
 def run_readout(name, simulator, acc_width, acc, offsets, tb_seed):

@@ -8,7 +8,7 @@ import numpy as np
 from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
 from hdl.gradient_unit import codes_out_layout, grad_in_layout
 from hdl.r4_quantizer import R4_OUT_LAYOUT
-from verif.rtl.streams import field
+from verif.lib.payload import field, pack_array, unpack_array
 
 
 class GoldenQuantizer:
@@ -39,18 +39,14 @@ class GoldenQuantizer:
 
 def pack_beats(x: np.ndarray, lanes: int) -> list[int]:
     """(beats * lanes,) uint16 -> one i_grad payload int per beat, element k in lane k."""
-    lay = grad_in_layout(lanes)
-    beats = x.reshape(-1, lanes).astype(object)
-    return [sum(int(v) << lay[k].offset for k, v in enumerate(row)) for row in beats]
+    bits = grad_in_layout(lanes).size // lanes
+    return [pack_array(row, bits) for row in x.reshape(-1, lanes).tolist()]
 
 
 def unpack_codes(payloads: list[int], lanes: int):
     """o_codes payload ints -> [code, invalid, saturated] per element, and phase per beat."""
-    lay = codes_out_layout(lanes)
-    v = np.array(payloads, dtype=object)
-    per_lane = np.stack([((v >> (lay["lanes"].offset + k * R4_OUT_LAYOUT.size))
-                          & ((1 << R4_OUT_LAYOUT.size) - 1)).astype(np.int64)
-                         for k in range(lanes)], axis=1).reshape(-1)
-    phase = ((v >> lay["phase"].offset) & 1).astype(np.int64)
+    layout = codes_out_layout(lanes)
+    per_lane = unpack_array(payloads, layout, "lanes").reshape(-1)
+    phase = field(np.array(payloads, dtype=object), layout, "phase").astype(np.int64)
     return ([field(per_lane, R4_OUT_LAYOUT, name) for name in ("code", "invalid", "saturated")],
             phase)

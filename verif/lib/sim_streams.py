@@ -1,20 +1,22 @@
-"""Drivers and monitors for Amaranth-simulator streams: random gaps, junk on idle, backpressure.
+"""Stream source, sink and monitor for the Amaranth simulator: random gaps, junk, backpressure.
 
-:class:`Source` offers beats on one stream, :class:`Sink` takes them from one; both are
-stepped once per cycle by a testbench loop (:func:`run_streams`, or a test's own loop that
-also drives control inputs), so several streams and the DUT's side inputs share one clock
-and one order of events:
+The Amaranth-simulator twin of :mod:`verif.lib.cocotb_streams` (same classes, same
+attributes), on the stream ports of a component rather than on Verilog port names.
+:class:`StreamSource` offers beats on one stream, :class:`StreamSink` takes them from one,
+:class:`StreamMonitor` records the beats that cross one; all are stepped once per cycle by a
+testbench loop (:func:`run_streams`, or a test's own loop that also drives control inputs), so
+several streams and the DUT's side inputs share one clock and one order of events:
 
-1. ``drive(ctx)`` for every source and sink sets this cycle's inputs: a source is idle with
-   probability ``idle`` and then drives ``valid`` low with a *random payload* (junk: a DUT
-   must ignore the payload of an idle cycle); a raised ``valid`` holds its beat until it is
-   accepted, as the stream rules demand; a sink is not ready with probability ``stall``;
+1. ``drive(ctx)`` for every source and sink sets this cycle's inputs: a source whose pause
+   generator (:mod:`verif.lib.pause`) pauses is idle and drives ``valid`` low with a *random
+   payload* (junk: a DUT must ignore the payload of an idle cycle); a raised ``valid`` holds
+   its beat until it is accepted, as the stream rules demand; a pausing sink is not ready;
 2. the test reads what it wants to check (the settled outputs of this cycle);
 3. ``took(ctx, cycle)`` records the handshakes the coming clock edge completes;
 4. ``await ctx.tick()``.
 
-Every loop counts its cycles against a budget (:mod:`verif.budget`), so a DUT that loses a
-beat fails with what arrived instead of hanging.
+Every loop counts its cycles against a budget (:mod:`verif.lib.budget`), so a DUT that loses
+a beat fails with what arrived instead of hanging.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ import random
 from collections.abc import Callable
 
 from amaranth.hdl import Value
+from amaranth.sim import Simulator
 
-from verif.budget import cycle_budget, timeout
+from verif.lib.budget import cycle_budget, timeout
+from verif.lib.pause import paused, random_pauses
 
 #: Clock period of every Amaranth-simulator test (``sim.add_clock(PERIOD)``).
 PERIOD = 1e-8
@@ -44,16 +48,23 @@ def set_payload(ctx, port, beat) -> None:
         ctx.set(port.payload, beat)
 
 
-class Source:
-    """Offers ``beats`` on stream ``port`` with random idle cycles carrying junk payloads.
+class StreamSource:
+    """Offers ``beats`` on stream ``port`` with idle cycles carrying junk payloads.
 
-    ``cycles[i]`` is the cycle in which beat i was accepted (see :meth:`took`).
+    Idle with probability ``idle`` per cycle unless :meth:`set_pause_generator` sets another
+    generator; ``rnd`` draws the pauses and the junk. ``cycles[i]`` is the cycle in which beat
+    i was accepted (see :meth:`took`).
     """
 
     def __init__(self, port, beats, *, rnd: random.Random, idle: float = 0.0):
-        self.port, self.beats, self.rnd, self.idle = port, list(beats), rnd, idle
+        self.port, self.beats, self.rnd = port, list(beats), rnd
         self.holding = False
         self.cycles: list[int] = []
+        self.set_pause_generator(random_pauses(rnd, idle))
+
+    def set_pause_generator(self, generator) -> None:
+        """Pause (stay idle) in the cycles where ``generator`` yields True; None: never."""
+        self.pause = generator
 
     @property
     def sent(self) -> int:
@@ -64,7 +75,7 @@ class Source:
         return self.sent == len(self.beats)
 
     def drive(self, ctx) -> None:
-        if not self.holding and not self.done and self.rnd.random() >= self.idle:
+        if not self.holding and not self.done and not paused(self.pause):
             self.holding = True
             set_payload(ctx, self.port, self.beats[self.sent])
         if not self.holding:
@@ -79,19 +90,20 @@ class Source:
             self.holding = False
         return fire
 
+    def stop(self, ctx) -> None:
+        ctx.set(self.port.valid, 0)
 
-class Sink:
-    """Takes beats from stream ``port``, withholding ``ready`` with probability ``stall``.
+
+class StreamMonitor:
+    """Records the beats that cross stream ``port`` and their cycles; done after ``count``.
 
     ``got`` holds the payloads (as ``ctx.get`` returns them, or as plain ints with
     ``as_int``), ``cycles`` their cycles.
     """
 
-    def __init__(self, port, count: int, *, rnd: random.Random, stall: float = 0.0,
-                 as_int: bool = False):
-        self.port, self.count, self.rnd, self.stall = port, count, rnd, stall
+    def __init__(self, port, count: int, *, as_int: bool = False):
+        self.port, self.count = port, count
         self.payload = Value.cast(port.payload) if as_int else port.payload
-        self.ready = False
         self.got: list = []
         self.cycles: list[int] = []
 
@@ -100,15 +112,45 @@ class Sink:
         return len(self.got) >= self.count
 
     def drive(self, ctx) -> None:
-        self.ready = self.rnd.random() >= self.stall
-        ctx.set(self.port.ready, self.ready)
+        pass
+
+    def fires(self, ctx) -> bool:
+        return bool(ctx.get(self.port.valid)) and bool(ctx.get(self.port.ready))
 
     def took(self, ctx, cycle: int) -> bool:
-        fire = self.ready and bool(ctx.get(self.port.valid))
+        fire = self.fires(ctx)
         if fire:
             self.got.append(ctx.get(self.payload))
             self.cycles.append(cycle)
         return fire
+
+    def stop(self, ctx) -> None:
+        pass
+
+
+class StreamSink(StreamMonitor):
+    """A :class:`StreamMonitor` that drives ``ready``: withheld with probability ``stall`` per
+    cycle (or where :meth:`set_pause_generator`'s generator yields True)."""
+
+    def __init__(self, port, count: int, *, rnd: random.Random, stall: float = 0.0,
+                 as_int: bool = False):
+        super().__init__(port, count, as_int=as_int)
+        self.ready = False
+        self.set_pause_generator(random_pauses(rnd, stall))
+
+    def set_pause_generator(self, generator) -> None:
+        """Withhold ``ready`` in the cycles where ``generator`` yields True; None: never."""
+        self.pause = generator
+
+    def drive(self, ctx) -> None:
+        self.ready = not paused(self.pause)
+        ctx.set(self.port.ready, self.ready)
+
+    def fires(self, ctx) -> bool:
+        return self.ready and bool(ctx.get(self.port.valid))
+
+    def stop(self, ctx) -> None:
+        ctx.set(self.port.ready, 0)
 
 
 async def run_streams(ctx, sources, sinks, *, budget: int, where: str,
@@ -117,7 +159,7 @@ async def run_streams(ctx, sources, sinks, *, budget: int, where: str,
 
     ``each_cycle(ctx, cycle)``, if given, runs after the drivers and before the handshakes are
     recorded (to drive or check side inputs). Returns the number of cycles run; fails with
-    :func:`verif.budget.timeout` after ``budget`` cycles. Sources end idle, sinks not ready.
+    :func:`verif.lib.budget.timeout` after ``budget`` cycles. Sources end idle, sinks not ready.
     """
     cycle = 0
     while not all(s.done for s in sources) or not all(s.done for s in sinks):
@@ -133,10 +175,8 @@ async def run_streams(ctx, sources, sinks, *, budget: int, where: str,
             port.took(ctx, cycle)
         await ctx.tick()
         cycle += 1
-    for source in sources:
-        ctx.set(source.port.valid, 0)
-    for sink in sinks:
-        ctx.set(sink.port.ready, 0)
+    for port in (*sources, *sinks):
+        port.stop(ctx)
     return cycle
 
 
@@ -145,7 +185,7 @@ def add_watchdog(sim, cycles: int, where: str,
     """Fail ``sim.run()`` if it has not finished after ``cycles`` clock periods.
 
     A background testbench sleeps for the whole budget in one timer (no per-cycle work) and
-    then raises :func:`verif.budget.timeout` with ``progress()``: what arrived and what was
+    then raises :func:`verif.lib.budget.timeout` with ``progress()``: what arrived and what was
     expected by then. A run that finishes earlier never wakes it.
     """
     async def watchdog(ctx):
@@ -162,12 +202,22 @@ async def stream_through(ctx, i, o, payloads, *, rnd: random.Random, stall: floa
     The input is idle (junk payload) with probability ``stall`` and the output not ready with
     probability ``stall``, so every handshake state of both streams occurs. A payload is an
     int or what ``ctx.set`` takes for ``i.payload``. A DUT that loses a beat fails once the
-    cycles exceed :func:`verif.budget.cycle_budget` of the payloads (``latency``: the DUT's
+    cycles exceed :func:`verif.lib.budget.cycle_budget` of the payloads (``latency``: the DUT's
     pipeline depth).
     """
     n = len(payloads)
-    source = Source(i, payloads, rnd=rnd, idle=stall)
-    sink = Sink(o, n, rnd=rnd, stall=stall)
+    source = StreamSource(i, payloads, rnd=rnd, idle=stall)
+    sink = StreamSink(o, n, rnd=rnd, stall=stall)
     await run_streams(ctx, [source], [sink], where="stream_through",
                       budget=cycle_budget(n, idle=stall, stall=stall, latency=latency))
     return sink.got
+
+
+def simulate(dut, *testbenches) -> None:
+    """Run ``testbenches`` (async functions of ``ctx``) on ``dut`` with a :data:`PERIOD`
+    clock until all of them return."""
+    sim = Simulator(dut)
+    sim.add_clock(PERIOD)
+    for testbench in testbenches:
+        sim.add_testbench(testbench)
+    sim.run()
