@@ -9,16 +9,13 @@ import pytest
 from amaranth.hdl import Fragment
 from amaranth.sim import Simulator
 
+from golden.format_table import GEMM_MODES
 from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY, ProcessingElement
 from verif.lib.budget import cycle_budget
 from verif.lib.sim_streams import PERIOD, add_watchdog
 from verif.lib.stimuli import clamped
-
-#: Every (a_format, b_format, phase) a tile can run in.
-MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
-         (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
 
 
 def run(dut, driver, count, *, cycles):
@@ -59,7 +56,7 @@ def golden_products(a_format, b_format, phase):
 ISOLATION_PAIRS = [(15, 7), (0, 0), (9, 9), (0, 0), (5, 3), (7, 0), (6, 6), (0, 5), (0, 0)]
 
 
-@pytest.mark.parametrize("a_format,b_format,phase", MODES)
+@pytest.mark.parametrize("a_format,b_format,phase", GEMM_MODES)
 def test_every_code_pair(a_format, b_format, phase):
     """All 256 operand pairs in each mode, then :data:`ISOLATION_PAIRS`: one K = 1 tile per
     pair, back to back."""
@@ -122,7 +119,7 @@ def test_random_tiles_saturate_like_golden(acc_width, seed):
     dut = ProcessingElement(acc_width=acc_width)
     tiles, expected = [], []
     for t in range(12):
-        af, bf, p = MODES[rng.integers(len(MODES))] if t else ("uint4", "r4", 0)
+        af, bf, p = GEMM_MODES[rng.integers(len(GEMM_MODES))] if t else ("uint4", "r4", 0)
         k = int(rng.integers(1, 40)) if t else len(STICKY_A)
         # Mostly one sign so partial sums march towards a limit, with some of the other sign.
         a = np.where(rng.random(k) < 0.8, rng.choice([7, 15, 0b1000], k), rng.integers(0, 16, k))

@@ -45,10 +45,12 @@ class StreamPort(NamedTuple):
         return cls(*(getattr(dut, f"{name}__{s}") for s in ("valid", "ready", "payload")))
 
 
-async def reset(dut, cycles: int = 2, *, idle=()) -> None:
-    """Start the clock (C++-side under Verilator), drive the inputs named in ``idle`` to 0 and
-    hold ``rst`` for ``cycles`` falling edges; returns at the falling edge that releases it."""
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
+async def reset(dut, cycles: int = 2, *, idle=(), clock: bool = True) -> None:
+    """Start the clock (C++-side under Verilator; ``clock=False``: it runs already), drive the
+    inputs named in ``idle`` to 0 and hold ``rst`` for ``cycles`` falling edges; returns at
+    the falling edge that releases it."""
+    if clock:
+        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
     for name in idle:
         getattr(dut, name).value = 0
     dut.rst.value = 1

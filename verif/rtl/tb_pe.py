@@ -12,19 +12,21 @@ import os
 
 import cocotb
 import numpy as np
-from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge
 
+from golden.format_table import GEMM_MODES
 from golden.gemm import gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY
 from verif.lib.budget import cycle_budget, timeout
+from verif.lib.cocotb_streams import reset
 from verif.lib.stimuli import clamped
 
-MODES = [(af, bf, p) for af in ("int4", "uint4") for bf, p in
-         (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
+
 ACC_WIDTH = int(os.environ.get("ACC_WIDTH", "32"))
 SEED = int(os.environ.get("SEED", "1"))
+#: The PE's inputs, driven low through reset.
+INPUTS = ("en", "last", "a", "b", "mode")
 
 
 class Collector:
@@ -56,31 +58,17 @@ class Collector:
                           tiles=(len(self.tiles), count))
 
 
-async def start(dut):
-    cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-    dut.rst.value = 1
-    dut.en.value = 0
-    dut.last.value = 0
-    dut.a.value = 0
-    dut.b.value = 0
-    dut.mode.value = 0
-    fall = FallingEdge(dut.clk)
-    await fall
-    await fall
-    dut.rst.value = 0
-
-
 @cocotb.test()
 async def every_code_pair(dut):
     """All 256 code pairs in all 8 (a_format, b_format, phase) modes, one K = 1 tile each."""
-    await start(dut)
+    await reset(dut, idle=INPUTS)
     col = Collector(dut)
     a, b = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
     a, b = a.ravel(), b.ravel()
     dut.en.value = 1
     dut.last.value = 1
     expected = []
-    for af, bf, p in MODES:
+    for af, bf, p in GEMM_MODES:
         expected += np.diag(gemm(a[:, None], b[None, :], a_format=af, b_format=bf, phase=p,
                                  acc_width=ACC_WIDTH)).tolist()
         dut.mode.value = mode_code(af, bf, p)
@@ -99,11 +87,11 @@ async def saturating_tiles(dut):
     """Random tiles with enable gaps (junk operands), biased so narrow accumulators saturate."""
     dut._log.info(f"seed={SEED} acc_width={ACC_WIDTH}")
     rng = np.random.default_rng(SEED)
-    await start(dut)
+    await reset(dut, idle=INPUTS)
     col = Collector(dut)
     expected = []
     for _ in range(40):
-        af, bf, p = MODES[rng.integers(len(MODES))]
+        af, bf, p = GEMM_MODES[rng.integers(len(GEMM_MODES))]
         k = int(rng.integers(1, 60))
         a = np.where(rng.random(k) < 0.8, rng.choice([7, 15, 0b1000], k), rng.integers(0, 16, k))
         b = np.where(rng.random(k) < 0.8, rng.choice([0b0111, 0b1111], k, p=[2 / 3, 1 / 3]),

@@ -16,15 +16,12 @@ from amaranth.lib.wiring import In, Out
 
 from golden.backend import NumpyBackend, TableBackend
 from experiments.data import Dataset, load_digits_split
+from golden.format_table import GEMM_MODES
 from golden.formats import grad_scale_exp
-from golden.gemm import A_FORMATS
 from hdl.amax import amax_latency
 from sim.lockstep import Divergence, LockstepBackend
 from sim.native_engine import NativeEngine
 from sim.rtl_backend import RtlBackend, RtlFault
-
-MODES = [(af, bf, p) for af in A_FORMATS for bf, p in
-         (("int4", 0), ("uint4", 0), ("r4", 0), ("r4", 1))]
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +41,7 @@ def _stalling(engine, seed):
 def test_gemm_equals_golden(odd_engine, seed):
     rtl, gold = RtlBackend(_stalling(odd_engine, seed)), NumpyBackend()
     rng = np.random.default_rng(seed)
-    for af, bf, phase in MODES:
+    for af, bf, phase in GEMM_MODES:
         for m, k, n in ((1, 1, 1), (5, 7, 3), (7, 40, 5), (4, 0, 3), (0, 3, 2), (3, 3, 0)):
             a = rng.integers(0, 16, (m, k), dtype=np.uint8)
             b = rng.integers(0, 16, (k, n), dtype=np.uint8)
