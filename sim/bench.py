@@ -1,14 +1,15 @@
 """``make bench``: cycles per tile of the array against its ideal, and simulated cycles/s.
 
 Not a test: it measures. For each array size it runs a cocotb module (this file) on the
-generated Verilog under every simulator present:
+generated Verilog under every simulator present, driving it with the stream source and sink of
+:mod:`verif.lib.cocotb_streams` (never paused):
 
 - cycles per tile: back-to-back tiles of one K with both inputs always valid and the output
   always ready; the steady-state interval between tile results, against the dataflow's ideal
   of K cycles (one MAC per PE per cycle) and the documented model
   ``max(K, rows + hdl.pe.LATENCY + 1)``.
 - speed: a long run of such tiles, simulated cycles over wall-clock seconds, measured inside
-  the simulation (build time excluded). The loop does per cycle what the hardware-in-the-loop
+  the simulation (build time excluded). Per cycle the drivers do what the hardware-in-the-loop
   driver must do: three reads and at most three writes of pre-packed integers.
 
 Writes ``<out>/bench.json`` and prints a table. Usage: ``python -m sim.bench --out build/reports``.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import time
 from pathlib import Path
@@ -49,8 +51,9 @@ def ks_for(rows: int) -> list[int]:
 
 try:
     import cocotb
-    from cocotb.clock import Clock
     from cocotb.triggers import FallingEdge
+
+    from verif.lib.cocotb_streams import StreamSink, StreamSource, reset, run_streams
 except ImportError:  # pragma: no cover - cocotb is a dependency; the runner side needs no cocotb
     cocotb = None
 
@@ -59,50 +62,16 @@ async def _stream(dut, a_beats, b_beats, n_out):
     """Full-rate stream (never idle, never backpressured); returns (in_cycles, out_cycles).
 
     ``in_cycles[i]``: cycle of the i-th A handshake; ``out_cycles[j]`` of the j-th result beat.
-    Same single-trigger scheme as verif/rtl/tb_array.py: ready/valid depend on registers only.
+    The library's streams with no pause generator, one trigger per cycle (``registered``: the
+    array's ready/valid depend on registers only).
     """
-    fall = FallingEdge(dut.clk)
-    a_ready, a_data = dut.i_a__ready, dut.i_a__payload
-    b_ready, b_data = dut.i_b__ready, dut.i_b__payload
-    o_valid = dut.o_c__valid
-    dut.i_a__valid.value = 1
-    dut.i_b__valid.value = 1
-    dut.o_c__ready.value = 1
-    a_data.value = a_beats[0]
-    b_data.value = b_beats[0]
-    ai = bi = 0
-    n_in = len(a_beats)
-    in_cycles, out_cycles = [], []
-    cycle = 0
-    # At each falling edge: first put on the bus what the coming rising edge should see (the
-    # next beat if the previous edge took the current one), then read ready/valid, which hold
-    # until that edge, to know what it will take.
-    a_took = b_took = False
-    while len(out_cycles) < n_out:
-        if cycle > 20 * (n_in + n_out) + 100:
-            raise AssertionError(f"stuck: {ai}/{n_in} A, {bi}/{n_in} B, "
-                                 f"{len(out_cycles)}/{n_out} results")
-        if a_took:
-            ai += 1
-            if ai < n_in:
-                a_data.value = a_beats[ai]
-            else:
-                dut.i_a__valid.value = 0
-        if b_took:
-            bi += 1
-            if bi < n_in:
-                b_data.value = b_beats[bi]
-            else:
-                dut.i_b__valid.value = 0
-        a_took = ai < n_in and bool(a_ready.value)
-        b_took = bi < n_in and bool(b_ready.value)
-        if a_took:
-            in_cycles.append(cycle)
-        if o_valid.value:
-            out_cycles.append(cycle)
-        await fall
-        cycle += 1
-    return in_cycles, out_cycles
+    rnd = random.Random(0)   # only for the junk payload once the beats run out
+    source = StreamSource(dut, "i_a", a_beats, rnd=rnd)
+    sink = StreamSink(dut, "o_c", n_out, rnd=rnd)
+    await run_streams(dut, [source, StreamSource(dut, "i_b", b_beats, rnd=rnd)], [sink],
+                      budget=20 * (len(a_beats) + n_out) + 100, where="bench o_c",
+                      registered=True)
+    return source.cycles, sink.cycles
 
 
 def _beats(rows, cols, k, tiles, seed):
@@ -119,14 +88,8 @@ if cocotb is not None:
     async def bench_array(dut):
         """Measure tile intervals per K, then simulation speed; write JSON to BENCH_OUT."""
         rows, cols = int(os.environ["ROWS"]), int(os.environ["COLS"])
-        cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
-        dut.rst.value = 1
-        for port in (dut.i_a__valid, dut.i_b__valid, dut.o_c__ready):
-            port.value = 0
+        await reset(dut, idle=("i_a__valid", "i_b__valid", "o_c__ready"))
         fall = FallingEdge(dut.clk)
-        await fall
-        await fall
-        dut.rst.value = 0
         await fall
         result = {"tiles": []}
         for k in ks_for(rows):

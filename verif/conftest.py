@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 import random
 
 import pytest
 
-from sim import toolchain
+from verif.lib.simulators import simulators_under_test
 
 
 def pytest_addoption(parser):
@@ -15,14 +14,6 @@ def pytest_addoption(parser):
                      help="run the long sweeps in full (make sim-full)")
     parser.addoption("--seed", type=int, default=None,
                      help="base seed for randomised tests (default: a fresh one, logged)")
-
-
-def simulators_under_test() -> list[str]:
-    """``SIM=verilator|icarus`` selects one simulator; unset or ``all`` means every one present."""
-    sim = os.environ.get("SIM", "all") or "all"
-    if sim == "all":
-        return toolchain.available_simulators()
-    return [toolchain.selected_simulator()]
 
 
 def pytest_generate_tests(metafunc):

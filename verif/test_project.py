@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from sim import toolchain
-from verif.conftest import simulators_under_test
+from verif.lib.simulators import simulators_under_test
 
 REPO = Path(__file__).resolve().parent.parent
 

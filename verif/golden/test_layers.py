@@ -37,24 +37,21 @@ def _gradcheck(layer, x, rng, eps=1e-6):
     def loss():
         return float(np.sum(layer.forward(x, ctx) * r))
 
+    def numeric(arr, idx):
+        """The central difference of the loss in ``arr[idx]`` (restored afterwards)."""
+        old = arr[idx]
+        arr[idx] = old + eps
+        up = loss()
+        arr[idx] = old - eps
+        down = loss()
+        arr[idx] = old
+        return pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-7)
+
     for k, p in layer.params.items():
         for idx in list(np.ndindex(p.shape))[:12]:
-            old = p[idx]
-            p[idx] = old + eps
-            up = loss()
-            p[idx] = old - eps
-            down = loss()
-            p[idx] = old
-            assert layer.grads[k][idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5,
-                                                        abs=1e-7)
+            assert layer.grads[k][idx] == numeric(p, idx)
     for idx in list(np.ndindex(x.shape))[::7][:12]:
-        old = x[idx]
-        x[idx] = old + eps
-        up = loss()
-        x[idx] = old - eps
-        down = loss()
-        x[idx] = old
-        assert dx[idx] == pytest.approx((up - down) / (2 * eps), rel=1e-5, abs=1e-7)
+        assert dx[idx] == numeric(x, idx)
 
 
 def test_fp32_linear_gradients(seed):

@@ -15,11 +15,10 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.formats import grad_scale_exp
 from hdl.amax import AmaxTracker
-from verif.lib.sim_streams import junk
+from verif.lib.sim_streams import junk, simulate
 
 
 def random_tensor(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -66,10 +65,7 @@ def run_tracker(lanes, tensors, *, seed):
                 await ctx.tick()
             seen.append((ctx.get(dut.amax), ctx.get(dut.scale_exp), ctx.get(dut.nonfinite)))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     return seen
 
 

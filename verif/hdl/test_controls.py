@@ -19,7 +19,6 @@ from collections import Counter
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.formats import DEFAULT_SEED, r4_quantize
 from golden.gemm import _sticky_walk, operand_values, readout
@@ -30,7 +29,7 @@ from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout
 from verif.lib.budget import cycle_budget
 from verif.lib.control_model import GradientControlModel
-from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 
 #: Probability of a pulse on each control input, and of a configuration change, per cycle.
 PULSE = 0.25
@@ -143,10 +142,7 @@ def test_gradient_controls_in_every_cycle_relation(lanes, seed):
                           budget=cycle_budget(len(beats), idle=0.3, stall=0.3,
                                               latency=dut.LATENCY))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     for n, (got, (ref, phase)) in enumerate(zip(sink.got, expected)):
         elems = [got.lanes[k] for k in range(width)] if unit else [got]
         assert [(e.code, e.invalid, e.saturated) for e in elems] == list(zip(
@@ -187,10 +183,7 @@ def test_readout_offset_changes_in_every_cycle(seed):
                           budget=cycle_budget(len(accs), idle=0.3, stall=0.3,
                                               latency=dut.LATENCY))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     for n, (got, acc, off) in enumerate(zip(sink.got, accs, offsets)):
         ref = readout(np.array([acc]), exp_offset=off, flags=True)
         assert (got.value, got.overflow) == (int(ref.values.view(np.uint16)[0]),
@@ -261,10 +254,7 @@ def test_backward_tile_controls_mid_tile(seed):
         await run_streams(ctx, sources, [sink], each_cycle=each_cycle, where="BackwardTile",
                           budget=budget)
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     start, rows_out = 0, []
     for (fmt, k), a in zip(tiles, a_tiles):
         acc, overflow = tile_result(a, fmt, codes[start:start + k], acc_width)
@@ -358,10 +348,7 @@ def test_same_cycle_rules_directed():
             await ctx.tick()
             status.append((ctx.get(dut.sat_count), ctx.get(dut.amax)))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     assert seen == expected
     lag, latency = dut.AMAX_LATENCY - 1, dut.LATENCY
     assert [a for _, a in status] == [0] * lag + [row[-1] for row in cycles[:-lag]]

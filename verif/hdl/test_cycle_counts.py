@@ -21,7 +21,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from hdl.amax import AmaxTracker
 from hdl.array import SystolicArray
@@ -31,7 +30,7 @@ from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout, ReadoutLanes
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 
 #: Cycles from the handshake of a tile's last beat to its first result row (docs/array.md).
 ARRAY_LATENCY = 5
@@ -49,10 +48,7 @@ def run_full_rate(dut, inputs, output, count, seed):
         await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
                           where=f"{type(dut).__name__} at full rate")
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     return sources, sink
 
 
@@ -141,9 +137,6 @@ def test_amax_latency(lanes, latency):
             ctx.set(dut.i.valid, 0)
             ctx.set(dut.clear, 0)
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     assert [a for a, _ in seen] == [0] * latency + [0x3C00] * 2, seen
     assert seen[latency][1] == 6, "the exponent of 1.0 with amax"

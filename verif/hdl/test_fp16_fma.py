@@ -12,7 +12,7 @@ from amaranth.sim import Simulator
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 from verif.lib.stimuli import pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
@@ -58,9 +58,6 @@ def test_pe_tiles_with_stalls(seed):
         await run_streams(ctx, [source], [sink], where="Fp16FmaPE o_acc",
                           budget=cycle_budget(len(beats), idle=0.3, stall=0.4, latency=8))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     got = sink.got
     assert got == want

@@ -13,13 +13,12 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.formats import DEFAULT_SEED, r4_quantize, xorshift32_stream
 from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.xorshift import Xorshift32
-from verif.lib.sim_streams import stream_through
+from verif.lib.sim_streams import simulate, stream_through
 
 SPECIAL = [0x0000, 0x8000, 0x0001, 0x8001, 0x03FF, 0x0400, 0x7BFF, 0xFBFF, 0x7C00, 0xFC00,
            0x7C01, 0xFE00, 0x3C00, 0xBC00, 0x3D00, 0x3CFF, 0x4100, 0x40FF, 0x5400, 0x5401,
@@ -60,10 +59,7 @@ def run_lane(patterns, configs, *, seed, seed_value=None, stall=0.3):
         await ctx.tick().repeat(2)      # a delivered beat is in the count two cycles later
         sat_count.append(ctx.get(dut.sat_count))
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     return results, sat_count[0]
 
 
@@ -126,10 +122,7 @@ def test_unrolled_generator_is_golden_stream(steps):
         ctx.set(dut.seed_load, 0)
         seen.append([int(d) for d in ctx.get(dut.draws)])
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-8)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     ref = xorshift32_stream(DEFAULT_SEED, 3 * steps).reshape(3, steps)
     assert seen[:4] == [ref[0].tolist(), ref[1].tolist(), ref[2].tolist(), ref[2].tolist()]
     assert seen[4] == xorshift32_stream(12345, steps).tolist()

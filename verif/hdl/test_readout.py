@@ -12,11 +12,10 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.gemm import readout
 from hdl.readout import Readout, ReadoutLanes
-from verif.lib.sim_streams import PERIOD, stream_through
+from verif.lib.sim_streams import simulate, stream_through
 from verif.lib.stimuli import OFFSETS, corner_accs, random_accs
 
 
@@ -33,10 +32,7 @@ def run_readout(acc_width, blocks, *, seed, stall=0.3):
             outputs.append((np.array([p.value for p in got], dtype=np.uint16),
                             np.array([p.overflow for p in got], dtype=bool)))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     return outputs
 
 
@@ -91,10 +87,7 @@ def test_readout_lanes_match_golden(seed):
                                        rnd=rnd, stall=0.3)
             outputs.append(got)
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
     for (off, block), got in zip(blocks, outputs):
         ref = readout(block, exp_offset=off, flags=True)
         values = np.array([[p[k].value for k in range(lanes)] for p in got], dtype=np.uint16)

@@ -18,7 +18,6 @@ import random
 
 import numpy as np
 import pytest
-from amaranth.sim import Simulator
 
 from golden.formats import grad_scale_exp, r4_quantize
 from golden.gemm import gemm, readout
@@ -26,7 +25,7 @@ from hdl.amax import amax_latency
 from hdl.array_payload import pack_a, pack_b
 from hdl.training_units import TrainingUnits
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import PERIOD, StreamSink, StreamSource, run_streams
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 
 TILES, K = 4, 6
 
@@ -82,10 +81,7 @@ def test_backward_tile_through_training_units(a_format, phase, stochastic, seed)
         status.update(amax=ctx.get(dut.amax), next_scale_exp=ctx.get(dut.next_scale_exp),
                       sat_count=ctx.get(dut.sat_count), nonfinite=ctx.get(dut.nonfinite))
 
-    sim = Simulator(dut)
-    sim.add_clock(PERIOD)
-    sim.add_testbench(testbench)
-    sim.run()
+    simulate(dut, testbench)
 
     got_codes = np.array([[c.lanes[k].code for k in range(cols)] for c in codes.got])
     assert np.array_equal(got_codes, ref.codes), "codes differ from r4_quantize"

@@ -5,7 +5,7 @@ The cocotb twin of :mod:`verif.lib.sim_streams` (same classes, same attributes).
 ``<name>__payload``; payloads are integers (:mod:`verif.lib.payload` packs and unpacks them).
 
 - :class:`StreamSource` offers its beats in order. In a cycle its pause generator
-  (:mod:`verif.lib.pause`) pauses, it is idle and drives ``valid`` low with a *random payload*
+  (:mod:`verif.lib.streams`) pauses, it is idle and drives ``valid`` low with a *random payload*
   (junk: the DUT must ignore the payload of an idle cycle); a raised ``valid`` holds its beat
   until accepted, as the stream rules demand.
 - :class:`StreamMonitor` records the beats that cross a stream (``valid`` and ``ready``) and
@@ -30,7 +30,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, ReadOnly
 
 from verif.lib.budget import cycle_budget, timeout
-from verif.lib.pause import paused, random_pauses
+from verif.lib.streams import MonitorState, SinkState, SourceState
 
 
 class StreamPort(NamedTuple):
@@ -67,67 +67,39 @@ async def pulse(dut, name: str) -> None:
     getattr(dut, name).value = 0
 
 
-class StreamSource:
-    """Offers ``beats`` (payload integers) on stream ``name`` of ``dut``, junk when idle.
-
-    Idle with probability ``idle`` per cycle unless :meth:`set_pause_generator` sets another
-    generator; ``rnd`` draws the pauses and the junk. ``cycles[i]``: the cycle beat i was
-    accepted in.
-    """
+class StreamSource(SourceState):
+    """Offers ``beats`` (payload integers) on stream ``name`` of ``dut``, junk when idle
+    (:class:`verif.lib.streams.SourceState`: ``idle``, ``rnd``, ``cycles``)."""
 
     def __init__(self, dut, name: str, beats, *, rnd: random.Random, idle: float = 0.0):
-        self.port = StreamPort.of(dut, name)
-        self.name, self.beats, self.rnd = name, [int(b) for b in beats], rnd
+        super().__init__([int(b) for b in beats], rnd=rnd, idle=idle)
+        self.port, self.name = StreamPort.of(dut, name), name
         self.width = len(self.port.payload)
-        self.holding = False
-        self.cycles: list[int] = []
-        self.set_pause_generator(random_pauses(rnd, idle))
-
-    def set_pause_generator(self, generator) -> None:
-        """Pause (stay idle) in the cycles where ``generator`` yields True; None: never."""
-        self.pause = generator
-
-    @property
-    def sent(self) -> int:
-        return len(self.cycles)
-
-    @property
-    def done(self) -> bool:
-        return self.sent == len(self.beats)
+        self.valid = None    # as last driven: valid is written only when it changes
 
     def drive(self) -> None:
-        if not self.holding and not self.done and not paused(self.pause):
+        if self.offers():
             self.holding = True
             self.port.payload.value = self.beats[self.sent]
         if not self.holding:
             self.port.payload.value = self.rnd.getrandbits(self.width)
-        self.port.valid.value = self.holding
+        if self.valid is not self.holding:
+            self.port.valid.value = self.valid = self.holding
 
     def took(self, cycle: int) -> bool:
         """True if the coming edge accepts the held beat (``valid`` and ``ready``)."""
-        fire = self.holding and bool(int(self.port.ready.value))
-        if fire:
-            self.cycles.append(cycle)
-            self.holding = False
-        return fire
+        return self.accepted(self.holding and bool(int(self.port.ready.value)), cycle)
 
     def stop(self) -> None:
-        self.port.valid.value = 0
+        self.port.valid.value = self.valid = False
 
 
-class StreamMonitor:
-    """Records the payload integers (``got``) and cycles of the beats that cross stream
-    ``name``; done after ``count`` beats."""
+class StreamMonitor(MonitorState):
+    """Records the payload integers and cycles of the beats that cross stream ``name``."""
 
     def __init__(self, dut, name: str, count: int):
-        self.port = StreamPort.of(dut, name)
-        self.name, self.count = name, count
-        self.got: list[int] = []
-        self.cycles: list[int] = []
-
-    @property
-    def done(self) -> bool:
-        return len(self.got) >= self.count
+        super().__init__(count)
+        self.port, self.name = StreamPort.of(dut, name), name
 
     def drive(self) -> None:
         pass
@@ -138,37 +110,33 @@ class StreamMonitor:
     def took(self, cycle: int) -> bool:
         fire = self.fires()
         if fire:
-            self.got.append(int(self.port.payload.value))
-            self.cycles.append(cycle)
+            self.record(int(self.port.payload.value), cycle)
         return fire
 
     def stop(self) -> None:
         pass
 
 
-class StreamSink(StreamMonitor):
-    """A :class:`StreamMonitor` that drives ``ready``: withheld with probability ``stall`` per
-    cycle (or where :meth:`set_pause_generator`'s generator yields True)."""
+class StreamSink(SinkState, StreamMonitor):
+    """A :class:`StreamMonitor` that drives ``ready`` (:class:`verif.lib.streams.SinkState`:
+    ``stall``, ``rnd``)."""
 
     def __init__(self, dut, name: str, count: int, *, rnd: random.Random,
                  stall: float = 0.0):
-        super().__init__(dut, name, count)
-        self.ready = False
-        self.set_pause_generator(random_pauses(rnd, stall))
-
-    def set_pause_generator(self, generator) -> None:
-        """Withhold ``ready`` in the cycles where ``generator`` yields True; None: never."""
-        self.pause = generator
+        SinkState.__init__(self, count, rnd=rnd, stall=stall)
+        self.port, self.name = StreamPort.of(dut, name), name
+        self.driven = None   # ready as last driven: written only when it changes
 
     def drive(self) -> None:
-        self.ready = not paused(self.pause)
-        self.port.ready.value = self.ready
+        self.ready = not self.paused()
+        if self.driven is not self.ready:
+            self.port.ready.value = self.driven = self.ready
 
     def fires(self) -> bool:
         return self.ready and bool(int(self.port.valid.value))
 
     def stop(self) -> None:
-        self.port.ready.value = 0
+        self.port.ready.value = self.driven = False
 
 
 async def run_streams(dut, sources, sinks, *, budget: int, where: str,

@@ -8,7 +8,7 @@ testbench loop (:func:`run_streams`, or a test's own loop that also drives contr
 several streams and the DUT's side inputs share one clock and one order of events:
 
 1. ``drive(ctx)`` for every source and sink sets this cycle's inputs: a source whose pause
-   generator (:mod:`verif.lib.pause`) pauses is idle and drives ``valid`` low with a *random
+   generator (:mod:`verif.lib.streams`) pauses is idle and drives ``valid`` low with a *random
    payload* (junk: a DUT must ignore the payload of an idle cycle); a raised ``valid`` holds
    its beat until it is accepted, as the stream rules demand; a pausing sink is not ready;
 2. the test reads what it wants to check (the settled outputs of this cycle);
@@ -28,7 +28,7 @@ from amaranth.hdl import Value
 from amaranth.sim import Simulator
 
 from verif.lib.budget import cycle_budget, timeout
-from verif.lib.pause import paused, random_pauses
+from verif.lib.streams import MonitorState, SinkState, SourceState
 
 #: Clock period of every Amaranth-simulator test (``sim.add_clock(PERIOD)``).
 PERIOD = 1e-8
@@ -48,34 +48,16 @@ def set_payload(ctx, port, beat) -> None:
         ctx.set(port.payload, beat)
 
 
-class StreamSource:
-    """Offers ``beats`` on stream ``port`` with idle cycles carrying junk payloads.
-
-    Idle with probability ``idle`` per cycle unless :meth:`set_pause_generator` sets another
-    generator; ``rnd`` draws the pauses and the junk. ``cycles[i]`` is the cycle in which beat
-    i was accepted (see :meth:`took`).
-    """
+class StreamSource(SourceState):
+    """Offers ``beats`` on stream ``port``, junk payloads when idle
+    (:class:`verif.lib.streams.SourceState`: ``idle``, ``rnd``, ``cycles``)."""
 
     def __init__(self, port, beats, *, rnd: random.Random, idle: float = 0.0):
-        self.port, self.beats, self.rnd = port, list(beats), rnd
-        self.holding = False
-        self.cycles: list[int] = []
-        self.set_pause_generator(random_pauses(rnd, idle))
-
-    def set_pause_generator(self, generator) -> None:
-        """Pause (stay idle) in the cycles where ``generator`` yields True; None: never."""
-        self.pause = generator
-
-    @property
-    def sent(self) -> int:
-        return len(self.cycles)
-
-    @property
-    def done(self) -> bool:
-        return self.sent == len(self.beats)
+        super().__init__(beats, rnd=rnd, idle=idle)
+        self.port = port
 
     def drive(self, ctx) -> None:
-        if not self.holding and not self.done and not paused(self.pause):
+        if self.offers():
             self.holding = True
             set_payload(ctx, self.port, self.beats[self.sent])
         if not self.holding:
@@ -84,32 +66,23 @@ class StreamSource:
 
     def took(self, ctx, cycle: int) -> bool:
         """True if the coming edge accepts the held beat (``valid`` and ``ready``)."""
-        fire = self.holding and bool(ctx.get(self.port.ready))
-        if fire:
-            self.cycles.append(cycle)
-            self.holding = False
-        return fire
+        return self.accepted(self.holding and bool(ctx.get(self.port.ready)), cycle)
 
     def stop(self, ctx) -> None:
         ctx.set(self.port.valid, 0)
 
 
-class StreamMonitor:
+class StreamMonitor(MonitorState):
     """Records the beats that cross stream ``port`` and their cycles; done after ``count``.
 
     ``got`` holds the payloads (as ``ctx.get`` returns them, or as plain ints with
-    ``as_int``), ``cycles`` their cycles.
+    ``as_int``).
     """
 
     def __init__(self, port, count: int, *, as_int: bool = False):
-        self.port, self.count = port, count
+        super().__init__(count)
+        self.port = port
         self.payload = Value.cast(port.payload) if as_int else port.payload
-        self.got: list = []
-        self.cycles: list[int] = []
-
-    @property
-    def done(self) -> bool:
-        return len(self.got) >= self.count
 
     def drive(self, ctx) -> None:
         pass
@@ -120,30 +93,25 @@ class StreamMonitor:
     def took(self, ctx, cycle: int) -> bool:
         fire = self.fires(ctx)
         if fire:
-            self.got.append(ctx.get(self.payload))
-            self.cycles.append(cycle)
+            self.record(ctx.get(self.payload), cycle)
         return fire
 
     def stop(self, ctx) -> None:
         pass
 
 
-class StreamSink(StreamMonitor):
-    """A :class:`StreamMonitor` that drives ``ready``: withheld with probability ``stall`` per
-    cycle (or where :meth:`set_pause_generator`'s generator yields True)."""
+class StreamSink(SinkState, StreamMonitor):
+    """A :class:`StreamMonitor` that drives ``ready`` (:class:`verif.lib.streams.SinkState`:
+    ``stall``, ``rnd``)."""
 
     def __init__(self, port, count: int, *, rnd: random.Random, stall: float = 0.0,
                  as_int: bool = False):
-        super().__init__(port, count, as_int=as_int)
-        self.ready = False
-        self.set_pause_generator(random_pauses(rnd, stall))
-
-    def set_pause_generator(self, generator) -> None:
-        """Withhold ``ready`` in the cycles where ``generator`` yields True; None: never."""
-        self.pause = generator
+        SinkState.__init__(self, count, rnd=rnd, stall=stall)
+        self.port = port
+        self.payload = Value.cast(port.payload) if as_int else port.payload
 
     def drive(self, ctx) -> None:
-        self.ready = not paused(self.pause)
+        self.ready = not self.paused()
         ctx.set(self.port.ready, self.ready)
 
     def fires(self, ctx) -> bool:
