@@ -18,7 +18,8 @@ import pytest
 
 from golden.formats import grad_scale_exp
 from hdl.amax import AmaxTracker
-from verif.lib.sim_streams import junk, simulate
+from verif.lib.budget import cycle_budget
+from verif.lib.sim_streams import StreamSource, run_streams, simulate
 
 
 def random_tensor(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -37,31 +38,28 @@ def tensors_for(rng):
 
 
 def run_tracker(lanes, tensors, *, seed):
-    """Stream each tensor (padded with zeros to whole beats), clearing at each start."""
+    """Stream each tensor (padded with zeros to whole beats) with idle cycles (probability
+    0.3, junk payloads), ``clear`` raised with its first beat; read the outputs ``LATENCY``
+    cycles after its last beat was accepted."""
     dut = AmaxTracker(lanes)
-    rnd = np.random.default_rng(seed)
-    idle_payload = random.Random(seed)
+    rnd = random.Random(seed)
     seen = []
-
-    def idle(ctx):
-        ctx.set(dut.i.valid, 0)
-        ctx.set(dut.clear, 0)
-        ctx.set(dut.i.payload.as_value(), junk(idle_payload, dut.i))
 
     async def testbench(ctx):
         for t in tensors:
             beats = np.resize(np.concatenate([t, np.zeros(-t.size % lanes, np.uint16)]),
                               (-(-t.size // lanes), lanes))
-            for b, beat in enumerate(beats):
-                while rnd.random() < 0.3:
-                    idle(ctx)
-                    await ctx.tick()
-                ctx.set(dut.i.valid, 1)
-                ctx.set(dut.clear, b == 0)
-                ctx.set(dut.i.payload, [int(v) for v in beat])
-                await ctx.tick()
+            source = StreamSource(dut.i, beats.tolist(), rnd=rnd, idle=0.3)
+
+            def clear_with_first_beat(ctx, cycle):
+                ctx.set(dut.clear, source.holding and source.sent == 0)
+
+            await run_streams(ctx, [source], [], where="AmaxTracker i",
+                              budget=cycle_budget(len(beats), idle=0.3),
+                              each_cycle=clear_with_first_beat)
             for _ in range(dut.LATENCY):    # the outputs include the last beat from then on
-                idle(ctx)
+                source.drive(ctx)           # idle: junk payload
+                ctx.set(dut.clear, 0)
                 await ctx.tick()
             seen.append((ctx.get(dut.amax), ctx.get(dut.scale_exp), ctx.get(dut.nonfinite)))
 
