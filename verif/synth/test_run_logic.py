@@ -2,6 +2,7 @@
 search and the ratios. Fast (no Yosys, no nextpnr), so it runs in ``make test``."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,42 @@ def test_a_yosys_failure_on_the_composed_top_is_a_warning_not_a_crash(monkeypatc
     units = run._unit_areas(registry.get("training_units_{rows}x{cols}"),
                             "training_units_3x3", "ice40", lambda s: None)
     assert units["readout"]["luts"] is None and units["array"]["luts"] == 1
+
+
+def test_a_yosys_assertion_with_hierarchy_kept_falls_back_to_the_flat_netlist(
+        tmp_path, monkeypatch):
+    """Yosys 0.70's ABC9 assertion on a kept hierarchy: the area comes from the flat run,
+    flagged ``with wrapper`` with the wrapper's bits, and the report marks it."""
+    import subprocess
+    vname, component = registry.build("pe")
+    scripts = []
+
+    def yosys(cmd, cwd, **kw):
+        script = cmd[cmd.index("-p") + 1]
+        scripts.append(script)
+        (Path(cwd) / "yosys.log").write_text("ABC9 assertion\n")
+        if "keep_hierarchy" in script:
+            raise subprocess.CalledProcessError(134, cmd)
+        stat = {"modules": {f"\\{vname}": {"num_cells_by_type": {
+            "SB_LUT4": 120, "SB_CARRY": 10, "SB_DFF": 90}}}}
+        (Path(cwd) / "stat.json").write_text(json.dumps(stat))
+
+    monkeypatch.setattr(flow, "WORK", tmp_path / "work")
+    monkeypatch.setattr(flow, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(flow.subprocess, "run", yosys)
+    packed = []
+    monkeypatch.setattr(flow, "_pack_design",
+                        lambda work, v, fam, whole=False: packed.append(whole) or 150)
+    got = flow.measure(vname, component, "ice40", place=False, log=lambda s: None)
+    assert len(scripts) == 2 and "keep_hierarchy" not in scripts[1]
+    assert (got["luts"], got["ff"], got["scope"]) == (120, 90, "with wrapper")
+    assert packed == [True]
+    bits = got["wrapper_bits"]
+    assert bits["in"] > 8 and bits["out"] > 8
+    assert (tmp_path / "work" / "ice40" / vname / "yosys-hierarchy.log").exists()
+    # The next run finds the flat entry in the cache without running Yosys again.
+    assert flow.measure(vname, component, "ice40", place=False, log=lambda s: None) == got
+    assert len(scripts) == 2
+    report = {"designs": {vname: {"ice40": dict(got, fmax_mhz=None, fits=None)}},
+              "ratios": {}, "semantics": {}}
+    assert f"| {vname} | 120 †" in report_mod.markdown(report, ["ice40"])
