@@ -99,7 +99,8 @@ def markdown(report: dict, families) -> str:
             fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
             if r.get("fits") is False:
                 fmax = "does not fit"
-            row += [str(r["luts"]), str(r.get("logic_cells", "")), str(r["carry"]),
+            mark = FLAT_MARK if r.get("scope") else ""
+            row += [str(r["luts"]) + mark, str(r.get("logic_cells", "")), str(r["carry"]),
                     str(r["ff"]), fmax]
         lines.append("| " + " | ".join(row) + " |")
     lines += ["", "`cells`: logic cells of the design alone, without the I/O wrapper "
@@ -108,6 +109,8 @@ def markdown(report: dict, families) -> str:
               + ". An iCE40 logic cell holds one LUT4, its carry and one flip-flop, so there "
               "flip-flops that find no LUT of their own cost a cell; ECP5 flip-flops sit "
               "beside the LUTs. Fmax: placed with the wrapper.", ""]
+    if any(r.get("scope") for d in report["designs"].values() for r in d.values()):
+        lines[-1:] = [FLAT_NOTE, ""]
     for key, text in RATIO_TEXT.items():
         ratio = report["ratios"].get(key)
         if ratio:
@@ -130,9 +133,17 @@ def markdown(report: dict, families) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: Marks an area taken from the flat netlist, wrapper included (synth.flow's flat fallback).
+FLAT_MARK = " †"
+FLAT_NOTE = ("† Yosys 0.70 asserts inside ABC9 on this design with its hierarchy kept, so its "
+             "area is that of the flat netlist, I/O wrapper included: one flip-flop per input "
+             "and output bit and at most one 2:1 mux LUT per output bit of the design "
+             "(`wrapper_bits` in synth.json).")
+
+
 def composed_lines(report: dict) -> list[str]:
     """The composed top(s): area, Fmax and each unit's share of the LUTs and flip-flops."""
-    lines = []
+    lines, flagged = [], False
     for name, where in report.get("composed", {}).items():
         rows = list(where.items())
         units = next((tuple(report["designs"][v][f].get("units", {})) for f, v in rows if v),
@@ -153,12 +164,15 @@ def composed_lines(report: dict) -> list[str]:
             parts = r.get("units", {})
             luts = sum(u["luts"] or 0 for u in parts.values()) or 1
             ffs = sum(u["ff"] or 0 for u in parts.values()) or 1
-            cells = [f"{u['luts']} ({u['luts'] / luts:.0%}) / {u['ff']} ({u['ff'] / ffs:.0%})"
+            cells = [f"{u['luts']}{FLAT_MARK if u.get('scope') else ''} ({u['luts'] / luts:.0%})"
+                     f" / {u['ff']} ({u['ff'] / ffs:.0%})"
                      if u["luts"] is not None else "Yosys failed" for u in parts.values()]
             fmax = "n/a" if r["fmax_mhz"] is None else f"{r['fmax_mhz']:.1f}"
-            lines.append(f"| {FAMILIES[f]['device']} | `{vname}` | {r['luts']} | {r['ff']} | "
-                         f"{fmax} | " + " | ".join(cells) + " |")
-    return lines
+            mark = FLAT_MARK if r.get("scope") else ""
+            lines.append(f"| {FAMILIES[f]['device']} | `{vname}` | {r['luts']}{mark} | "
+                         f"{r['ff']} | {fmax} | " + " | ".join(cells) + " |")
+            flagged = flagged or mark or any(u.get("scope") for u in parts.values())
+    return lines + (["", FLAT_NOTE] if flagged else [])
 
 
 def critical_lines(report: dict) -> list[str]:
