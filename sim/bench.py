@@ -75,7 +75,7 @@ async def _stream(dut, a_beats, b_beats, n_out):
 
 
 def _beats(rows, cols, k, tiles, seed):
-    from hdl.array_payload import gemm_beats
+    from sim.array_payload import gemm_beats
 
     rng = np.random.default_rng(seed)
     a = rng.integers(0, 16, (rows * tiles, k))

@@ -22,7 +22,7 @@ import pytest
 
 from golden.formats import DEFAULT_SEED, r4_quantize
 from golden.gemm import _sticky_walk, operand_values, readout
-from hdl.array_payload import pack_a
+from sim.array_payload import pack_a
 from hdl.backward_tile import BackwardTile
 from hdl.gradient_unit import GradientUnit
 from hdl.r4_quantizer import R4QuantizerLane

@@ -24,7 +24,7 @@ import pytest
 
 from hdl.amax import AmaxTracker
 from hdl.array import SystolicArray
-from hdl.array_payload import gemm_beats
+from sim.array_payload import gemm_beats
 from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane

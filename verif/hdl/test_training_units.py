@@ -22,7 +22,7 @@ import pytest
 from golden.formats import grad_scale_exp, r4_quantize
 from golden.gemm import gemm, readout
 from hdl.amax import amax_latency
-from hdl.array_payload import pack_a, pack_b
+from sim.array_payload import pack_a, pack_b
 from hdl.training_units import TrainingUnits
 from verif.lib.budget import cycle_budget
 from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from golden.gemm import gemm, max_safe_k
-from hdl.array_payload import assemble_c, gemm_beats
+from sim.array_payload import assemble_c, gemm_beats
 
 
 def random_job(rng: np.random.Generator, mode, *, rows: int, cols: int, kmax: int,

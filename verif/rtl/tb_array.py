@@ -5,7 +5,7 @@ Environment: ``ROWS``, ``COLS``, ``ACC_WIDTH``, ``SEED``, ``JOBS`` (random GEMMs
 K of the saturation test), ``GAP``/``STALL`` (probabilities of an idle input cycle, which
 carries a junk payload / of withholding ``o_c.ready``).
 
-All payloads are packed in bulk before the clock starts (hdl.array_payload). The array's
+All payloads are packed in bulk before the clock starts (sim.array_payload). The array's
 ``ready`` and ``valid`` outputs depend on registers only, so the streams run with
 ``registered=True``: one trigger per cycle.
 """
@@ -21,7 +21,7 @@ from cocotb.triggers import FallingEdge
 
 from golden.format_table import GEMM_MODES
 from golden.gemm import max_safe_k
-from hdl.array_payload import gemm_beats
+from sim.array_payload import gemm_beats
 from hdl.pe import LATENCY
 from verif.lib.budget import cycle_budget
 from verif.lib.cocotb_streams import StreamSink, StreamSource, reset, run_streams

@@ -26,7 +26,7 @@ import numpy as np
 
 from golden.formats import grad_scale_exp
 from golden.gemm import gemm, readout
-from hdl.array_payload import pack_a
+from sim.array_payload import pack_a
 from hdl.backward_tile import RESULT_LAYOUT, result_row_layout
 from hdl.pe import LATENCY
 from verif.lib.budget import cycle_budget
