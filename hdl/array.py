@@ -62,7 +62,7 @@ def c_layout(cols: int, acc_width: int) -> data.StructLayout:
     })
 
 
-class SystolicArray(wiring.Component):
+class OuterProductArray(wiring.Component):
     """R x C array of :class:`hdl.pe.ProcessingElement` computing ``C = A @ B`` tile by tile.
 
     A tile is an (R x K) block of A times a (K x C) block of B; its result is exactly
@@ -205,3 +205,8 @@ class SystolicArray(wiring.Component):
                          out_last.eq(pending == 2)]
             m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
         return m
+
+
+#: The array's earlier name (it is not systolic: operands are broadcast, docs/array.md); kept
+#: for one release so that existing scripts keep working.
+SystolicArray = OuterProductArray

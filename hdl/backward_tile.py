@@ -13,7 +13,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import READOUT_OFFSET_BITS
-from hdl.array import SystolicArray, a_layout
+from hdl.array import OuterProductArray, a_layout
 from hdl.gradient_unit import GradientUnit, grad_in_layout
 from hdl.modes import BFormat
 from hdl.r4_quantizer import SAT_COUNT_BITS
@@ -36,7 +36,7 @@ def result_row_layout(cols: int) -> data.StructLayout:
 
 
 class BackwardTile(wiring.Component):
-    """GradientUnit feeding a SystolicArray's operand B, with FP16 read-out of every row.
+    """GradientUnit feeding a OuterProductArray's operand B, with FP16 read-out of every row.
 
     Parameters
     ----------
@@ -47,14 +47,14 @@ class BackwardTile(wiring.Component):
 
     Notes
     -----
-    ``i_a`` is the array's operand-A stream (see :class:`hdl.array.SystolicArray`), beat k of
+    ``i_a`` is the array's operand-A stream (see :class:`hdl.array.OuterProductArray`), beat k of
     a tile pairs with beat k of ``i_grad`` (one dY row). Configuration inputs are those of
     :class:`hdl.gradient_unit.GradientUnit` plus ``exp_offset`` of the read-out (-7 - g for
     a tile quantized with scale exponent g), sampled when a result row leaves the array.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
-        self._array = SystolicArray(rows, cols, acc_width)
+        self._array = OuterProductArray(rows, cols, acc_width)
         self._grad = GradientUnit(cols)
         self._rows, self._cols, self._acc_width = rows, cols, acc_width
         super().__init__({

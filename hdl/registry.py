@@ -151,7 +151,7 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
             _ALL, ({"acc_width": 32},), acc_width="acc_width"),
-    _design("array_{rows}x{cols}", "hdl.array", "SystolicArray",
+    _design("array_{rows}x{cols}", "hdl.array", "OuterProductArray",
             "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
             "one clamp per column)",
             ("verilog", "synth", "bench"),

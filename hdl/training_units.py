@@ -16,7 +16,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In
 
 from golden.gemm import check_acc_width
-from hdl.array import SystolicArray
+from hdl.array import OuterProductArray
 from hdl.gradient_unit import GradientUnit
 from hdl.params import check_positive_int
 from hdl.readout import ReadoutLanes
@@ -35,7 +35,7 @@ UNIT_PORTS = {
 
 
 class TrainingUnits(wiring.Component):
-    """An R x C :class:`hdl.array.SystolicArray`, a C-lane :class:`hdl.gradient_unit.GradientUnit`
+    """An R x C :class:`hdl.array.OuterProductArray`, a C-lane :class:`hdl.gradient_unit.GradientUnit`
     and a C-lane :class:`hdl.readout.ReadoutLanes`, ports brought out unchanged.
 
     Parameters
@@ -49,7 +49,7 @@ class TrainingUnits(wiring.Component):
     Attributes
     ----------
     i_a, i_b, o_c
-        The array's streams (see :class:`hdl.array.SystolicArray`).
+        The array's streams (see :class:`hdl.array.OuterProductArray`).
     i_grad, o_codes, phase, scale_exp, stochastic, seed, seed_load, sat_count, sat_clear,
     amax_clear, amax, next_scale_exp, nonfinite
         The gradient unit's streams, configuration and status (see
@@ -63,7 +63,7 @@ class TrainingUnits(wiring.Component):
         self._cols = check_positive_int("cols", cols)
         self._acc_width = check_acc_width(acc_width)
         self._units = {
-            "array": SystolicArray(self._rows, self._cols, self._acc_width),
+            "array": OuterProductArray(self._rows, self._cols, self._acc_width),
             "gradient_unit": GradientUnit(self._cols),
             "readout": ReadoutLanes(self._acc_width, self._cols),
         }

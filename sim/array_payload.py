@@ -1,4 +1,4 @@
-"""Host-side packing of :class:`hdl.array.SystolicArray` stream payloads, in bulk.
+"""Host-side packing of :class:`hdl.array.OuterProductArray` stream payloads, in bulk.
 
 Testbenches, the benchmark and the hardware-in-the-loop driver all turn a GEMM into beats the
 same way, so it lives next to the layouts it reads: offsets come from

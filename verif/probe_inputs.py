@@ -287,11 +287,11 @@ def _hdl_cases() -> list[Case]:
         import importlib
         return getattr(importlib.import_module(module), cls)(**kw)
     return [
-        Case("hdl", "SystolicArray(rows=0)", lambda: build("hdl.array", "SystolicArray",
+        Case("hdl", "OuterProductArray(rows=0)", lambda: build("hdl.array", "OuterProductArray",
                                                            rows=0), "rows"),
-        Case("hdl", "SystolicArray(cols='4')", lambda: build("hdl.array", "SystolicArray",
+        Case("hdl", "OuterProductArray(cols='4')", lambda: build("hdl.array", "OuterProductArray",
                                                              cols="4"), "cols"),
-        Case("hdl", "SystolicArray(acc_width=4)", lambda: build("hdl.array", "SystolicArray",
+        Case("hdl", "OuterProductArray(acc_width=4)", lambda: build("hdl.array", "OuterProductArray",
                                                                 acc_width=4), "acc_width"),
         Case("hdl", "GradientUnit(lanes=0)", lambda: build("hdl.gradient_unit", "GradientUnit",
                                                            lanes=0), "lanes"),

@@ -1,4 +1,4 @@
-"""Formal harnesses of :class:`hdl.array.SystolicArray` (2 x 2, 3 x 2, 1 x 3; ``acc_width`` 18).
+"""Formal harnesses of :class:`hdl.array.OuterProductArray` (2 x 2, 3 x 2, 1 x 3; ``acc_width`` 18).
 
 The array has two input streams and one output stream, so its stream properties are stated
 with counts on all three ports (all wrapping, compared modulo 2^COUNT_BITS):
@@ -60,7 +60,7 @@ PROPERTIES = {
 }
 
 
-#: Internal registers of hdl.array.SystolicArray that the helper invariants read.
+#: Internal registers of hdl.array.OuterProductArray that the helper invariants read.
 CONTROL = ("a_full", "b_full", "a_reg", "busy", "end_1", "end_2", "end_3", "pending",
            "out_valid", "out_last")
 
@@ -96,7 +96,7 @@ class _ArrayHarness(Elaboratable):
     def elaborate(self, platform):
         m = Module()
         rows = self._rows
-        dut = self._module.SystolicArray(rows, self._cols, ACC_WIDTH)
+        dut = self._module.OuterProductArray(rows, self._cols, ACC_WIDTH)
         m.submodules.dut, signals = internal_signals(dut, platform)
         drive_free(m, dut)
         if self._prop == "stable":
@@ -155,7 +155,7 @@ class _ArrayHarness(Elaboratable):
 def _harness(prop: str, rows: int, cols: int):
     def build(hdl_array):
         if prop == "ready":
-            return ReadyMiter(lambda: hdl_array.SystolicArray(rows, cols, ACC_WIDTH),
+            return ReadyMiter(lambda: hdl_array.OuterProductArray(rows, cols, ACC_WIDTH),
                               ["i_a", "i_b"],
                               [lambda dut, signals: Cat(*_control(signals, hdl_array, rows,
                                                                   dut).values())])

@@ -15,7 +15,7 @@ from amaranth.hdl import Fragment
 
 from golden.format_table import GEMM_MODES
 from golden.gemm import gemm, max_safe_k
-from hdl.array import SystolicArray
+from hdl.array import OuterProductArray
 from hdl.pe import LATENCY
 from verif.lib.budget import cycle_budget
 from verif.lib.gemm_jobs import check_jobs, job_beats, random_job
@@ -42,7 +42,7 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
                           latency=tiles * (dut.rows + LATENCY + 1))
 
     async def testbench(ctx):
-        await run_streams(ctx, sources, [sink], budget=budget, where="SystolicArray o_c")
+        await run_streams(ctx, sources, [sink], budget=budget, where="OuterProductArray o_c")
 
     simulate(dut, testbench)
     check_jobs(sink.got, jobs, counts, rows=dut.rows, cols=dut.cols, acc_width=dut.acc_width)
@@ -51,7 +51,7 @@ def run_gemm(dut, jobs, rng, *, gap_prob=0.3, stall_prob=0.3):
 @pytest.mark.parametrize("rows,cols", [(2, 2), (3, 2)])
 def test_random_gemms_every_mode(rows, cols, seed):
     rng = np.random.default_rng(seed)
-    dut = SystolicArray(rows, cols, acc_width=32)
+    dut = OuterProductArray(rows, cols, acc_width=32)
     run_gemm(dut, [random_job(rng, mode, rows=rows, cols=cols, kmax=8, acc_width=32)
                    for mode in GEMM_MODES], rng)
 
@@ -59,7 +59,7 @@ def test_random_gemms_every_mode(rows, cols, seed):
 def test_saturation_and_flags(seed):
     """K beyond the 18-bit bound with large products: clamps and sticky flags match golden."""
     rng = np.random.default_rng(seed)
-    dut = SystolicArray(2, 2, acc_width=18)
+    dut = OuterProductArray(2, 2, acc_width=18)
     k = 3 * max_safe_k("uint4", "r4", 18) + 2
     a = np.full((2, k), 15)
     a[1] = rng.integers(0, 16, k)
@@ -81,11 +81,11 @@ def test_saturation_and_flags(seed):
 ])
 def test_parameters_validated(kwargs, error, match):
     with pytest.raises(error, match=match):
-        SystolicArray(**{"rows": 2, "cols": 2, "acc_width": 32, **kwargs})
+        OuterProductArray(**{"rows": 2, "cols": 2, "acc_width": 32, **kwargs})
     gc.collect()
 
 
 def test_parameters_exposed():
-    dut = SystolicArray(3, 5, acc_width=20)
+    dut = OuterProductArray(3, 5, acc_width=20)
     assert (dut.rows, dut.cols, dut.acc_width) == (3, 5, 20)
     Fragment.get(dut, None)

@@ -8,7 +8,7 @@ cycles still carry junk payloads where a stream has them):
 * the array: ``max(K, R + 4)`` cycles per tile in steady state, the first result row 5
   cycles after the tile's last beat was accepted (when that beat did not have to wait for
   the previous tile's drain: the first tile, or K >= R + 4), the R rows of a tile on
-  consecutive cycles (docs/array.md, :class:`hdl.array.SystolicArray`);
+  consecutive cycles (docs/array.md, :class:`hdl.array.OuterProductArray`);
 * the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock,
   each result on the output ``LATENCY`` cycles after its beat was accepted (6 for the R4
   pipelines, 8 for the read-out);
@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from hdl.amax import AmaxTracker
-from hdl.array import SystolicArray
+from hdl.array import OuterProductArray
 from sim.array_payload import gemm_beats
 from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
@@ -62,7 +62,7 @@ def test_array_cycles_per_tile(rows, cols, seed):
         a = rng.integers(0, 16, (rows * TILES, k))
         b = rng.integers(0, 16, (k, cols))
         beats = gemm_beats(a, b, rows=rows, cols=cols, a_format="uint4", b_format="r4")
-        dut = SystolicArray(rows, cols, acc_width=32)
+        dut = OuterProductArray(rows, cols, acc_width=32)
         (src_a, _), sink = run_full_rate(dut, [(dut.i_a, beats.a), (dut.i_b, beats.b)], dut.o_c,
                                          beats.tiles * rows, seed)
         firsts = sink.cycles[::rows]

@@ -54,7 +54,7 @@ async def stream(dut, rnd, a_beats, b_beats, n_out) -> list[int]:
     cycles = await run_streams(
         dut, [StreamSource(dut, "i_a", a_beats, rnd=rnd, idle=GAP),
               StreamSource(dut, "i_b", b_beats, rnd=rnd, idle=GAP)], [sink],
-        where="SystolicArray o_c", registered=True,
+        where="OuterProductArray o_c", registered=True,
         budget=cycle_budget(len(a_beats) + n_out, idle=GAP, stall=STALL,
                             latency=tiles * (ROWS + LATENCY + 1)))
     dut._log.info(f"{len(a_beats)} beats in, {n_out} out in {cycles} cycles")

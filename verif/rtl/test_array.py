@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from hdl.array import SystolicArray
+from hdl.array import OuterProductArray
 from sim.cocotb_run import run_cocotb
 
 
 def run_array(simulator, seed, rows, cols, acc_width, **env):
-    run_cocotb(SystolicArray(rows, cols, acc_width), name=f"array_{rows}x{cols}_w{acc_width}",
+    run_cocotb(OuterProductArray(rows, cols, acc_width), name=f"array_{rows}x{cols}_w{acc_width}",
                test_module="verif.rtl.tb_array", simulator=simulator,
                env={"ROWS": rows, "COLS": cols, "ACC_WIDTH": acc_width, "SEED": seed, **env})
 
