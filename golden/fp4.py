@@ -5,10 +5,9 @@ exponent bits 2..1, mantissa bit 0), E8M0 and E4M3 in 0..255. Decoders return fl
 holds every value exactly.
 
 Every encoder rounds the exact real value once. :func:`round_to_grid` rounds a quotient
-``mag / unit`` onto a grid of magnitudes without ever forming the quotient as the result: it
-compares ``mag`` with grid points, midpoints and stochastic thresholds multiplied by ``unit``,
-products that float64 holds exactly for the grids and units used here (at most 16 + 28
-significant bits). Stochastic rounding follows the R4 quantizer's convention
+``mag / unit`` onto a grid of magnitudes without rounding on the rounded quotient: it compares
+``mag`` with midpoints and stochastic thresholds multiplied by ``unit``, products that float64
+holds exactly for the grids and units used here (at most 16 + 28 significant bits). Stochastic rounding follows the R4 quantizer's convention
 (golden.formats): one 16-bit xorshift32 draw ``r`` per element, up iff ``r < ceil(P(up) * 2^16)``.
 """
 
@@ -44,6 +43,12 @@ def round_to_grid(mag, unit, grid, *, rounding="nearest", draws=None) -> np.ndar
     rounds ties to the even index (the even mantissa); ``stochastic`` rounds up from grid point
     lo towards hi iff ``draws < ceil((mag / unit - lo) / (hi - lo) * 2^16)``, with ``draws``
     the 16-bit draws (int64, same shape). Returns int64 indices 0..len(grid) - 1.
+
+    Only the choice of the lower neighbour uses the float64 quotient ``mag / unit``; it is
+    right because the callers' quotients are exact (power-of-two ``unit``) or are FP32 values
+    over ``unit`` of at most 28 significant bits: then mag != g * unit means they differ by at
+    least about 2^-33 relatively, far more than the quotient's rounding error of 2^-53, so the
+    rounded quotient lies on the same side of every grid point g as the exact one.
     """
     with np.errstate(over="ignore"):        # saturating magnitudes may overflow; never used
         return _round_to_grid(mag, unit, grid, rounding, draws)
@@ -51,11 +56,7 @@ def round_to_grid(mag, unit, grid, *, rounding="nearest", draws=None) -> np.ndar
 
 def _round_to_grid(mag, unit, grid, rounding, draws):
     top = grid.size - 1
-    guess = np.searchsorted(grid, mag / unit, side="right") - 1
-    # The quotient was rounded: move by at most one point so that grid[i] * unit <= mag exactly.
-    i = np.clip(guess, 0, top)
-    i = i - (mag < grid[i] * unit)
-    i = i + ((i < top) & (mag >= grid[np.minimum(i + 1, top)] * unit))
+    i = np.searchsorted(grid, mag / unit, side="right") - 1
     lo, hi = grid[i], grid[np.minimum(i + 1, top)]
     if rounding == "nearest":
         twice, mid = 2 * mag, (lo + hi) * unit

@@ -26,7 +26,8 @@ import pytest
 from golden.formats import DEFAULT_SEED, xorshift32_stream
 from golden.fp4 import (e2m1_decode, e2m1_quantize, e4m3_decode, e4m3_encode, e8m0_decode,
                         e8m0_encode)
-from golden.mx import (mxfp4_dequantize, mxfp4_quantize, nvfp4_dequantize, nvfp4_quantize)
+from golden.mx import (mxfp4_dequantize, mxfp4_quantize, nvfp4_dequantize, nvfp4_quantize,
+                       nvfp4_tensor_scale)
 
 F4, E8M0, E4M3 = ml_dtypes.float4_e2m1fn, ml_dtypes.float8_e8m0fnu, ml_dtypes.float8_e4m3fn
 ALL_FP16 = np.arange(2 ** 16, dtype=np.uint16).view(np.float16)
@@ -217,6 +218,28 @@ def test_nvfp4_zero_and_tiny_tensors():
     assert (nvfp4_dequantize(*got) == 1.03125 * 2.0 ** -149).all()
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_nvfp4_tensor_scale_is_one_fp32_division(seed):
+    amaxes = np.abs(_random_float32(seed, 3000))
+    amaxes = amaxes[np.isfinite(amaxes)]
+    for amax in amaxes:
+        want = max(amax / np.float32(2688), np.float32(2.0 ** -149))
+        assert nvfp4_tensor_scale(np.array([amax], np.float64)) == want, f"seed {seed}: {amax!r}"
+
+
+def test_nvfp4_block_scale_rounds_the_exact_quotient_once():
+    """S = 1.2697867 (FP32). A block amax of 8.094891 gives an exact quotient amax / (6 S) 3.7e-8
+    above the E4M3 midpoint 1.0625 of 1 and 1.125: one rounding gives 1.125 (0x39). The quotient
+    rounded to FP32 first is the midpoint itself, which then rounds to even, 1.0 (0x38)."""
+    x = np.zeros((2, 16), np.float32)
+    x[0, 0], x[1, 0] = np.float32(3413.1868), np.float32(8.094891)
+    s = np.float32(1.2697867)
+    assert np.float32(np.float64(x[1, 0]) / (6 * np.float64(s))) == np.float32(1.0625)
+    got = nvfp4_quantize(x)
+    assert got.tensor_scale == s and got.scales[1, 0] == 0x39
+    assert np.array_equal(got.scales, nv_reference(x, 16)[1])
+
+
 def test_blocks_along_another_axis_are_the_transpose():
     x = _blocky_tensor(7, 64, 32)
     along0 = mxfp4_quantize(x.T.copy(), axis=0)
@@ -264,6 +287,21 @@ def test_mxfp4_stochastic_uses_one_draw_per_element_in_c_order(seed):
     ok = np.isfinite(unit)
     want = e2m1_stochastic_reference(x.astype(np.float64)[ok] / unit[ok], draws[ok])
     assert np.array_equal(e2m1_decode(got.codes[ok]), want), f"seed {seed}"
+
+
+def test_stochastic_threshold_is_strict():
+    """Element k placed exactly at its own threshold, lo + gap * r_k / 2^16, stays at lo
+    (up iff r < ceil(P * 2^16) = r_k is false); one FP32 ulp higher it goes up."""
+    n, seed = 4096, 77
+    draws = (xorshift32_stream(seed, n) >> 16).astype(np.float64)
+    lo, gap = np.tile([0.5, 2.0, 4.0], n // 3 + 1)[:n], np.tile([0.5, 1.0, 2.0], n // 3 + 1)[:n]
+    at = (lo + gap * draws / 2 ** 16).astype(np.float32)
+    assert np.array_equal(at.astype(np.float64), lo + gap * draws / 2 ** 16)
+    above = np.nextafter(at, np.float32(np.inf))
+    off = draws > 0
+    got_at = e2m1_decode(e2m1_quantize(at, rounding="stochastic", seed=seed))
+    got_above = e2m1_decode(e2m1_quantize(above, rounding="stochastic", seed=seed))
+    assert np.array_equal(got_at, lo) and np.array_equal(got_above[off], (lo + gap)[off])
 
 
 def test_stochastic_is_unbiased():
