@@ -38,7 +38,7 @@ PRODUCT_UNIT_EXP = 2 * E2M1.unit_exp
 BLOCK_SUM_MAX = MXFP4_BLOCK * E2M1.max_value ** 2
 BLOCK_SUM_BITS = BLOCK_SUM_MAX.bit_length() + 1
 #: Default bits kept below the anchor block's unit (docs/numerics.md §10.5 has the figures).
-FRAC_BITS = 16
+FRAC_BITS = 24
 #: Most bits kept: a shifted block sum stays below 2^53, so every step is exact in int64.
 FRAC_BITS_MAX = 53 - BLOCK_SUM_BITS
 
