@@ -100,6 +100,20 @@ def test_narrow_window_truncates_each_block_down(seed, frac_bits):
             assert 0 <= err < 10 * Fraction(2) ** int(exp[i, j]), f"seed {seed}, ({i}, {j})"
 
 
+def test_anchor_comes_from_the_scales_alone():
+    """A block of zero codes with the largest scale still anchors the window (the hardware knows
+    the scales before the data), so the other blocks lose their low bits."""
+    ops = _operands(8, 2, 64, 2, 120, 127)
+    ops[0][:, :32] = 0
+    ops[1][:, 0] = 160
+    got = gemm_mxfp4(*ops, frac_bits=8)
+    anchor = 160 + ops[3][0].astype(np.int64) - 254
+    assert np.array_equal(got.exp, np.broadcast_to(anchor - 2 - 8, (2, 2)))
+    values = block_values(*ops)
+    acc, _, inexact = window_reference(values, ops[1], ops[3], 8)
+    assert got.acc.tolist() == acc.tolist() and np.array_equal(got.inexact, inexact)
+
+
 def test_nan_scales_reach_only_their_outputs():
     ops = _operands(5, 4, 64, 4, 100, 140)
     ops[1][2, 1] = 0xFF
