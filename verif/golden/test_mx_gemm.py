@@ -172,8 +172,8 @@ def accuracy_table(seeds=(1, 2, 3, 4), m=16, k=4096, n=16, frac_bits=(0, 4, 8, 1
     """Error of the window (each frac_bits) and of FP32 accumulation of the exact block sums in
     K order, against the exact sum, on MXFP4-quantized Gaussian operands in which every block
     of 32 carries its own magnitude 2^U(-s, s): rows of markdown."""
-    lines = ["| block magnitudes | accumulation | acc bits | max err / sum|blocks| | "
-             "median err / |exact| | outputs inexact |", "|---|---|---|---|---|---|"]
+    lines = ["| block magnitudes | accumulation | acc bits | max err / sum of block magnitudes | "
+             "median err / exact magnitude | outputs inexact |", "|---|---|---|---|---|---|"]
     for spread in (0, 4, 8, 16):
         cases = []
         for seed in seeds:
