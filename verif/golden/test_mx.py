@@ -315,14 +315,12 @@ def test_stochastic_is_unbiased():
         v32 = float(np.float32(v))
         got = e2m1_decode(e2m1_quantize(np.full(n, v32, np.float32), rounding="stochastic",
                                          seed=seed))
-        lo = float(e2m1_decode(e2m1_quantize(np.float32(v32) if v > 0 else -np.float32(v32))))
         hi_lo = sorted({abs(g) for g in np.unique(got)})
         assert len(hi_lo) == 2, f"v={v}, seed {seed}: {hi_lo} not two neighbours"
         gap = hi_lo[1] - hi_lo[0]
         p = (abs(v32) - hi_lo[0]) / gap
         bound = 6 * gap * math.sqrt(p * (1 - p) / n) + gap * 2 ** -16
         assert abs(got.mean() - v32) <= bound, f"v={v}, seed {seed}: mean {got.mean()}"
-        assert lo in hi_lo
 
 
 def test_stochastic_is_reproducible_and_seeded():
@@ -342,23 +340,34 @@ def test_stochastic_is_reproducible_and_seeded():
 # --------------------------------------------------------------------------- errors
 
 
+Z32, Z16, ONE_SCALE = np.zeros(32, np.float32), np.zeros(16, np.float32), np.zeros(1, np.uint8)
+
+
 @pytest.mark.parametrize("call, error, words", [
-    (lambda: mxfp4_quantize(np.zeros(48, np.float32)), ValueError, "not a multiple of block_size 32"),
-    (lambda: mxfp4_quantize(np.zeros(32, np.float32), block_size=0), ValueError, "block_size must be in"),
-    (lambda: mxfp4_quantize(np.zeros(32, np.float32), block_size=True), TypeError, "block_size must be an integer"),
-    (lambda: nvfp4_quantize(np.zeros(32, np.float32), block_size=16.0), TypeError, "block_size must be an integer"),
-    (lambda: mxfp4_quantize(np.zeros((32, 2), np.float32), axis=2), ValueError, "axis must be in -2..1"),
+    (lambda: mxfp4_quantize(np.zeros(48, np.float32)), ValueError,
+     "not a multiple of block_size 32"),
+    (lambda: mxfp4_quantize(Z32, block_size=0), ValueError, "block_size must be in"),
+    (lambda: mxfp4_quantize(Z32, block_size=True), TypeError, "block_size must be an integer"),
+    (lambda: nvfp4_quantize(Z32, block_size=16.0), TypeError, "block_size must be an integer"),
+    (lambda: mxfp4_quantize(np.zeros((32, 2), np.float32), axis=2), ValueError,
+     "axis must be in -2..1"),
     (lambda: mxfp4_quantize(np.float32(1)), ValueError, "not a scalar"),
     (lambda: mxfp4_quantize(np.zeros(32, np.int32)), TypeError, "not dtype int32"),
     (lambda: e2m1_quantize([1.0], rounding="floor"), ValueError, "not 'floor'"),
-    (lambda: nvfp4_quantize(np.zeros(16, np.float32), rounding="RNE"), ValueError, "not 'RNE'"),
-    (lambda: e2m1_quantize([1.0], seed=5), ValueError, "only meaningful with rounding='stochastic'"),
-    (lambda: e2m1_quantize([1.0], rounding="stochastic", seed=0), ValueError, "seed must be in 1..2"),
-    (lambda: mxfp4_quantize(np.zeros(32), rounding="stochastic", seed=2 ** 32), ValueError, "not 4294967296"),
-    (lambda: mxfp4_quantize(np.zeros(32), rounding="stochastic", seed=1.5), TypeError, "seed must be an integer"),
-    (lambda: mxfp4_dequantize(np.zeros(32, np.uint8), np.zeros(2, np.uint8)), ValueError, "scales must have shape \\(1,\\)"),
-    (lambda: mxfp4_dequantize(np.full(32, 16), np.zeros(1, np.uint8)), ValueError, "4-bit codes"),
-    (lambda: nvfp4_dequantize(np.zeros(16, np.uint8), np.zeros(1, np.uint8), 1.0), ValueError, "tensor_scale must be"),
+    (lambda: nvfp4_quantize(Z16, rounding="RNE"), ValueError, "not 'RNE'"),
+    (lambda: e2m1_quantize([1.0], seed=5), ValueError,
+     "only meaningful with rounding='stochastic'"),
+    (lambda: e2m1_quantize([1.0], rounding="stochastic", seed=0), ValueError,
+     "seed must be in 1..2"),
+    (lambda: mxfp4_quantize(Z32, rounding="stochastic", seed=2 ** 32), ValueError,
+     "not 4294967296"),
+    (lambda: mxfp4_quantize(Z32, rounding="stochastic", seed=1.5), TypeError,
+     "seed must be an integer"),
+    (lambda: mxfp4_dequantize(np.zeros(32, np.uint8), np.zeros(2, np.uint8)), ValueError,
+     "scales must have shape \\(1,\\)"),
+    (lambda: mxfp4_dequantize(np.full(32, 16), ONE_SCALE), ValueError, "4-bit codes"),
+    (lambda: nvfp4_dequantize(np.zeros(16, np.uint8), ONE_SCALE, 1.0), ValueError,
+     "tensor_scale must be"),
     (lambda: e4m3_decode([256]), ValueError, "8-bit codes"),
 ])
 def test_errors_name_the_bad_value(call, error, words):
