@@ -112,7 +112,8 @@ def gemm_mxfp4(a_codes, a_scales, b_codes, b_scales, *, frac_bits=FRAC_BITS) -> 
 
 def mx_gemm_values(result: MxGemmResult) -> np.ndarray:
     """float64 values ``acc * 2^exp`` of a :class:`MxGemmResult`, NaN where ``nan``; exact
-    whenever |acc| < 2^53 (always within :func:`mx_acc_width` <= 53)."""
+    whenever |acc| < 2^53, so always when :func:`mx_acc_width` is at most 54 (e.g. the default
+    24 fraction bits up to K = 2^20)."""
     return np.where(result.nan, np.nan, np.ldexp(result.acc.astype(np.float64), result.exp))
 
 
