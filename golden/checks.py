@@ -184,3 +184,48 @@ def check_crossing(name: str, arr, dtype, ndim: int | None = None) -> np.ndarray
     if ndim is not None and a.ndim != ndim:
         raise ValueError(f"{name} must be {ndim}-D at the backend boundary, got shape {a.shape}")
     return a
+
+
+# --------------------------------------------------------------------------- block-scaled FP4
+
+
+def check_rounding(rounding, seed, roundings: tuple[str, ...]) -> int | None:
+    """A rounding name out of ``roundings`` and its seed: the checked seed, or None when the
+    caller is to use its default (stochastic) or needs none (nearest). A ValueError for an
+    unknown name or for a seed given with ``"nearest"``."""
+    if not isinstance(rounding, str) or rounding not in roundings:
+        raise ValueError(f"rounding must be one of {roundings}, not {rounding!r}")
+    if seed is None:
+        return None
+    if rounding == "nearest":
+        raise ValueError(f"seed is only meaningful with rounding='stochastic', not {seed!r} "
+                         f"with rounding='nearest'")
+    return check_seed(seed)
+
+
+def check_float32(x, name: str = "x") -> np.ndarray:
+    """``x`` as the float64 array of its FP32 values: float16 and float32 are taken exactly,
+    float64 is rounded once to float32 (round-to-nearest-even, NumPy's cast; beyond FP32's range
+    it becomes +-Inf). Any other dtype (integer, bool, complex, long double) is a TypeError."""
+    arr = np.asarray(x)
+    if arr.dtype not in (np.float16, np.float32, np.float64):
+        raise TypeError(f"{name} must be a float16, float32 or float64 array, not dtype "
+                        f"{arr.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):    # +-Inf, and NaN payloads, are data
+        return arr.astype(np.float32).astype(np.float64)
+
+
+def check_block_axis(shape: tuple, axis, block_size) -> tuple[int, int]:
+    """(axis, block_size) of a tensor of ``shape`` cut into blocks along ``axis``: the axis as a
+    non-negative int, the block size a positive int that divides that axis's length (no
+    padding). A TypeError or ValueError naming the argument otherwise."""
+    if not shape:
+        raise ValueError("a block-scaled tensor must have at least one dimension, not a scalar")
+    axis = check_int_in_range("axis", axis, -len(shape), len(shape) - 1,
+                              f" for a {len(shape)}-D tensor")
+    block_size = check_int_in_range("block_size", block_size, 1, 2 ** 16)
+    axis %= len(shape)
+    if shape[axis] % block_size:
+        raise ValueError(f"axis {axis} has length {shape[axis]}, not a multiple of block_size "
+                         f"{block_size} (blocks are not padded)")
+    return axis, block_size

@@ -7,7 +7,9 @@ port enums from :attr:`FormatSpec.a_code` / :attr:`FormatSpec.b_code`. A format 
 around as its name (``"int4"``); :class:`ElemFormat` members *are* those names (a ``StrEnum``),
 so either is accepted wherever a format is. Adding a format is one entry here plus its codec
 (``golden.formats``) and the datapath that computes its products (``hdl/pe.py``); the README's
-layout section lists the steps.
+layout section lists the steps. E2M1, the element of the block-scaled formats MXFP4 and NVFP4
+(``golden.mx``), is a row with no hardware mode code yet; its 8-bit block scales (E8M0, E4M3)
+are not 4-bit element formats and live with its codec in ``golden.fp4``.
 
 This module depends on nothing else in the repository, so that every checker can use it.
 """
@@ -28,6 +30,7 @@ class ElemFormat(enum.StrEnum):
     INT4 = "int4"
     UINT4 = "uint4"
     R4 = "r4"
+    E2M1 = "e2m1"
 
     @property
     def spec(self) -> FormatSpec:
@@ -39,8 +42,9 @@ class FormatSpec:
     """The facts of one format.
 
     ``grid(phase)`` is the value each of the 16 codes contributes to a product, as int64 in
-    product units (1 for the integer formats, 2^-7 at scale exponent 0 for R4); it depends on
-    the TPR phase only where ``phased``. ``min_value`` / ``max_value`` bound it (phase 0).
+    units of 2^``unit_exp`` (1 for the integer formats, 2^-7 at scale exponent 0 for R4, 2^-1
+    for E2M1 before its block scale); it depends on the TPR phase only where ``phased``.
+    ``min_value`` / ``max_value`` bound it (phase 0).
     ``roundings`` are the ways a real value is rounded onto the grid (the quantizer named by
     ``quantizer``). ``a_code`` / ``b_code`` are the codes of the hardware GEMM mode
     (``hdl.modes.AFormat`` / ``BFormat``) for a format that may be operand A / B of a GEMM,
@@ -52,6 +56,7 @@ class FormatSpec:
     signed: bool
     log_domain: bool
     phased: bool
+    unit_exp: int
     min_value: int
     max_value: int
     roundings: tuple[str, ...]
@@ -77,6 +82,11 @@ def _uint4_grid(c, phase):
     return c
 
 
+def _e2m1_grid(c, phase):
+    mag = np.array([0, 1, 2, 3, 4, 6, 8, 12])[c & 7]   # 0, 0.5, 1, 1.5, 2, 3, 4, 6 in 2^-1
+    return np.where(c >> 3 == 1, -mag, mag)             # sign bit 3; code 8 is -0
+
+
 def _r4_grid(c, phase):
     e = c & 7                                 # sign bit 3, radix-4 exponent field bits 2..0
     mag = np.where(e > 0, np.int64(1) << np.maximum(2 * e - 1 - phase, 0), 0)
@@ -86,19 +96,25 @@ def _r4_grid(c, phase):
 #: The formats, in the order their hardware codes count.
 FORMATS: dict[ElemFormat, FormatSpec] = {
     ElemFormat.INT4: FormatSpec(ElemFormat.INT4, bits=4, signed=True, log_domain=False,
-                                phased=False, min_value=-8, max_value=7,
+                                phased=False, unit_exp=0, min_value=-8, max_value=7,
                                 roundings=("nearest",), quantizer="golden.quant.sawb_quantize",
                                 a_code=0, b_code=0b00, _grid=_int4_grid),
     ElemFormat.UINT4: FormatSpec(ElemFormat.UINT4, bits=4, signed=False, log_domain=False,
-                                 phased=False, min_value=0, max_value=15,
+                                 phased=False, unit_exp=0, min_value=0, max_value=15,
                                  roundings=("nearest",),
                                  quantizer="golden.quant.pact_quantize, pixel_quantize",
                                  a_code=1, b_code=0b01, _grid=_uint4_grid),
     ElemFormat.R4: FormatSpec(ElemFormat.R4, bits=4, signed=True, log_domain=True,
-                              phased=True, min_value=-(2 ** 13), max_value=2 ** 13,
+                              phased=True, unit_exp=-7, min_value=-(2 ** 13),
+                              max_value=2 ** 13,
                               roundings=("nearest", "stochastic"),
                               quantizer="golden.formats.r4_quantize",
                               a_code=None, b_code=0b10, _grid=_r4_grid),
+    ElemFormat.E2M1: FormatSpec(ElemFormat.E2M1, bits=4, signed=True, log_domain=False,
+                                phased=False, unit_exp=-1, min_value=-12, max_value=12,
+                                roundings=("nearest", "stochastic"),
+                                quantizer="golden.fp4.e2m1_quantize, golden.mx",
+                                a_code=None, b_code=None, _grid=_e2m1_grid),
 }
 
 #: Names of the formats operand A / operand B of a GEMM may have.

@@ -41,6 +41,7 @@ from golden.formats import (
     xorshift32_step,
     xorshift32_stream,
 )
+from golden.fp4 import e2m1_decode
 
 #: Every FP16 bit pattern, as float16 values (C order = pattern order).
 ALL_FP16 = np.arange(2 ** 16, dtype=np.uint16).view(np.float16)
@@ -270,12 +271,14 @@ def test_format_table_grids_are_the_codecs():
     """Each format's value grid is what its decoder gives, and its range bounds the grid."""
     c = np.arange(16)
     decoders = {"int4": int4_decode, "uint4": uint4_decode,
-                "r4": lambda codes, phase: r4_decode(codes, phase=phase) * 2 ** 7}
+                "r4": lambda codes, phase: r4_decode(codes, phase=phase),
+                "e2m1": e2m1_decode}
+    assert set(decoders) == set(FORMATS)
     for name, spec in FORMATS.items():
         assert spec.name == name and spec.bits == 4
         for phase in (0, 1):
             want = (decoders[name](c, phase) if spec.phased else decoders[name](c))
-            np.testing.assert_array_equal(spec.grid(phase), want)
+            np.testing.assert_array_equal(np.ldexp(spec.grid(phase), spec.unit_exp), want)
             assert spec.grid(phase).dtype == np.int64
         assert (spec.min_value, spec.max_value) == (spec.grid().min(), spec.grid().max())
         assert spec.signed == (spec.min_value < 0)
