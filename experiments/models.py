@@ -9,7 +9,11 @@ from nn import Conv2d, Flatten, Linear, Pact, PixelQuant, Relu, Sequential
 MODELS = ("mlp", "cnn")
 #: "fp32": everything FP32. "q4": every hidden layer 4-bit, first and last layer GEMMs FP32,
 #: every hidden activation PACT UINT4. "q4-all": all layers 4-bit, pixels quantized to UINT4.
-POLICIES = ("fp32", "q4", "q4-all")
+#: "mxfp4", "nvfp4": every hidden layer's GEMM operands in that block-scaled FP4 format (ReLU
+#: activations, quantized by the next layer), first and last layers FP32, as "q4".
+POLICIES = ("fp32", "q4", "q4-all", "mxfp4", "nvfp4")
+#: The 4-bit schemes of the format shoot-out: the paper's and the block-scaled FP4 formats.
+FORMAT_POLICIES = ("q4", "mxfp4", "nvfp4")
 
 #: Training hyper-parameters per model on digits (chosen on the test split of a 1-seed sweep;
 #: see docs).
@@ -49,11 +53,11 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
-    inner = "fp32" if policy == "fp32" else "q4"
+    inner = {"fp32": "fp32", "mxfp4": "mxfp4", "nvfp4": "nvfp4"}.get(policy, "q4")
     edge = "q4" if policy == "q4-all" else "fp32"
 
     def act(name):
-        return Relu(name) if policy == "fp32" else Pact(name, alpha=pact_alpha)
+        return Pact(name, alpha=pact_alpha) if policy in ("q4", "q4-all") else Relu(name)
 
     c, h, w = image_shape
     layers = [PixelQuant("pixels")] if policy == "q4-all" else []

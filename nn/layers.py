@@ -11,6 +11,9 @@ A layer with ``precision="q4"`` runs the paper's 4-bit training step (docs/numer
 
 ``precision="fp32"`` is the same layer in plain FP32 (the paper keeps sensitive layers in
 higher precision); it accepts FP32 tensors or dequantizes 4-bit activations it is given.
+``precision="mxfp4"`` / ``"nvfp4"`` quantizes every GEMM operand to that block-scaled FP4
+format along the GEMM's reduction axis (nn.blockfp): forward operands round to nearest,
+gradients by ``QuantConfig.rounding``; the GEMMs multiply the dequantized values in FP32.
 Conv2d is im2col onto the same GEMM. All 4-bit arithmetic goes through a
 :class:`golden.backend.Backend`; bias, scales, PACT and SGD stay on the host. Each layer
 says how the optimizer treats its parameters (:attr:`Layer.param_options`).
@@ -30,10 +33,11 @@ from golden.fp16 import fp16_from_f32
 from golden.formats import scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, check_k_bound
 from golden.quant import pact_backward, pact_quantize, pixel_quantize, sawb_quantize
+from nn.blockfp import BLOCK_FORMATS, block_quantize
 from nn.context import StepContext, grad_seed
 from nn.optim import DECAYED, ParamOptions
 
-PRECISIONS = ("q4", "fp32")
+PRECISIONS = ("q4", "fp32") + tuple(BLOCK_FORMATS)
 #: The least value a PACT clip alpha keeps after an optimizer step.
 PACT_ALPHA_FLOOR = 1e-3
 #: R4 products are in units of 2^-7 at scale exponent 0 (docs/numerics.md section 6).
@@ -262,6 +266,13 @@ class _GemmLayer(Layer):
             self._check_in(xv.shape)
             self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
             return xv @ w.T + b
+        if self.precision in BLOCK_FORMATS:
+            xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
+            self._check_in(xv.shape)
+            self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
+            fmt, stats = self.precision, ctx.stats
+            return (block_quantize(xv, fmt, 1, stats=stats)
+                    @ block_quantize(w, fmt, 1, stats=stats).T + b)
         if not isinstance(x, QAct):
             raise TypeError(f"{self.name} is a 4-bit layer: its input must be UINT4 activation "
                             f"codes (PACT or the pixel quantizer), not {type(x).__name__}")
@@ -279,6 +290,8 @@ class _GemmLayer(Layer):
             check_finite(dy, f"{self.name} output gradient")
             self.grads["w"] = dy.T @ self._x
             return dy @ self.params["w"] if need_dx else None
+        if self.precision in BLOCK_FORMATS:
+            return self._backward_block(dy, ctx, need_dx)
         hi, lo = dy.max(), dy.min()                  # both propagate NaN
         if not (np.isfinite(hi) and np.isfinite(lo)):
             raise FloatingPointError(f"{self.name} output gradient holds NaN or Inf")
@@ -322,6 +335,20 @@ class _GemmLayer(Layer):
         codes1 = self._r4_codes(ctx, res1, 1) if tpr else codes0
         return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g1,
                           q.scale, transpose=True)
+
+    def _backward_block(self, dy, ctx, need_dx):
+        """dW = dY^T X and dX = dY W with every operand block-quantized along its GEMM's
+        reduction axis; dY by the configured rounding, one seed per GEMM (as R4's phases)."""
+        check_finite(dy, f"{self.name} output gradient")
+        fmt, stats, rounding = self.precision, ctx.stats, ctx.config.rounding
+        d0 = block_quantize(dy, fmt, 0, rounding=rounding, seed=self._grad_seed(ctx, 0),
+                            stats=stats)
+        self.grads["w"] = d0.T @ block_quantize(self._x, fmt, 0, stats=stats)
+        if not need_dx:
+            return None
+        d1 = block_quantize(dy, fmt, 1, rounding=rounding, seed=self._grad_seed(ctx, 1),
+                            stats=stats)
+        return d1 @ block_quantize(self.params["w"], fmt, 0, stats=stats)
 
     def _check_in(self, shape):
         if len(shape) != 2 or shape[1] != self.n_in:
