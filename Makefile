@@ -1,7 +1,8 @@
 # fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
 # Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS,
 # for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there), for mutate SEEDS, MUTANTS,
-# for train / train-ablations DATASET=digits|fashion-mnist|mnist1d (DATA_DIR: Fashion-MNIST's files).
+# for train / train-ablations / train-formats DATASET=digits|fashion-mnist|mnist1d (DATA_DIR:
+# Fashion-MNIST's files), for train FORMAT=q4|mxfp4|nvfp4.
 
 PYTHON      ?= python3
 VENV        := .venv
@@ -19,6 +20,7 @@ SEEDS       ?= 1 2 3
 MUTANTS     ?=
 DATASET     ?= digits
 DATA_DIR    ?=
+FORMAT      ?= q4
 
 # Variables that must be one whole number (a typo like ROWS='4 5' would otherwise reach a
 # command line as two arguments): refused before any target runs.
@@ -31,6 +33,9 @@ endif
 ifneq ($(filter-out digits fashion-mnist mnist1d,$(DATASET))$(filter-out 1,$(words $(DATASET))),)
 $(error DATASET must be digits, fashion-mnist or mnist1d, not '$(DATASET)')
 endif
+ifneq ($(filter-out q4 mxfp4 nvfp4,$(FORMAT))$(filter-out 1,$(words $(FORMAT))),)
+$(error FORMAT must be q4, mxfp4 or nvfp4, not '$(FORMAT)')
+endif
 ifneq ($(filter-out verilator icarus all,$(SIM)),)
 $(error SIM must be verilator, icarus or all, not '$(SIM)')
 endif
@@ -41,7 +46,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 PYTEST := $(VPY) -m pytest -n $(JOBS)
 
-.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-rtl fashion-mnist bench mutate clean distclean
+.PHONY: help setup test sim sim-full verilog lint formal synth synth-check train train-ablations train-formats train-rtl fashion-mnist bench mutate clean distclean
 
 help:            ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -78,8 +83,11 @@ synth-check: $(STAMP) ## fail if a design grew past its area or fell below its F
 
 TRAIN_ARGS = --out build/reports --dataset $(DATASET) $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')
 
-train: $(STAMP)  ## 4-bit vs FP32 training (DATASET=digits|fashion-mnist|mnist1d) -> build/reports/train*.json + plot
-	$(VPY) -m experiments.train $(TRAIN_ARGS)
+train: $(STAMP)  ## 4-bit vs FP32 training (DATASET=digits|fashion-mnist|mnist1d, FORMAT=q4|mxfp4|nvfp4) -> build/reports/train*.json + plot
+	$(VPY) -m experiments.train $(TRAIN_ARGS) --format $(FORMAT)
+
+train-formats: $(STAMP) ## format shoot-out: FP32 vs INT4/R4 (paper) vs MXFP4 vs NVFP4 (DATASET; digits ~10 min) -> build/reports/formats*.md
+	$(VPY) -m experiments.shootout $(TRAIN_ARGS)
 
 train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (digits ~30 min) -> build/reports
 	$(VPY) -m experiments.train $(TRAIN_ARGS) --ablations --ablation-seeds 3 $(if $(filter fashion-mnist,$(DATASET)),--models mlp)

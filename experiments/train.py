@@ -26,8 +26,8 @@ import numpy as np
 
 from golden.cli import output_dir, positive_int
 from experiments.data import DATASETS, Dataset, DatasetError, fingerprint, load
-from experiments.models import (ARCH, HPARAMS, MODELS, build_model, hparams_of,
-                                model_inputs)
+from experiments.models import (ARCH, FORMAT_POLICIES, HPARAMS, MODELS, build_model,
+                                hparams_of, model_inputs)
 from experiments.report import ablation_table, epoch_times, plot, summarize, write_report
 from golden.backend import Backend, NumpyBackend, TableBackend
 from golden.checks import check_int
@@ -159,6 +159,9 @@ def main(argv=None):
     ap.add_argument("--fixed-scale-exp", type=int, default=None,
                     help="g for --grad-scale off (default 0)")
     ap.add_argument("--accumulate", choices=("exact", "fp16"), default="exact")
+    ap.add_argument("--format", choices=FORMAT_POLICIES, default="q4",
+                    help="the 4-bit scheme of the hidden layers: the paper's (q4, default) or "
+                         "a block-scaled FP4 format (make train-formats compares them all)")
     ap.add_argument("--all-q4", action="store_true",
                     help="4-bit first and last layers too (pixels quantized to UINT4)")
     ap.add_argument("--backend", choices=("table", "reference"), default="table",
@@ -187,6 +190,9 @@ def main(argv=None):
     if args.fixed_scale_exp is not None and args.grad_scale != "off":
         ap.error(f"--fixed-scale-exp is only used with --grad-scale off, not with "
                  f"--grad-scale {args.grad_scale}")
+    if args.format != "q4" and (args.all_q4 or args.ablations):
+        ap.error(f"--all-q4 and --ablations are variants of the paper's scheme, not of "
+                 f"--format {args.format}")
     if args.seeds is None:
         args.seeds = 5 if args.dataset == "digits" else 3
     if args.data_dir is not None and args.dataset != "fashion-mnist":
@@ -204,7 +210,7 @@ def main(argv=None):
                              accumulate=args.accumulate, phase1_scale=args.phase1_scale)
     except (TypeError, ValueError) as err:
         ap.error(str(err))
-    q4_policy = "q4-all" if args.all_q4 else "q4"
+    q4_policy = "q4-all" if args.all_q4 else args.format
     try:
         data = load(args.dataset, args.data_dir)
     except DatasetError as err:
@@ -222,7 +228,7 @@ def main(argv=None):
     backend = TableBackend().prepare(range(0, 24)) if args.backend == "table" else NumpyBackend()
     rows = []
     # Beside the main table, the larger sets also train every layer in 4 bits.
-    beside = args.dataset != "digits" and not args.all_q4
+    beside = args.dataset != "digits" and q4_policy == "q4"
     total = sum((3 if beside else 2) * len(seeds) * n_epochs(m) for m in models)
     with tqdm(total=total, unit="epoch", desc=f"train {args.dataset}") as bar:
         for m in models:

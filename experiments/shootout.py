@@ -1,0 +1,127 @@
+"""``make train-formats``: the 4-bit format shoot-out, FP32 against each 4-bit scheme.
+
+    python -m experiments.shootout --out build/reports                    # digits, 5 seeds
+    python -m experiments.shootout --dataset fashion-mnist --models mlp   # 3 seeds
+
+Every seed trains FP32 and then each scheme of ``--formats`` (default: the paper's INT4/R4
+scheme ``q4``, ``mxfp4`` and ``nvfp4``) with the same model, data order and hyper-parameters;
+first and last layers stay FP32 in every scheme. Writes ``formats.json`` (summary and per-run
+rows) and ``formats.md`` (the table), with the data set in the name beside digits
+(``formats_mnist1d.md``). docs/training.md, "Format shoot-out", explains the counters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from experiments.data import DATASETS, DatasetError, fingerprint, load
+from experiments.models import FORMAT_POLICIES, MODELS, hparams_of
+from experiments.report import summarize, write_report
+from experiments.train import train_run
+from golden.backend import TableBackend
+from golden.cli import output_dir, positive_int
+
+#: Each scheme's name in the table and the counters summed over a run (QuantConfig defaults:
+#: stochastic gradient rounding for every scheme).
+LABELS = {"q4": "INT4 SAWB/PACT + R4 TPR (paper)", "mxfp4": "MXFP4 (E2M1, E8M0 / 32)",
+          "nvfp4": "NVFP4 (E2M1, E4M3 / 16, FP32)"}
+
+
+def _counters(row: dict) -> tuple[float | None, float | None]:
+    """Saturated and underflowed elements of one run: for q4 the R4 gradient saturations
+    (its underflow is not counted), for the FP4 formats every quantized operand's."""
+    st = row["stats"]
+    if row["policy"] == "q4":
+        return st["grad_saturated"], None
+    return st.get("fmt_saturated", 0), st.get("fmt_underflow", 0)
+
+
+def table(rows, models, formats) -> str:
+    """The Markdown shoot-out table: mean +- std of the final test accuracy per scheme and
+    model, the gap to FP32 and the mean counters per run."""
+    out = ["| model | scheme | test accuracy % | gap to FP32 (pt) | saturated / run | "
+           "underflowed / run |", "|---|---|---|---|---|---|"]
+    for m in models:
+        base = summarize(rows, m, other=formats[0])
+        out.append(f"| {m} | FP32 | {base['fp32_mean']:.2f} ± {base['fp32_std']:.2f} | | | |")
+        for f in formats:
+            s = summarize(rows, m, other=f)
+            sat, und = zip(*(_counters(r) for r in rows if r["model"] == m
+                             and r["policy"] == f))
+            fmt = (lambda v: "not counted" if v[0] is None else f"{np.mean(v):,.0f}")
+            out.append(f"| {m} | {LABELS[f]} | {s['q4_mean']:.2f} ± {s['q4_std']:.2f} | "
+                       f"{s['gap_pt']:.2f} | {fmt(sat)} | {fmt(und)} |")
+    return "\n".join(out)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=output_dir, default=Path("build/reports"))
+    ap.add_argument("--dataset", choices=DATASETS, default="digits")
+    ap.add_argument("--data-dir", default=None,
+                    help="directory of the Fashion-MNIST IDX files (default: the Debian "
+                         "package's)")
+    ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
+    ap.add_argument("--formats", default=",".join(FORMAT_POLICIES),
+                    help=f"comma-separated subset of {','.join(FORMAT_POLICIES)}")
+    ap.add_argument("--seeds", type=positive_int, default=None,
+                    help="seeds per scheme (default 5 on digits, 3 on the larger sets)")
+    ap.add_argument("--epochs", type=positive_int, default=None,
+                    help="override every model's epochs")
+    args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+    from tqdm import tqdm
+
+    threadpool_limits(1)
+    lists = {}
+    for what, known in (("models", MODELS), ("formats", FORMAT_POLICIES)):
+        items = [x for x in getattr(args, what).split(",") if x]
+        bad = [x for x in items if x not in known]
+        if not items or bad or len(set(items)) != len(items):
+            ap.error(f"--{what} must name each of {', '.join(known)} at most once, "
+                     f"not {getattr(args, what)!r}")
+        lists[what] = items
+    models, formats = lists["models"], lists["formats"]
+    if args.data_dir is not None and args.dataset != "fashion-mnist":
+        ap.error("--data-dir is only used with --dataset fashion-mnist")
+    seeds = range(1, (args.seeds or (5 if args.dataset == "digits" else 3)) + 1)
+    try:
+        data = load(args.dataset, args.data_dir)
+    except DatasetError as err:
+        raise SystemExit(f"experiments.shootout: {err}") from None
+    tag = "" if args.dataset == "digits" else f"_{args.dataset}"
+    paths = {k: args.out / f"formats{tag}.{k}" for k in ("json", "md")}
+    args.out.mkdir(parents=True, exist_ok=True)
+    for p in paths.values():
+        p.unlink(missing_ok=True)
+    backend = TableBackend().prepare(range(0, 24)) if "q4" in formats else None
+    hp = hparams_of(args.dataset)
+    total = sum((1 + len(formats)) * len(seeds) * (args.epochs or hp[m]["epochs"])
+                for m in models)
+    rows = []
+    with tqdm(total=total, unit="epoch", desc=f"formats {args.dataset}") as bar:
+        for m in models:
+            for seed in seeds:
+                for policy in ("fp32", *formats):
+                    rows.append(train_run(m, policy, seed, data=data, epochs=args.epochs,
+                                          backend=backend if policy == "q4" else None,
+                                          progress=bar))
+    cmd = "python -m experiments.shootout " + " ".join(argv or sys.argv[1:])
+    text = table(rows, models, formats)
+    write_report(paths["json"], json.dumps(
+        {"command": cmd, "dataset": args.dataset, "fingerprint": fingerprint(data),
+         "seeds": len(seeds), "formats": formats,
+         "summary": {m: {f: summarize(rows, m, other=f) for f in formats} for m in models},
+         "runs": rows}, indent=1))
+    write_report(paths["md"], f"Command: `{cmd}`\n\n{text}\n")
+    print("\n" + text)
+    print(f"wrote {paths['json']} and {paths['md']}")
+
+
+if __name__ == "__main__":
+    main()
