@@ -32,20 +32,22 @@ LABELS = {"q4": "INT4 SAWB/PACT + R4 TPR (paper)", "mxfp4": "MXFP4 (E2M1, E8M0 /
           "nvfp4": "NVFP4 (E2M1, E4M3 / 16, FP32)"}
 
 
-def _counters(row: dict) -> tuple[float | None, float | None]:
-    """Saturated and underflowed elements of one run: for q4 the R4 gradient saturations
-    (its underflow is not counted), for the FP4 formats every quantized operand's."""
+def _counters(row: dict) -> tuple[float, float | None]:
+    """Saturated and underflowed shares (%) of the elements one run quantized: for q4 its R4
+    gradients' saturations (underflow is not counted), for the FP4 formats every operand's."""
     st = row["stats"]
     if row["policy"] == "q4":
-        return st["grad_saturated"], None
-    return st.get("fmt_saturated", 0), st.get("fmt_underflow", 0)
+        return 100 * st["grad_saturated"] / st["grad_quantized"], None
+    n = st["fmt_elements"]
+    return 100 * st["fmt_saturated"] / n, 100 * st["fmt_underflow"] / n
 
 
 def table(rows, models, formats) -> str:
     """The Markdown shoot-out table: mean +- std of the final test accuracy per scheme and
-    model, the gap to FP32 and the mean counters per run."""
-    out = ["| model | scheme | test accuracy % | gap to FP32 (pt) | saturated / run | "
-           "underflowed / run |", "|---|---|---|---|---|---|"]
+    model, the gap to FP32 and the counters as shares of the quantized elements, mean over
+    runs."""
+    out = ["| model | scheme | test accuracy % | gap to FP32 (pt) | saturated % | "
+           "underflowed to 0 % |", "|---|---|---|---|---|---|"]
     for m in models:
         base = summarize(rows, m, other=formats[0])
         out.append(f"| {m} | FP32 | {base['fp32_mean']:.2f} ± {base['fp32_std']:.2f} | | | |")
@@ -53,7 +55,7 @@ def table(rows, models, formats) -> str:
             s = summarize(rows, m, other=f)
             sat, und = zip(*(_counters(r) for r in rows if r["model"] == m
                              and r["policy"] == f))
-            fmt = (lambda v: "not counted" if v[0] is None else f"{np.mean(v):,.0f}")
+            fmt = (lambda v: "not counted" if v[0] is None else f"{np.mean(v):.3f}")
             out.append(f"| {m} | {LABELS[f]} | {s['q4_mean']:.2f} ± {s['q4_std']:.2f} | "
                        f"{s['gap_pt']:.2f} | {fmt(sat)} | {fmt(und)} |")
     return "\n".join(out)

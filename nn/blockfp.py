@@ -38,9 +38,10 @@ def block_quantize(v: np.ndarray, fmt: str, axis: int, *, rounding: str = "neare
     FP32 tensor scale, is rounded once to FP32).
 
     ``rounding`` ("nearest" or "stochastic" with an integer ``seed``) rounds the elements.
-    ``stats``, if given, counts ``fmt_saturated`` (elements whose magnitude exceeded the
-    block's largest value, 6 x scale, and were clamped to it) and ``fmt_underflow`` (nonzero
-    elements that became 0). ValueError for an unknown format or a non-2-D input.
+    ``stats``, if given, counts ``fmt_elements`` (elements quantized), ``fmt_saturated``
+    (elements whose magnitude exceeded the block's largest value, 6 x scale, and were clamped
+    to it) and ``fmt_underflow`` (nonzero elements that became 0). ValueError for an unknown
+    format or a non-2-D input.
     """
     if fmt not in BLOCK_FORMATS:
         raise ValueError(f"fmt must be one of {tuple(BLOCK_FORMATS)}, not {fmt!r}")
@@ -60,6 +61,7 @@ def block_quantize(v: np.ndarray, fmt: str, axis: int, *, rounding: str = "neare
         out = nvfp4_dequantize(t.codes, t.scales, t.tensor_scale, axis=axis)
     out = out.astype(np.float32)
     if stats is not None:
+        _count(stats, "fmt_elements", n * v.shape[1 - axis])
         mag, qmag = np.abs(v), np.abs(out)
         _count(stats, "fmt_saturated",
                int(np.count_nonzero(((t.codes & 7) == _E2M1_MAX_CODE) & (mag > qmag))))

@@ -248,12 +248,14 @@ class _GemmLayer(Layer):
 
     def _r4_codes(self, ctx, res, phase=0):
         """The codes of one R4 result, after its flags: NaN/Inf is an error, saturation counts
-        (in ``grad_saturated``, and for phase 1 also in ``grad_saturated_phase1``)."""
+        (in ``grad_saturated``, and for phase 1 also in ``grad_saturated_phase1``), and
+        ``grad_quantized`` counts the elements quantized."""
         check_crossing("R4 codes", res.codes, np.uint8)
         if res.invalid.any():
             raise FloatingPointError(f"{self.name}: NaN or Inf reached the gradient quantizer")
         n = int(np.count_nonzero(res.saturated))
         ctx.stats["grad_saturated"] += n
+        ctx.stats["grad_quantized"] = ctx.stats.get("grad_quantized", 0) + res.codes.size
         if phase:
             ctx.stats["grad_saturated_phase1"] += n
         return res.codes

@@ -48,7 +48,7 @@ def test_counters_count_what_they_say():
     stats = {}
     q = block_quantize(v, "mxfp4", 1, stats=stats)
     assert q[0, :5].tolist() == [6, -6, 0, 0, 3]
-    assert stats == {"fmt_saturated": 2, "fmt_underflow": 2}
+    assert stats == {"fmt_elements": 32, "fmt_saturated": 2, "fmt_underflow": 2}
 
 
 def test_nvfp4_rounds_nearest_and_stochastic_is_seeded_and_unbiased():
