@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from golden.fp8 import E4M3_TABLE, MAX, NEG_ZERO, QNAN, decode, fp8_dot, fp8_mac_bits, mac_bits
+from verif.lib.stimuli import FP32_EDGE_ACCS, random_f32_accs
 
 CODES = np.arange(256)
 #: Every code pair as two broadcastable columns: a down the rows, b along them.
@@ -24,19 +25,6 @@ def f32(pattern: int) -> np.float32:
     return np.uint32(pattern).view(np.float32)
 
 
-#: Accumulators at the edges: zeros, the subnormal range, the smallest normal, around the
-#: products' range (|a * b| from 2^-18 to 200704) where they cancel or land on ties, values
-#: whose ulp swallows most of a product (2^17: ulp 2^-6; 2^24 and 2^30), the largest finite,
-#: infinities and NaNs (quiet, signalling, negative).
-EDGE_ACCS = [
-    0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007FFFFF, 0x807FFFFF, 0x00800000,
-    0x3F800000, 0xBF800000, 0xBFC00000, 0x3F800001, 0x36800000, 0xB6800000, 0x36FFFFFF,
-    0x48440000, 0xC8440000, 0x48000000, 0x47FFFFFF, 0x4B800000, 0xCB800001, 0x4E800000,
-    0xCE7FFFFF, 0x43E00000, 0xC3DFFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000,
-    0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FA5A5A5,
-]
-
-
 def numpy_mac(acc: int) -> np.ndarray:
     """``acc + a * b`` over every code pair in NumPy float32, NaNs made canonical."""
     values = CODES.astype(np.uint8).view(ml_dtypes.float8_e4m3fn).astype(np.float32)
@@ -45,17 +33,6 @@ def numpy_mac(acc: int) -> np.ndarray:
     bits = out.view(np.uint32).copy()
     bits[np.isnan(out)] = QNAN
     return bits
-
-
-def random_accs(rng: np.random.Generator, n: int) -> list[int]:
-    """Random float32 patterns: half log-uniform around the products' range (2^-40..2^40,
-    where additions round, cancel and tie), half uniform over all patterns."""
-    mags = np.exp2(rng.uniform(-40, 40, n // 2)) * rng.choice([-1, 1], n // 2)
-    near = mags.astype(np.float32).view(np.uint32)
-    # Clear low bits on some, so the accumulator ends where product bits start: more ties.
-    near &= np.where(rng.random(n // 2) < 0.3, np.uint32(0xFFFFFF00), np.uint32(0xFFFFFFFF))
-    anywhere = rng.integers(0, 1 << 32, n - n // 2, dtype=np.uint32)
-    return [int(x) for x in np.concatenate([near, anywhere])]
 
 
 def test_decode_every_code_equals_ml_dtypes():
@@ -73,14 +50,14 @@ def test_decode_refuses_non_codes():
             decode(bad)
 
 
-@pytest.mark.parametrize("acc", EDGE_ACCS, ids=[f"{a:#010x}" for a in EDGE_ACCS])
+@pytest.mark.parametrize("acc", FP32_EDGE_ACCS, ids=[f"{a:#010x}" for a in FP32_EDGE_ACCS])
 def test_every_code_pair_on_edge_accumulators(acc):
     assert np.array_equal(fp8_mac_bits(acc, A, B), numpy_mac(acc))
 
 
 def test_every_code_pair_on_random_accumulators(seed, full):
     rng = np.random.default_rng(seed)
-    for acc in random_accs(rng, 200 if full else 24):
+    for acc in random_f32_accs(rng, 200 if full else 24):
         got, want = fp8_mac_bits(acc, A, B), numpy_mac(acc)
         bad = np.argwhere(got != want)
         assert bad.size == 0, (f"acc {acc:#010x}: {len(bad)} pairs differ, first a="
