@@ -16,9 +16,10 @@ Datapath (the structure of the FP16 FMA, sized for an 8-bit exact product and bi
    into a sticky bit (a trailing-zero count against the shift amount). When the accumulator is
    so far above that the product lies below its rounding point, the product becomes the
    sticky bit. One signed add/subtract, absolute value, a tree leading-zero count, a left
-   shift and one RNE increment on ``{exponent, fraction}``. A nonzero product keeps every
-   result at least 2^-42 and below FP32's largest finite value, so the normalisation needs no
-   subnormal limit and the rounding no overflow check.
+   shift and one RNE increment on ``{exponent, fraction}``. With a nonzero product every
+   nonzero result lies between 2^-42 and FP32's largest finite value, so the normalisation
+   needs no subnormal limit and the rounding no overflow check; a zero product passes the
+   accumulator through.
 3. :class:`Fp8MacPE` registers the product between the two, so a beat per cycle is accepted
    and the accumulator loop is the adder alone, as in :class:`hdl.fp16_fma.Fp16FmaPE`.
 """
