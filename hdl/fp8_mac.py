@@ -7,18 +7,20 @@ accumulators, infinite and NaN accumulators, no flush to zero. It matches
 :func:`golden.fp8.mac_bits` bit for bit, including its canonical quiet NaN 0x7FC00000.
 docs/fp8_mac.md gives the numerics and the choices.
 
-Datapath (the structure of the FP16 FMA, sized for an 8-bit exact product and binary32):
+Datapath (the FP16 FMA's split into a multiply and an accumulating add; the add is a
+binary32 adder, since the product is exact in binary32):
 
-1. :class:`Fp8Multiply`: the exact product of the two 4-bit significands (8 bits) and the sum
-   of the exponent fields; subnormal inputs are not normalised (the window has room below).
-2. :class:`Fp8ProductAdd`: the accumulator is placed 2 bits above the product's top in a
-   60-bit window and shifted right by the exponent difference; bits shifted out are jammed
-   into a sticky bit (a trailing-zero count against the shift amount). When the accumulator is
-   so far above that the product lies below its rounding point, the product becomes the
-   sticky bit. One signed add/subtract, absolute value, a tree leading-zero count, a left
-   shift and one RNE increment on ``{exponent, fraction}``. With a nonzero product every
-   nonzero result lies between 2^-42 and FP32's largest finite value, so the normalisation
-   needs no subnormal limit and the rounding no overflow check; a zero product passes the
+1. :class:`Fp8Multiply`: the exact product of the two 4-bit significands (8 bits), normalised
+   by an 8-bit leading-zero count (subnormal inputs leave leading zeros), and its binary32
+   exponent field; nothing of it depends on the accumulator.
+2. :class:`Fp8ProductAdd`: a binary32 adder. The operand of the larger exponent is swapped
+   to the top (it is normalised: an accumulator above the product's exponent is a normal
+   number), the other shifted right by the exponent difference into its 24 bits and 3 guard
+   bits, bits shifted out jammed into a sticky bit (a trailing-zero count against the shift
+   amount). One add/subtract with absolute value, a tree leading-zero count, a left shift
+   and one RNE increment on ``{exponent, fraction}``. With a nonzero product every nonzero
+   result lies between 2^-42 and FP32's largest finite value, so the normalisation needs no
+   subnormal limit and the rounding no overflow check; a zero product passes the
    accumulator through.
 3. :class:`Fp8MacPE` registers the product between the two, so a beat per cycle is accepted
    and the accumulator loop is the adder alone, as in :class:`hdl.fp16_fma.Fp16FmaPE`.
@@ -34,22 +36,16 @@ from hdl.bits import leading_zeros, trailing_zeros
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp8Multiply", "Fp8ProductAdd", "Fp8MacCore",
            "Fp8MacPE"]
 
-#: Window position of the product's least significant bit: a result's 24 significant bits,
-#: one bit of cancellation, guard and sticky fit below the product's leading one.
-PRODUCT_LSB = 26
-#: Window position of the accumulator's least significant bit before alignment: 2 spare bits
-#: above the 8-bit product.
-ADDEND_LSB = PRODUCT_LSB + 8 + 2
-#: Bits of the adder's window: up to the accumulator's 24-bit significand.
-WINDOW = ADDEND_LSB + 24
-#: Right shift of the accumulator = product exponent field sum + ALIGN - accumulator exponent
-#: (the product's LSB weighs 2^(exp - 20), the accumulator's 2^(exp - 150)).
-ALIGN = ADDEND_LSB - PRODUCT_LSB + 130
+#: Bits kept below the larger operand's significand: guard, round and sticky.
+GUARD_BITS = 3
+#: The product's binary32 exponent field less the E4M3 exponent-field sum, plus the product's
+#: leading zeros: ``sig * 2^(ea + eb - 20)`` is ``(sig << lz) * 2^(ea + eb + 114 - lz - 134)``.
+PRODUCT_BIAS = 114
 
 #: The exact product of two E4M3 numbers.
 PRODUCT_LAYOUT = data.StructLayout({
-    "sig": unsigned(8),     # significand product (hidden bits included)
-    "exp": unsigned(5),     # max(ea, 1) + max(eb, 1): value = sig * 2^(exp - 20)
+    "sig": unsigned(8),     # significand product, normalised: bit 7 set unless zero
+    "exp": unsigned(8),     # binary32 exponent field: value = sig * 2^(exp - 134)
     "sign": unsigned(1),
     "zero": unsigned(1),    # a or b is +-0 (and neither is NaN)
     "nan": unsigned(1),     # a NaN operand
@@ -82,9 +78,13 @@ class Fp8Multiply(wiring.Component):
         m = Module()
         sa, ea, ma, nan_a, zero_a = _e4m3_fields(self.a)
         sb, eb, mb, nan_b, zero_b = _e4m3_fields(self.b)
+        sig = Signal(8)
+        m.d.comb += sig.eq(ma * mb)
+        _, lz = leading_zeros(sig)
         m.d.comb += [
-            self.product.sig.eq(ma * mb),
-            self.product.exp.eq(Mux(ea.any(), ea, 1) + Mux(eb.any(), eb, 1)),
+            self.product.sig.eq(sig << lz),
+            self.product.exp.eq(
+                Mux(ea.any(), ea, 1) + Mux(eb.any(), eb, 1) + PRODUCT_BIAS - lz),
             self.product.sign.eq(sa ^ sb),
             self.product.zero.eq(zero_a | zero_b),
             self.product.nan.eq(nan_a | nan_b),
@@ -106,39 +106,40 @@ class Fp8ProductAdd(wiring.Component):
         mc = Cat(frac_c, ec.any())
         ec_eff = Mux(ec.any(), ec, 1)
 
-        # Alignment: ``far`` puts the accumulator so far above that the product is below its
-        # rounding point; shifts past the window leave only sticky bits.
-        r = Signal(range(-256, 256))
-        m.d.comb += r.eq(p.exp + ALIGN - ec_eff)
-        far = r < 0
-        shift = Signal(6)
-        m.d.comb += shift.eq(Mux(far, 0, Mux(r > 63, 63, r[0:6])))
-        addend_lost = mc.any() & (shift > ADDEND_LSB) & (
-            trailing_zeros(m, mc) < shift - ADDEND_LSB)
-        addend = Signal(WINDOW)
-        m.d.comb += addend.eq((Cat(Const(0, ADDEND_LSB), mc) >> shift) | addend_lost)
-        prod = Signal(WINDOW)
-        m.d.comb += prod.eq(Mux(far, 1, p.sig << PRODUCT_LSB))
-        # Biased exponent of window bit WINDOW - 1 (the larger operand's scale).
-        base = Signal(8)
-        m.d.comb += base.eq(Mux(far, ec_eff, p.exp + ALIGN))
+        product_sig, product_exp = Cat(Const(0, 16), p.sig), p.exp
 
-        # Signed sum and its magnitude.
+        # Swap: the operand of the larger exponent is ``big``, the other is aligned to it.
+        r = Signal(range(-256, 256))
+        m.d.comb += r.eq(ec_eff - product_exp)
+        acc_big = r > 0
+        big_sig, small_sig = Mux(acc_big, mc, product_sig), Mux(acc_big, product_sig, mc)
+        big_exp = Mux(acc_big, ec_eff, product_exp)
+        big_sign = Mux(acc_big, sc, p.sign)
+        distance = Mux(acc_big, r, -r)
+        shift = Signal(5)
+        m.d.comb += shift.eq(Mux(distance > 31, 31, distance[0:5]))
+        small_lost = small_sig.any() & (shift > GUARD_BITS) & (
+            trailing_zeros(m, small_sig) < shift - GUARD_BITS)
+        small = Signal(24 + GUARD_BITS)
+        m.d.comb += small.eq((Cat(Const(0, GUARD_BITS), small_sig) >> shift) | small_lost)
+        big = Cat(Const(0, GUARD_BITS), big_sig)
+
+        # Signed sum and its magnitude (negative only when the exponents are equal).
         subtract = p.sign ^ sc
-        diff = Signal(WINDOW + 2)
-        m.d.comb += diff.eq(Mux(subtract, prod - addend, prod + addend))
+        diff = Signal(len(small) + 2)
+        m.d.comb += diff.eq(Mux(subtract, big - small, big + small))
         negative = subtract & diff[-1]
-        mag = Signal(WINDOW + 1)
+        mag = Signal(len(small) + 1)
         m.d.comb += mag.eq(Mux(negative, -diff, diff))
-        sign = Mux(negative, sc, p.sign)
+        sign = big_sign ^ negative
 
         # Normalisation: the leading one to the top.
-        _, lz = leading_zeros(Cat(Const(-1, 64 - len(mag)), mag))
+        _, lz = leading_zeros(Cat(Const(-1, 32 - len(mag)), mag))
         norm = Signal(len(mag))
         m.d.comb += norm.eq(mag << lz)
         top = len(mag) - 1
         exp_field = Signal(8)
-        m.d.comb += exp_field.eq(base + 1 - lz)
+        m.d.comb += exp_field.eq(big_exp + 1 - lz)
 
         # Round to nearest even on {exponent, fraction}: the carry renormalises by itself.
         lsb, guard = norm[top - 23], norm[top - 24]
