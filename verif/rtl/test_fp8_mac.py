@@ -102,7 +102,7 @@ def test_core_pairs(simulator, seed):
     rng = np.random.default_rng(seed)
     if simulator == "verilator":
         parts = [every_pair(FAST_EXHAUSTIVE_ACCS), class_pairs(FP32_EDGE_ACCS),
-                 random_pairs(rng, random_f32_accs(rng, 16), 1000)]
+                 random_pairs(rng, random_f32_accs(rng, 8), 1000)]
     else:
         parts = [class_pairs(FP32_EDGE_ACCS[::4]),
                  random_pairs(rng, random_f32_accs(rng, 4), 500)]
