@@ -1,10 +1,10 @@
-"""Bit-vector helpers shared by the datapaths: a leading-one detector of logarithmic depth."""
+"""Bit-vector helpers shared by the datapaths: leading-one and leading/trailing-zero counts."""
 
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
-__all__ = ["highest_set_bit"]
+__all__ = ["highest_set_bit", "leading_zeros", "trailing_zeros"]
 
 
 def highest_set_bit(m: Module, value: Value, name: str) -> tuple[Signal, Signal]:
@@ -37,3 +37,23 @@ def highest_set_bit(m: Module, value: Value, name: str) -> tuple[Signal, Signal]
     if levels == 0:
         return nonzero, Const(0, 1)
     return nonzero, index
+
+
+def leading_zeros(v: Value) -> tuple[Value, Value]:
+    """``(all_zero, count)`` of ``v`` (power-of-two width) as a balanced tree, log2 levels
+    deep; ``count`` is ``len(v) - 1`` when ``v`` is zero."""
+    if len(v) == 2:
+        return ~v.any(), ~v[1]
+    half = len(v) // 2
+    zero_lo, count_lo = leading_zeros(v[:half])
+    zero_hi, count_hi = leading_zeros(v[half:])
+    return zero_hi & zero_lo, Cat(Mux(zero_hi, count_lo, count_hi), zero_hi)
+
+
+def trailing_zeros(m: Module, v: Value) -> Signal:
+    """Number of trailing zeros of ``v`` (``len(v)`` when zero), as a priority encoder."""
+    count = Signal(range(len(v) + 1), init=len(v))
+    for i in reversed(range(len(v))):
+        with m.If(v[i]):
+            m.d.comb += count.eq(i)
+    return count

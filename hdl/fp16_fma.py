@@ -30,6 +30,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
+from hdl.bits import leading_zeros, trailing_zeros
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp16Multiply", "Fp16ProductAdd", "Fp16FmaCore",
            "Fp16FmaPE"]
@@ -67,25 +68,6 @@ def _fields(m: Module, x):
     m.d.comb += sig.eq(Cat(frac, exp.any()))
     top = exp.all()
     return x[15], exp, sig, top & ~frac.any(), top & frac.any()
-
-
-def _leading_zeros(v):
-    """(all_zero, count) of ``v`` (power-of-two width) as a balanced tree, log2 levels deep."""
-    if len(v) == 2:
-        return ~v.any(), ~v[1]
-    half = len(v) // 2
-    zero_lo, count_lo = _leading_zeros(v[:half])
-    zero_hi, count_hi = _leading_zeros(v[half:])
-    return zero_hi & zero_lo, Cat(Mux(zero_hi, count_lo, count_hi), zero_hi)
-
-
-def _trailing_zeros(m: Module, v):
-    """Number of trailing zeros of ``v`` (``len(v)`` when zero), as a priority encoder."""
-    count = Signal(range(len(v) + 1), init=len(v))
-    for i in reversed(range(len(v))):
-        with m.If(v[i]):
-            m.d.comb += count.eq(i)
-    return count
 
 
 class Fp16Multiply(wiring.Component):
@@ -134,7 +116,7 @@ class Fp16ProductAdd(wiring.Component):
         shift = Signal(6)
         m.d.comb += shift.eq(Mux(far, 0, r[0:6]))
         addend_lost = mc.any() & (shift > ADDEND_LSB) & (
-            _trailing_zeros(m, mc) < shift - ADDEND_LSB)
+            trailing_zeros(m, mc) < shift - ADDEND_LSB)
         addend = Signal(WINDOW)
         m.d.comb += addend.eq((Cat(Const(0, ADDEND_LSB), mc) >> shift) | addend_lost)
         prod = Signal(WINDOW)
@@ -155,7 +137,7 @@ class Fp16ProductAdd(wiring.Component):
         # Normalisation: shift the leading one to the top, but never past the weight 2^-14
         # (the subnormal scale), which is ``base`` positions from the top.
         padded = Cat(Const(-1, 64 - len(mag)), mag)
-        _, lz = _leading_zeros(padded)
+        _, lz = leading_zeros(padded)
         amount = Signal(6)
         m.d.comb += amount.eq(Mux(lz < base, lz, base))
         norm = Signal(len(mag))

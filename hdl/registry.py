@@ -170,6 +170,9 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("fp16_fma_pe", "hdl.fp16_fma", "Fp16FmaPE",
             "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per step, "
             "subnormals, Inf/NaN)", _ALL, ({},)),
+    _design("fp8_mac_pe", "hdl.fp8_mac", "Fp8MacPE",
+            "FP8 E4M3 x E4M3 multiply-accumulate, FP32 accumulator (exact product, one RNE "
+            "rounding per step, subnormals, Inf/NaN accumulator)", _ALL, ({},)),
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,

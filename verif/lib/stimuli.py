@@ -116,3 +116,59 @@ def pe_tiles(rng, count: int, max_len: int, sigma: float, special: float = 0.1):
         ab[mask] = rng.choice(CLASS_PATTERNS, int(mask.sum()))
         tiles.append((ab[0], ab[1]))
     return tiles
+
+
+#: E4M3 codes of every class, both signs: zeros, smallest, a mid and the largest subnormal,
+#: smallest normal, one, 1 + ulp, a mid normal, the largest finite (448) and NaN.
+E4M3_CLASS_CODES = [s | m for s in (0x00, 0x80) for m in (
+    0x00, 0x01, 0x03, 0x07, 0x08, 0x38, 0x39, 0x5D, 0x7E, 0x7F)]
+
+#: FP32 accumulators at the edges of the FP8 MAC: zeros, the subnormal range, the smallest
+#: normal, around the products' range (|a * b| from 2^-18 to 200704) where they cancel or land
+#: on ties, values whose ulp swallows most of a product (2^17: ulp 2^-6; 2^24, 2^30), the
+#: largest finite, infinities and NaNs (quiet, signalling, negative).
+FP32_EDGE_ACCS = [
+    0x00000000, 0x80000000, 0x00000001, 0x80000001, 0x007FFFFF, 0x807FFFFF, 0x00800000,
+    0x3F800000, 0xBF800000, 0xBFC00000, 0x3F800001, 0x36800000, 0xB6800000, 0x36FFFFFF,
+    0x48440000, 0xC8440000, 0x48000000, 0x47FFFFFF, 0x4B800000, 0xCB800001, 0x4E800000,
+    0xCE7FFFFF, 0x43E00000, 0xC3DFFFFF, 0x7F7FFFFF, 0xFF7FFFFF, 0x7F800000, 0xFF800000,
+    0x7FC00000, 0xFFC00000, 0x7F800001, 0x7FA5A5A5,
+]
+
+
+def random_f32_accs(rng: np.random.Generator, n: int) -> list[int]:
+    """``n`` random FP32 patterns: half log-uniform around the FP8 products' range
+    (2^-40..2^40, where additions round, cancel and tie; some with their low 8 bits cleared
+    so they end where product bits start), half uniform over all patterns."""
+    half = n // 2
+    mags = np.exp2(rng.uniform(-40, 40, half)) * rng.choice([-1, 1], half)
+    near = mags.astype(np.float32).view(np.uint32)
+    near &= np.where(rng.random(half) < 0.3, np.uint32(0xFFFFFF00), np.uint32(0xFFFFFFFF))
+    anywhere = rng.integers(0, 1 << 32, n - half, dtype=np.uint32)
+    return [int(x) for x in np.concatenate([near, anywhere])]
+
+
+#: FP8 PE tiles (E4M3 codes a, b) that take the accumulator register through the states it
+#: can reach from -0 (finite products never reach Inf or a subnormal): a NaN code carried to
+#: the drain, -0 kept and +0 from cancelling, 448^2 sums with tiny products below their ulp
+#: (rounding every step), a tie to even.
+FP8_EDGE_TILES = [
+    ([0x7F, 0x38], [0x38, 0x38]),
+    ([0x38, 0x38], [0xFF, 0x00]),
+    ([0x80, 0x00], [0x38, 0x80]),
+    ([0x80], [0x38]),
+    ([0x38, 0xB8], [0x40, 0x40]),
+    ([0x7E] * 4 + [0x01, 0x01], [0x7E] * 4 + [0x01, 0x81]),
+    ([0x7E, 0x7E, 0xFE], [0x7E, 0x7E, 0x7E]),
+    ([0x7E, 0x01, 0x01, 0x01], [0x7E, 0x01, 0x02, 0x03]),
+]
+
+
+def fp8_pe_tiles(rng, count: int, max_len: int):
+    """:data:`FP8_EDGE_TILES`, then ``count`` random tiles of 1 to ``max_len`` beats of
+    uniformly random E4M3 codes (every class, NaN included)."""
+    tiles = [(np.array(a, np.uint8), np.array(b, np.uint8)) for a, b in FP8_EDGE_TILES]
+    for n in rng.integers(1, max_len + 1, count):
+        ab = rng.integers(0, 256, (2, int(n)), dtype=np.uint8)
+        tiles.append((ab[0], ab[1]))
+    return tiles
