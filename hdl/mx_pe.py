@@ -20,11 +20,13 @@ Pipeline (one beat per clock; every stage moves when the output register is empt
 1. decode and multiply: E2M1 = mantissa {0..3} << {0, 1, 2}, so a product is a 2 x 2-bit
    multiply and a shift of 0..4, negated by the sign (signed 9 bits); the beat counter frames
    the block; ``anchor - (scale_a + scale_b)`` and the NaN test of the scales;
-2. block sum: the exact 14-bit sum, handed on at the block's end (and cleared by the
-   flip-flops' reset, no bubble); the shift amount clamped to 0..2^k - 1 >= frac_bits + 13;
-3. coarse shift (multiples of 8) of ``sum << frac_bits`` and the sticky bit of the lost bits;
-4. fine shift (0..7);
-5. the window add, and at a dot product's end the result into the output register.
+2. block sum: the exact 14-bit sum, handed on at the block's end (the next block starts from
+   zero, no bubble); the shift clamped to 0..2^k - 1 >= frac_bits + 13 and the mask of the
+   sum bits it loses;
+3. the arithmetic right shift of ``sum << frac_bits`` and the sticky bit;
+4. the low half of the window add, its carry registered;
+5. the high half plus that carry; at a dot product's end the result goes to the output
+   register. No carry chain is longer than half the accumulator.
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from golden.fp4 import E8M0_NAN
 from golden.mx import MXFP4_BLOCK
 from hdl.params import check_positive_int
 
-__all__ = ["MX_BEAT_LAYOUT", "mx_result_layout", "MxProcessingElement", "E2M1_PRODUCT_WIDTH",
-           "ANCHOR_BIAS", "LATENCY"]
+__all__ = ["MX_BEAT_LAYOUT", "mx_result_layout", "result_exponent", "check_k_max",
+           "MxProcessingElement", "E2M1_PRODUCT_WIDTH", "ANCHOR_BIAS", "LATENCY"]
 
 #: A signed E2M1 x E2M1 product in units of 2^-2: |a b| <= 12 * 12 = 144.
 E2M1_PRODUCT_WIDTH = 9
@@ -71,6 +73,12 @@ def mx_result_layout(acc_width: int) -> data.StructLayout:
     """
     return data.StructLayout({"acc": signed(acc_width), "inexact": 1, "nan": 1,
                               "malformed": 1})
+
+
+def result_exponent(anchor: int, frac_bits: int = FRAC_BITS) -> int:
+    """The exponent of a result's ``acc`` (value ``acc * 2^exp``): E_max - 2 - frac_bits, with
+    E_max = anchor - :data:`ANCHOR_BIAS` and 2^-2 the unit of a product."""
+    return anchor - ANCHOR_BIAS - 2 - frac_bits
 
 
 def check_k_max(k_max) -> int:
@@ -171,8 +179,9 @@ class MxProcessingElement(wiring.Component):
                 diff_1.eq(beat.anchor - (beat.scale_a + beat.scale_b)),
             ]
 
-        # Stage 2: the exact block sum, and the clamped shift. Shifts from frac_bits + 13 on
-        # all give 0 or -1 (|sum| < 2^13), so any clamp 2^k - 1 >= frac_bits + 13 is exact.
+        # Stage 2: the exact block sum, the clamped shift and which bits of the sum it loses.
+        # Shifts from frac_bits + 13 on all give 0 or -1 (|sum| < 2^13), so any clamp
+        # 2^k - 1 >= frac_bits + 13 is exact. Sum bit j sits at window bit j + frac_bits.
         shift_max = 2 ** (f + BLOCK_SUM_BITS - 1).bit_length() - 1
         block_sum = Signal(signed(BLOCK_SUM_BITS))
         total = Signal(signed(BLOCK_SUM_BITS))
@@ -181,6 +190,7 @@ class MxProcessingElement(wiring.Component):
                                          ("valid", "last", "bad", "nan"))
         sum_2 = Signal(signed(BLOCK_SUM_BITS))
         shift_2 = Signal(range(shift_max + 1))
+        loses_2 = Signal(BLOCK_SUM_BITS)
         above = diff_1 < 0
         with m.If(advance):
             with m.If(valid_1):
@@ -193,49 +203,54 @@ class MxProcessingElement(wiring.Component):
                 nan_2.eq(nan_1),
                 sum_2.eq(total),
                 shift_2.eq(Mux(above, 0, Mux(diff_1 > shift_max, shift_max, diff_1))),
+                loses_2.eq(Cat(*(diff_1 > j + f for j in range(BLOCK_SUM_BITS)))),
             ]
 
-        # Stage 3: coarse shift of sum << frac_bits, and the sticky bit: sum bit j sits at
-        # window bit j + frac_bits and is lost when the shift exceeds that.
+        # Stage 3: the arithmetic right shift of sum << frac_bits, and the sticky bit.
         wide = Cat(Const(0, f), sum_2).as_signed()
-        coarse_3 = Signal(signed(len(wide)))
-        fine_3 = Signal(3)
-        lost_3 = Signal()
-        valid_3, last_3, bad_3, nan_3 = (Signal(name=f"{n}_3") for n in
-                                         ("valid", "last", "bad", "nan"))
-        with m.If(advance):
-            m.d.sync += [
-                coarse_3.eq(wide >> Cat(Const(0, 3), shift_2[3:])),
-                fine_3.eq(shift_2[:3]),
-                lost_3.eq(Cat(*(sum_2[j] & (shift_2 > j + f)
-                               for j in range(BLOCK_SUM_BITS))).any()),
-                valid_3.eq(valid_2), last_3.eq(last_2), bad_3.eq(bad_2), nan_3.eq(nan_2),
-            ]
-
-        # Stage 4: fine shift.
-        shifted_4 = Signal(signed(len(wide)))
-        lost_4, valid_4, last_4, bad_4, nan_4 = (Signal(name=f"{n}_4") for n in
+        shifted_3 = Signal(signed(len(wide)))
+        lost_3, valid_3, last_3, bad_3, nan_3 = (Signal(name=f"{n}_3") for n in
                                                  ("lost", "valid", "last", "bad", "nan"))
         with m.If(advance):
             m.d.sync += [
-                shifted_4.eq(coarse_3 >> fine_3),
+                shifted_3.eq(wide >> shift_2),
+                lost_3.eq((sum_2 & loses_2).any()),
+                valid_3.eq(valid_2), last_3.eq(last_2), bad_3.eq(bad_2), nan_3.eq(nan_2),
+            ]
+
+        # Stages 4 and 5: the window add, split in two halves so that no carry chain is
+        # longer than about half the accumulator: stage 4 adds the low half and registers its
+        # carry, stage 5 adds the high half and the carry a cycle later. A dot product's end
+        # goes to the output register and clears the accumulator and its flags.
+        w, h = self._acc_width, (self._acc_width + 1) // 2
+        acc_lo = Signal(h)
+        entry = Signal(signed(w))
+        lo = Signal(h + 1)
+        m.d.comb += [entry.eq(shifted_3), lo.eq(acc_lo + entry[:h])]
+        high_4 = Signal(signed(w - h))
+        low_4 = Signal(h)
+        carry_4, lost_4, valid_4, last_4, bad_4, nan_4 = (
+            Signal(name=f"{n}_4") for n in ("carry", "lost", "valid", "last", "bad", "nan"))
+        with m.If(advance):
+            with m.If(valid_3):
+                m.d.sync += acc_lo.eq(Mux(last_3, 0, lo[:h]))
+            m.d.sync += [
+                high_4.eq(entry[h:]), low_4.eq(lo[:h]), carry_4.eq(lo[h]),
                 lost_4.eq(lost_3), valid_4.eq(valid_3), last_4.eq(last_3), bad_4.eq(bad_3),
                 nan_4.eq(nan_3),
             ]
 
-        # Stage 5: the window add; a dot product's end goes to the output register and clears
-        # the accumulator and its flags.
-        acc = Signal(signed(self._acc_width))
+        acc_hi = Signal(signed(w - h))
         inexact, nan, bad = Signal(), Signal(), Signal()
-        window = Signal(signed(self._acc_width))
-        m.d.comb += window.eq(acc + shifted_4)
+        hi = Signal(signed(w - h))
+        m.d.comb += hi.eq(acc_hi + high_4 + carry_4)
         any_nan = nan | nan_4
         with m.If(self.o.ready):
             m.d.sync += self.o.valid.eq(0)
         with m.If(advance & valid_4):
             with m.If(last_4):
                 m.d.sync += [
-                    acc.eq(0), inexact.eq(0), nan.eq(0), bad.eq(0),
+                    acc_hi.eq(0), inexact.eq(0), nan.eq(0), bad.eq(0),
                     self.o.valid.eq(1),
                     self.o.payload.inexact.eq((inexact | lost_4) & ~any_nan),
                     self.o.payload.nan.eq(any_nan),
@@ -244,9 +259,9 @@ class MxProcessingElement(wiring.Component):
                 with m.If(any_nan):
                     m.d.sync += self.o.payload.acc.eq(0)
                 with m.Else():
-                    m.d.sync += self.o.payload.acc.eq(window)
+                    m.d.sync += self.o.payload.acc.eq(Cat(low_4, hi))
             with m.Else():
-                m.d.sync += [acc.eq(window), inexact.eq(inexact | lost_4),
+                m.d.sync += [acc_hi.eq(hi), inexact.eq(inexact | lost_4),
                              nan.eq(any_nan), bad.eq(bad | bad_4)]
         return m
 

@@ -14,11 +14,11 @@ import random
 import numpy as np
 import pytest
 
-from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX
+from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, gemm_mxfp4
 from golden.mx import MXFP4_BLOCK
-from hdl.mx_pe import LATENCY, MxProcessingElement
+from hdl.mx_pe import LATENCY, MxProcessingElement, result_exponent
 from verif.lib.budget import cycle_budget
-from verif.lib.mx_dots import (SCALE_MAX, MxResult, dot_beats, dot_fields,
+from verif.lib.mx_dots import (SCALE_MAX, MxResult, anchor_of, dot_beats, dot_fields,
                                golden_dot, pack_beats, pe_model, random_dot, unpack_result)
 from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 
@@ -236,6 +236,16 @@ def test_random_framing_matches_the_documented_answer(seed):
 def test_bad_parameters_are_refused(kwargs, error, message):
     with pytest.raises(error, match=message.replace("^", r"\^")):
         MxProcessingElement(**kwargs)
+
+
+def test_result_exponent_is_golden(seed):
+    """The exponent the anchor implies is the golden model's ``exp``."""
+    rng = np.random.default_rng(seed)
+    for a, b, sa, sb in random_dots(rng, 50, 4):
+        for frac_bits in (0, FRAC_BITS):
+            res = gemm_mxfp4(a[None, :], sa[None, :], b[:, None], sb[:, None],
+                             frac_bits=frac_bits)
+            assert res.exp[0, 0] == result_exponent(anchor_of(sa, sb), frac_bits), seed
 
 
 def test_accumulator_width_is_golden_and_holds_k_max():
