@@ -36,8 +36,8 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.checks import check_int_in_range
+from golden.fp4 import E8M0_BIAS, E8M0_NAN
 from golden.gemm_mx import BLOCK_SUM_BITS, FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
-from golden.fp4 import E8M0_NAN
 from golden.mx import MXFP4_BLOCK
 from hdl.params import check_positive_int
 
@@ -47,7 +47,7 @@ __all__ = ["MX_BEAT_LAYOUT", "mx_result_layout", "result_exponent", "check_k_max
 #: A signed E2M1 x E2M1 product in units of 2^-2: |a b| <= 12 * 12 = 144.
 E2M1_PRODUCT_WIDTH = 9
 #: ``anchor`` is E_max plus twice the E8M0 bias: the largest sum of the two scale codes.
-ANCHOR_BIAS = 254
+ANCHOR_BIAS = 2 * E8M0_BIAS
 #: Cycles from the handshake of a dot product's last beat to its result on ``o``.
 LATENCY = 5
 
@@ -167,7 +167,8 @@ class MxProcessingElement(wiring.Component):
         valid_1, ends_1, last_1, bad_1, nan_1 = (Signal(name=f"{n}_1") for n in
                                                  ("valid", "ends", "last", "bad", "nan"))
         product_1 = Signal(signed(E2M1_PRODUCT_WIDTH))
-        diff_1 = Signal(signed(11))
+        # anchor - (scale_a + scale_b) lies in -510..511.
+        diff_1 = Signal(signed(10))
         with m.If(advance):
             m.d.sync += [
                 valid_1.eq(self.i.valid),
