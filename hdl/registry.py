@@ -151,6 +151,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
             _ALL, ({"acc_width": 32},), acc_width="acc_width"),
+    _design("mxfp4_pe", "hdl.mx_pe", "MxProcessingElement",
+            "MXFP4 operands (E2M1 x E2M1, E8M0 block scales), exact 14-bit block sums added "
+            "in a 45-bit fixed-point window anchored at the largest block exponent (K <= 4096)",
+            _ALL),
     _design("array_{rows}x{cols}", "hdl.array", "OuterProductArray",
             "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
             "one clamp per column)",

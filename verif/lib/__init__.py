@@ -9,6 +9,8 @@
 - :mod:`verif.lib.budget`: cycle budgets, so a DUT that loses a beat fails instead of hanging;
 - :mod:`verif.lib.stimuli`: the GEMM modes, random GEMM jobs and the corner vectors of a block;
 - :mod:`verif.lib.gemm_jobs`: GEMM jobs for the array, their beats and the golden check;
+- :mod:`verif.lib.mx_dots`: MXFP4 dot products for the MXFP4 PE: beats, golden results and
+  the PE's framing model;
 - :mod:`verif.lib.simulators`: the simulators the cocotb tests run under;
 - :mod:`verif.lib.gradients`, :mod:`verif.lib.control_model`: golden-side models the gradient
   tests run beside the DUT.

@@ -1,0 +1,65 @@
+"""Runner of the MXFP4 PE's cocotb testbench on its generated Verilog, under every simulator.
+
+Golden results come from golden.gemm_mx in the pytest process and travel to the testbench in
+an .npz file, with the beats (verif.lib.mx_dots). Fast suite: every E2M1 code pair in one
+block each at a random scale, then random dot products of 1..8 blocks whose block exponents
+spread over 0..120 binades (fewer under Icarus); slow (``make sim``): full-length K = 4096
+dot products and many more short ones.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from golden.gemm_mx import FRAC_BITS
+from golden.mx import MXFP4_BLOCK
+from hdl.mx_pe import MxProcessingElement
+from sim.cocotb_run import BUILD, run_cocotb
+from verif.lib.mx_dots import dot_beats, golden_dot, random_dot
+
+SPREADS = (0, 2, 4, 8, 16, 30, 40, 60, 120)
+
+
+def code_pair_dots(rng):
+    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random scale pair."""
+    dots = []
+    for k, (x, y) in enumerate(np.ndindex(16, 16)):
+        a, b = 8 * rng.integers(0, 2, MXFP4_BLOCK), 8 * rng.integers(0, 2, MXFP4_BLOCK)
+        a[k % MXFP4_BLOCK], b[k % MXFP4_BLOCK] = x, y
+        dots.append((a, b, rng.integers(0, 255, 1), rng.integers(0, 255, 1)))
+    return dots
+
+
+def run(name, simulator, dots, seed, k_max):
+    dut = MxProcessingElement(k_max=k_max)
+    rnd = random.Random(seed)
+    beats = sum((dot_beats(*d, rnd=rnd) for d in dots), [])
+    want = [golden_dot(*d, FRAC_BITS) for d in dots]
+    path = BUILD / name / simulator / "dots.npz"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, beats=np.array(beats, np.int64), acc=[w.acc for w in want],
+             inexact=[w.inexact for w in want], nan=[w.nan for w in want])
+    run_cocotb(dut, name=name, test_module="verif.rtl.tb_mx_pe", simulator=simulator,
+               env={"MX_DOTS": path, "ACC_WIDTH": dut.acc_width, "TB_SEED": seed,
+                    "TB_STALL": 0.3})
+
+
+def test_mx_pe(simulator, seed):
+    rng = np.random.default_rng(seed)
+    count = 150 if simulator == "verilator" else 40
+    dots = code_pair_dots(rng) + [
+        random_dot(rng, int(rng.integers(1, 9)), SPREADS[rng.integers(len(SPREADS))])
+        for _ in range(count)]
+    run("mxfp4_pe_fast", simulator, dots, seed, 4096)
+
+
+@pytest.mark.slow
+def test_mx_pe_long(simulator, seed):
+    rng = np.random.default_rng(seed)
+    dots = [random_dot(rng, 128, s) for s in (0, 8, 40, 120)] + [
+        random_dot(rng, int(rng.integers(1, 17)), SPREADS[rng.integers(len(SPREADS))])
+        for _ in range(1000)]
+    run("mxfp4_pe_long", simulator, dots, seed, 4096)
