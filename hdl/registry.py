@@ -68,7 +68,9 @@ class Design:
     ``kwargs`` maps the factory's keyword arguments to shared parameters; ``semantics`` is the
     one-line statement of what the design computes (shown next to every synthesis figure);
     ``baselines`` the parameter sets with a baseline, ``synth/baselines/<instance name>.json``
-    (area and Fmax; none: no baseline); ``flows`` the flows beyond Verilog/lint that use it; ``units`` maps
+    (area and Fmax; none: no baseline); ``flows`` the flows beyond Verilog/lint that use it;
+    ``mac_pe`` marks a processing element taking one multiply-accumulate per clock (the
+    synthesis report compares those at equal throughput); ``units`` maps
     the submodules of a composed design to the registry entries they are (their area is
     reported apart: synthesised on their own under the same parameters).
     """
@@ -81,6 +83,7 @@ class Design:
     flows: frozenset = field(default=frozenset({"verilog"}))
     baselines: tuple = ()
     units: MappingProxyType = field(default_factory=lambda: MappingProxyType({}))
+    mac_pe: bool = False
 
     def __post_init__(self):
         unknown = set(self.kwargs.values()) - set(PARAMS)
@@ -138,10 +141,10 @@ class Design:
 
 
 def _design(name, module, factory, semantics, flows=("verilog",), baselines=(), units=None,
-            **kwargs):
+            mac_pe=False, **kwargs):
     return Design(name, module, factory, MappingProxyType(kwargs), semantics,
                   frozenset(flows), tuple(MappingProxyType(b) for b in baselines),
-                  MappingProxyType(units or {}))
+                  MappingProxyType(units or {}), mac_pe)
 
 
 _ALL = ("verilog", "synth")
@@ -150,11 +153,11 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("pe", "hdl.pe", "ProcessingElement",
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
-            _ALL, ({"acc_width": 32},), acc_width="acc_width"),
+            _ALL, ({"acc_width": 32},), mac_pe=True, acc_width="acc_width"),
     _design("mxfp4_pe", "hdl.mx_pe", "MxProcessingElement",
             "MXFP4 operands (E2M1 x E2M1, E8M0 block scales), exact 14-bit block sums added "
             "in a 45-bit fixed-point window anchored at the largest block exponent (K <= 4096)",
-            _ALL),
+            _ALL, ({},), mac_pe=True),
     _design("array_{rows}x{cols}", "hdl.array", "OuterProductArray",
             "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
             "one clamp per column)",
@@ -173,10 +176,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             lanes="cols"),
     _design("fp16_fma_pe", "hdl.fp16_fma", "Fp16FmaPE",
             "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per step, "
-            "subnormals, Inf/NaN)", _ALL, ({},)),
+            "subnormals, Inf/NaN)", _ALL, ({},), mac_pe=True),
     _design("fp8_mac_pe", "hdl.fp8_mac", "Fp8MacPE",
             "FP8 E4M3 x E4M3 multiply-accumulate, FP32 accumulator (exact product, one RNE "
-            "rounding per step, subnormals, Inf/NaN accumulator)", _ALL, ({},)),
+            "rounding per step, subnormals, Inf/NaN accumulator)", _ALL, ({},), mac_pe=True),
     _design("training_units_{rows}x{cols}", "hdl.training_units", "TrainingUnits",
             "the composed datapath: R x C array, C-lane gradient unit (R4 quantizers + amax), "
             "C-lane FP16 read-out, on one clock", _ALL,

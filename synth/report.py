@@ -45,6 +45,45 @@ def ratios_of(results: dict, families) -> tuple[dict, dict]:
     return ratios, basis
 
 
+def equal_throughput(results: dict, families) -> dict:
+    """Area at equal throughput, per family: each multiply-accumulate PE of the registry
+    (``mac_pe``, one MAC per clock) and the largest placed square array (R x C MACs per
+    clock), as LUTs x clock period / MACs per clock (LUT x ns per MAC: the LUTs it takes to
+    sustain one MAC per ns)."""
+    out = {}
+    for f in families:
+        placed = {n: r[f] for n, r in results.items()
+                  if f in r and r[f].get("fits") and r[f].get("fmax_mhz")}
+        arrays = [n for n in placed if is_array(n)]
+        names = [n for n in placed if registry.parse(n)[0].mac_pe]
+        names += [max(arrays, key=pes)] if arrays else []
+        for n in names:
+            r, macs = placed[n], pes(n) if is_array(n) else 1
+            out.setdefault(f, {})[n] = {
+                "luts": r["luts"], "ff": r["ff"], "fmax_mhz": r["fmax_mhz"],
+                "macs_per_clock": macs,
+                "lut_ns_per_mac": round(r["luts"] * 1000 / r["fmax_mhz"] / macs, 1)}
+    return out
+
+
+def throughput_lines(report: dict) -> list[str]:
+    """The equal-throughput table of :func:`equal_throughput`, against the 4-bit PE."""
+    table = report.get("equal_throughput") or {}
+    if not table:
+        return []
+    lines = ["", "Area at equal throughput (LUT x ns per MAC = LUTs x clock period / MACs per "
+             "clock; lower is better):", "",
+             "| design | family | LUTs | FF | Fmax MHz | MACs / clock | LUT x ns per MAC | "
+             "/ 4-bit PE |", "|---|---|---:|---:|---:|---:|---:|---:|"]
+    for f, rows in table.items():
+        q4 = rows.get("pe", {}).get("lut_ns_per_mac")
+        for n, r in sorted(rows.items(), key=lambda kv: kv[1]["lut_ns_per_mac"]):
+            rel = f"{r['lut_ns_per_mac'] / q4:.2f}x" if q4 else ""
+            lines.append(f"| {n} | {f} | {r['luts']} | {r['ff']} | {r['fmax_mhz']:.1f} | "
+                         f"{r['macs_per_clock']} | {r['lut_ns_per_mac']} | {rel} |")
+    return lines
+
+
 #: How far below its baseline a design's Fmax may fall before ``make synth-check`` fails:
 #: nextpnr's placement is seeded, and any change to a netlist moves the placement as a new
 #: seed would; across seeds 1-8 of unchanged netlists the Fmax spread (max / min) was
@@ -124,7 +163,7 @@ def markdown(report: dict, families) -> str:
     for f, name in report.get("largest_array", {}).items():
         lines.append(f"- Largest square array placed on {FAMILIES[f]['device']}: "
                      + (f"`{name}`" if name else "**none**"))
-    lines += composed_lines(report) + critical_lines(report)
+    lines += throughput_lines(report) + composed_lines(report) + critical_lines(report)
     for msg in report.get("warnings", []):
         lines.append(f"- **WARNING**: {msg}")
     lines.append("")
@@ -186,6 +225,31 @@ def critical_lines(report: dict) -> list[str]:
                              f"`{path['to']}`, {path['logic_levels']} logic levels, "
                              f"{path['delay_ns']} ns")
     return lines if len(lines) > 3 else []
+
+
+def plot_throughput(report: dict, path: Path) -> None:
+    """Bars of LUT x ns per MAC for each design of the equal-throughput table, per family."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table = report.get("equal_throughput") or {}
+    names = sorted({n for rows in table.values() for n in rows}, key=size_key)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    width = 0.8 / max(len(table), 1)
+    for i, (f, rows) in enumerate(table.items()):
+        xs = [k + i * width for k, n in enumerate(names) if n in rows]
+        ax.bar(xs, [rows[n]["lut_ns_per_mac"] for n in names if n in rows], width, label=f)
+    ax.set_xticks([k + width * (len(table) - 1) / 2 for k in range(len(names))], names,
+                  rotation=20, fontsize=8)
+    ax.set_yscale("log")
+    ax.set_ylabel("LUT x ns per MAC (lower is better)")
+    ax.set_title("Area at equal throughput (Yosys LUTs x nextpnr clock period)")
+    ax.grid(True, axis="y", which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def plot(report: dict, families, path: Path) -> None:

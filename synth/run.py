@@ -20,7 +20,8 @@ from pathlib import Path
 from golden.cli import output_dir
 from hdl import registry
 from synth.flow import FAMILIES, LARGER, MEASURED, REPO, measure, tool_versions
-from synth.report import markdown, plot, ratios_of, write_baselines
+from synth.report import (equal_throughput, markdown, plot, plot_throughput, ratios_of,
+                          write_baselines)
 from synth.search import ACC_WIDTH, ARRAY, array, array_name, largest_array, largest_square
 
 #: Registry entries measured as they are (no size parameter).
@@ -139,6 +140,7 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
         "semantics": {n: registry.parse(n)[0].semantics for n in results},
         "ratios": ratios,
         "ratio_basis": basis,
+        "equal_throughput": equal_throughput(results, families),
         "largest_array": largest,
         "composed": composed,
         "warnings": warnings,
@@ -150,8 +152,9 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
     (out / "synth.json").write_text(json.dumps(report, indent=1) + "\n")
     (out / "synth.md").write_text(markdown(report, families))
     plot(report, families, out / "synth_luts.png")
-    log(f"synth: wrote {out / 'synth.json'}, {out / 'synth.md'}, {out / 'synth_luts.png'} "
-        f"in {report['wall_s']} s")
+    plot_throughput(report, out / "synth_throughput.png")
+    log(f"synth: wrote {out / 'synth.json'}, {out / 'synth.md'}, {out / 'synth_luts.png'}, "
+        f"{out / 'synth_throughput.png'} in {report['wall_s']} s")
     return report
 
 

@@ -211,3 +211,21 @@ def test_a_yosys_assertion_with_hierarchy_kept_falls_back_to_the_flat_netlist(
     report = {"designs": {vname: {"ice40": dict(got, fmax_mhz=None, fits=None)}},
               "ratios": {}, "semantics": {}}
     assert f"| {vname} | 120 †" in report_mod.markdown(report, ["ice40"])
+
+
+def test_equal_throughput_is_luts_times_period_per_mac():
+    """MAC PEs at one MAC per clock, the largest *placed* array at R x C; a design that does
+    not fit or has no Fmax is left out; the table compares each with the 4-bit PE."""
+    def r(luts, fmax, fits=True):
+        return {"luts": luts, "ff": 1, "fmax_mhz": fmax, "fits": fits}
+    results = {"pe": {"ice40": r(159, 117.1)}, "fp16_fma_pe": {"ice40": r(1151, 18.8)},
+               "readout": {"ice40": r(385, 124.5)}, "array_4x4": {"ice40": r(3289, 123.8)},
+               "array_6x6": {"ice40": r(7436, None, fits=False)}}
+    table = report_mod.equal_throughput(results, ["ice40"])["ice40"]
+    assert set(table) == {"pe", "fp16_fma_pe", "array_4x4"}
+    assert table["pe"]["lut_ns_per_mac"] == round(159 * 1000 / 117.1, 1) == 1357.8
+    assert table["array_4x4"]["macs_per_clock"] == 16
+    assert table["array_4x4"]["lut_ns_per_mac"] == round(3289 * 1000 / 123.8 / 16, 1)
+    lines = report_mod.throughput_lines({"equal_throughput": {"ice40": table}})
+    fp16 = next(line for line in lines if line.startswith("| fp16_fma_pe |"))
+    assert fp16.endswith(f"| {1151 * 1000 / 18.8 / (159 * 1000 / 117.1):.2f}x |")
