@@ -31,6 +31,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
+from hdl.stream import accumulate_products
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp16Multiply", "Fp16ProductAdd", "Fp16FmaCore",
            "Fp16FmaPE"]
@@ -221,33 +222,6 @@ class Fp16FmaPE(wiring.Component):
         m = Module()
         m.submodules.multiply = multiply = Fp16Multiply()
         m.submodules.add = add = Fp16ProductAdd()
-
-        stage_valid = Signal()
-        stage_first = Signal()
-        stage_last = Signal()
-        stage_product = Signal(PRODUCT_LAYOUT)
-        acc = Signal(16)
-
-        advance = ~self.o_acc.valid | self.o_acc.ready
-        m.d.comb += [
-            self.i_beat.ready.eq(advance),
-            multiply.a.eq(self.i_beat.payload.a),
-            multiply.b.eq(self.i_beat.payload.b),
-            add.product.eq(stage_product),
-            add.c.eq(Mux(stage_first, 0x8000, acc)),
-            self.o_acc.payload.eq(acc),
-        ]
-        with m.If(self.o_acc.ready):
-            m.d.sync += self.o_acc.valid.eq(0)
-        with m.If(advance):
-            m.d.sync += [
-                stage_valid.eq(self.i_beat.valid),
-                stage_first.eq(self.i_beat.payload.first),
-                stage_last.eq(self.i_beat.payload.last),
-                stage_product.eq(multiply.product),
-            ]
-            with m.If(stage_valid):
-                m.d.sync += acc.eq(add.result)
-                with m.If(stage_last):
-                    m.d.sync += self.o_acc.valid.eq(1)
+        accumulate_products(m, self.i_beat, self.o_acc, multiply, add, PRODUCT_LAYOUT,
+                            0x8000)
         return m

@@ -12,9 +12,9 @@ amax tracker, to the first cycle its status outputs include the beat).
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Module, Mux, Signal
 
-__all__ = ["Pipeline"]
+__all__ = ["Pipeline", "accumulate_products"]
 
 
 class Pipeline:
@@ -95,3 +95,44 @@ class Pipeline:
                 feeding = valid
         m.d.comb += [downstream.valid.eq(valids[-1]),
                      downstream.payload.eq(self._loads[-1][0] if payload is None else payload)]
+
+
+def accumulate_products(m: Module, i_beat, o_acc, multiply, add, product_shape,
+                        start: int) -> None:
+    """The stream shell of a floating-point MAC PE (FP16 FMA, FP8 MAC): ``acc <- add(acc,
+    multiply(a, b))`` per beat of ``i_beat`` (payload ``a``, ``b``, ``first``, ``last``).
+
+    ``multiply`` (ports ``a``, ``b``, ``product``) is combinational on the input beat and its
+    product is registered; ``add`` (ports ``product``, ``c``, ``result``) adds that register to
+    the accumulator, or to ``start`` (the encoding of -0) on a ``first`` beat. A ``last`` beat
+    puts the updated accumulator on ``o_acc`` two cycles after its handshake and holds it until
+    taken; the input stalls meanwhile (``i_beat.ready`` = ``~o_acc.valid | o_acc.ready``).
+    """
+    stage_valid = Signal()
+    stage_first = Signal()
+    stage_last = Signal()
+    stage_product = Signal(product_shape)
+    acc = Signal(len(o_acc.payload))
+
+    moves = ~o_acc.valid | o_acc.ready
+    m.d.comb += [
+        i_beat.ready.eq(moves),
+        multiply.a.eq(i_beat.payload.a),
+        multiply.b.eq(i_beat.payload.b),
+        add.product.eq(stage_product),
+        add.c.eq(Mux(stage_first, start, acc)),
+        o_acc.payload.eq(acc),
+    ]
+    with m.If(o_acc.ready):
+        m.d.sync += o_acc.valid.eq(0)
+    with m.If(moves):
+        m.d.sync += [
+            stage_valid.eq(i_beat.valid),
+            stage_first.eq(i_beat.payload.first),
+            stage_last.eq(i_beat.payload.last),
+            stage_product.eq(multiply.product),
+        ]
+        with m.If(stage_valid):
+            m.d.sync += acc.eq(add.result)
+            with m.If(stage_last):
+                m.d.sync += o_acc.valid.eq(1)
