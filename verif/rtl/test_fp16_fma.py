@@ -55,9 +55,9 @@ def run_core(name, simulator, triples):
     path = BUILD / name / simulator / "vectors.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b, c=c, want=fp16_fma_bits(a, b, c))
-    run_cocotb(Fp16FmaLanes(LANES), name=name, test_module="verif.rtl.tb_fp16_fma",
+    run_cocotb(Fp16FmaLanes(LANES), name=name, test_module="verif.rtl.tb_float_mac",
                simulator=simulator, testcase="core_vectors",
-               env={"FMA_VECTORS": path, "FMA_LANES": LANES})
+               env={"MAC_PE": "fp16", "MAC_VECTORS": path, "MAC_LANES": LANES})
 
 
 def run_pe(name, simulator, rng, tiles, tb_seed):
@@ -71,9 +71,10 @@ def run_pe(name, simulator, rng, tiles, tb_seed):
     path = BUILD / name / simulator / "tiles.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b, first=first, last=last, want=want)
-    run_cocotb(Fp16FmaPE(), name=name, test_module="verif.rtl.tb_fp16_fma",
+    run_cocotb(Fp16FmaPE(), name=name, test_module="verif.rtl.tb_float_mac",
                simulator=simulator, testcase="pe_stream",
-               env={"FMA_TILES": path, "TB_SEED": tb_seed, "TB_STALL": 0.3})
+               env={"MAC_PE": "fp16", "MAC_TILES": path, "TB_SEED": tb_seed,
+                    "TB_STALL": 0.3})
 
 
 def class_triples():

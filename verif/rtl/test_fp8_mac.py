@@ -77,9 +77,9 @@ def run_core(name, simulator, parts):
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a.astype(np.uint8), b=b.astype(np.uint8), c=c.astype(np.uint32),
              want=fp8_mac_bits(c, a, b))
-    run_cocotb(Fp8MacLanes(LANES), name=name, test_module="verif.rtl.tb_fp8_mac",
+    run_cocotb(Fp8MacLanes(LANES), name=name, test_module="verif.rtl.tb_float_mac",
                simulator=simulator, testcase="core_vectors",
-               env={"MAC_VECTORS": path, "MAC_LANES": LANES})
+               env={"MAC_PE": "fp8", "MAC_VECTORS": path, "MAC_LANES": LANES})
 
 
 def run_pe(name, simulator, rng, tiles, tb_seed):
@@ -93,9 +93,10 @@ def run_pe(name, simulator, rng, tiles, tb_seed):
     path = BUILD / name / simulator / "tiles.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b, first=first, last=last, want=np.array(want, np.uint32))
-    run_cocotb(Fp8MacPE(), name=name, test_module="verif.rtl.tb_fp8_mac",
+    run_cocotb(Fp8MacPE(), name=name, test_module="verif.rtl.tb_float_mac",
                simulator=simulator, testcase="pe_stream",
-               env={"MAC_TILES": path, "TB_SEED": tb_seed, "TB_STALL": 0.3})
+               env={"MAC_PE": "fp8", "MAC_TILES": path, "TB_SEED": tb_seed,
+                    "TB_STALL": 0.3})
 
 
 def test_core_pairs(simulator, seed):
