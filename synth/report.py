@@ -47,16 +47,14 @@ def ratios_of(results: dict, families) -> tuple[dict, dict]:
 
 def equal_throughput(results: dict, families) -> dict:
     """Area at equal throughput, per family: each multiply-accumulate PE of the registry
-    (``mac_pe``, one MAC per clock) and the largest placed square array (R x C MACs per
-    clock), as LUTs x clock period / MACs per clock (LUT x ns per MAC: the LUTs it takes to
-    sustain one MAC per ns)."""
+    (``mac_pe``, one MAC per clock) and every placed square array (R x C MACs per clock), as
+    LUTs x clock period / MACs per clock (LUT x ns per MAC: the LUTs it takes to sustain one
+    MAC per ns)."""
     out = {}
     for f in families:
         placed = {n: r[f] for n, r in results.items()
                   if f in r and r[f].get("fits") and r[f].get("fmax_mhz")}
-        arrays = [n for n in placed if is_array(n)]
-        names = [n for n in placed if registry.parse(n)[0].mac_pe]
-        names += [max(arrays, key=pes)] if arrays else []
+        names = [n for n in placed if is_array(n) or registry.parse(n)[0].mac_pe]
         for n in names:
             r, macs = placed[n], pes(n) if is_array(n) else 1
             out.setdefault(f, {})[n] = {

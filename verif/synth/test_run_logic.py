@@ -174,6 +174,34 @@ def test_a_yosys_failure_on_the_composed_top_is_a_warning_not_a_crash(monkeypatc
     assert units["readout"]["luts"] is None and units["array"]["luts"] == 1
 
 
+#: The tail of Yosys 0.70's log when ABC9 asserts on a kept hierarchy.
+ASSERT_LOG = ("ERROR: Assert `GetSize(conn.first) == GetSize(conn.second)' failed in "
+              "kernel/rtlil.cc:2490.\n")
+
+
+@pytest.mark.parametrize("log_text", ["ERROR: Can't open input file `x.v' for reading\n",
+                                      None])
+def test_any_other_yosys_failure_raises_without_a_flat_run(tmp_path, monkeypatch, log_text):
+    """Only the internal assertion falls back: a script error, a killed Yosys (no log) or
+    anything else raises, and nothing is cached."""
+    import subprocess
+    vname, component = registry.build("pe")
+    scripts = []
+
+    def yosys(cmd, cwd, **kw):
+        scripts.append(cmd)
+        if log_text is not None:
+            (Path(cwd) / "yosys.log").write_text(log_text)
+        raise subprocess.CalledProcessError(1, cmd)
+
+    monkeypatch.setattr(flow, "WORK", tmp_path / "work")
+    monkeypatch.setattr(flow, "CACHE", tmp_path / "cache")
+    monkeypatch.setattr(flow.subprocess, "run", yosys)
+    with pytest.raises(subprocess.CalledProcessError):
+        flow.measure(vname, component, "ice40", place=False, log=lambda s: None)
+    assert len(scripts) == 1 and not list((tmp_path / "cache").glob("*.json"))
+
+
 def test_a_yosys_assertion_with_hierarchy_kept_falls_back_to_the_flat_netlist(
         tmp_path, monkeypatch):
     """Yosys 0.70's ABC9 assertion on a kept hierarchy: the area comes from the flat run,
@@ -185,7 +213,7 @@ def test_a_yosys_assertion_with_hierarchy_kept_falls_back_to_the_flat_netlist(
     def yosys(cmd, cwd, **kw):
         script = cmd[cmd.index("-p") + 1]
         scripts.append(script)
-        (Path(cwd) / "yosys.log").write_text("ABC9 assertion\n")
+        (Path(cwd) / "yosys.log").write_text(ASSERT_LOG)
         if "keep_hierarchy" in script:
             raise subprocess.CalledProcessError(134, cmd)
         stat = {"modules": {f"\\{vname}": {"num_cells_by_type": {
@@ -214,15 +242,16 @@ def test_a_yosys_assertion_with_hierarchy_kept_falls_back_to_the_flat_netlist(
 
 
 def test_equal_throughput_is_luts_times_period_per_mac():
-    """MAC PEs at one MAC per clock, the largest *placed* array at R x C; a design that does
-    not fit or has no Fmax is left out; the table compares each with the 4-bit PE."""
+    """MAC PEs at one MAC per clock, every placed array at R x C; a design that does not fit,
+    has no Fmax or is no MAC unit is left out; the table compares each with the 4-bit PE."""
     def r(luts, fmax, fits=True):
         return {"luts": luts, "ff": 1, "fmax_mhz": fmax, "fits": fits}
     results = {"pe": {"ice40": r(159, 117.1)}, "fp16_fma_pe": {"ice40": r(1151, 18.8)},
                "readout": {"ice40": r(385, 124.5)}, "array_4x4": {"ice40": r(3289, 123.8)},
+               "array_2x2": {"ice40": r(816, 124.3)},
                "array_6x6": {"ice40": r(7436, None, fits=False)}}
     table = report_mod.equal_throughput(results, ["ice40"])["ice40"]
-    assert set(table) == {"pe", "fp16_fma_pe", "array_4x4"}
+    assert set(table) == {"pe", "fp16_fma_pe", "array_2x2", "array_4x4"}
     assert table["pe"]["lut_ns_per_mac"] == round(159 * 1000 / 117.1, 1) == 1357.8
     assert table["array_4x4"]["macs_per_clock"] == 16
     assert table["array_4x4"]["lut_ns_per_mac"] == round(3289 * 1000 / 123.8 / 16, 1)
