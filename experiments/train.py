@@ -3,6 +3,7 @@
     python -m experiments.train --out build/reports                 # digits (5 seeds each)
     python -m experiments.train --out build/reports --ablations     # + the ablation table
     python -m experiments.train --dataset fashion-mnist             # 3 seeds, + all-layers 4-bit
+    python -m experiments.train --format mxfp4                      # hidden layers in MXFP4
 
 On a data set other than digits the main table also trains every seed with all layers 4-bit
 (``q4-all``), and the report names carry the data set: ``train_fashion-mnist.json``, ...
@@ -190,9 +191,18 @@ def main(argv=None):
     if args.fixed_scale_exp is not None and args.grad_scale != "off":
         ap.error(f"--fixed-scale-exp is only used with --grad-scale off, not with "
                  f"--grad-scale {args.grad_scale}")
-    if args.format != "q4" and (args.all_q4 or args.ablations):
-        ap.error(f"--all-q4 and --ablations are variants of the paper's scheme, not of "
-                 f"--format {args.format}")
+    if args.format != "q4":
+        # Only --rounding reaches a block-scaled format; the rest is the paper's scheme.
+        q4_only = {"--all-q4": args.all_q4, "--ablations": args.ablations,
+                   "--no-tpr": args.no_tpr, "--grad-scale": args.grad_scale != "current",
+                   "--fixed-scale-exp": args.fixed_scale_exp is not None,
+                   "--accumulate": args.accumulate != "exact",
+                   "--phase1-scale": args.phase1_scale != "shared",
+                   "--backend": args.backend != "table"}
+        given = [flag for flag, on in q4_only.items() if on]
+        if given:
+            ap.error(f"{', '.join(given)}: options of the paper's scheme, not of "
+                     f"--format {args.format}")
     if args.seeds is None:
         args.seeds = 5 if args.dataset == "digits" else 3
     if args.data_dir is not None and args.dataset != "fashion-mnist":

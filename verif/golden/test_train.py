@@ -140,8 +140,10 @@ def test_train_run_refuses_bad_arguments(kw, error, match):
     (["--grad-scale", "delayed", "--fixed-scale-exp", "0"], "--fixed-scale-exp is only used"),
     (["--ablation-seeds", "1"], "--ablation-seeds is only used with --ablations"),
     (["--seeds", "x"], "--seeds: must be a positive integer, not 'x'"),
-    (["--format", "mxfp4", "--all-q4"], "not of --format mxfp4"),
-    (["--format", "nvfp4", "--ablations"], "not of --format nvfp4"),
+    (["--format", "mxfp4", "--all-q4"], "--all-q4: options of the paper's scheme, not of "
+                                        "--format mxfp4"),
+    (["--format", "nvfp4", "--ablations", "--no-tpr"], "--ablations, --no-tpr: options"),
+    (["--format", "mxfp4", "--accumulate", "fp16"], "--accumulate: options"),
     (["--format", "fp8"], "argument --format: invalid choice"),
 ])
 def test_cli_refuses_bad_arguments(argv, match, tmp_path, capsys):
