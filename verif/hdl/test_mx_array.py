@@ -1,0 +1,93 @@
+# amaranth: UnusedElaboratable=no
+"""Amaranth-simulator tests of the MXFP4 array against golden.gemm_mx (equality only).
+
+Random block-scaled tiles back to back on 1x1, 2x3 and 3x2 arrays with idle inputs (junk
+payloads), output backpressure and NaN scales; the latency and the no-stall throughput.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from golden.gemm_mx import FRAC_BITS
+from golden.mx import MXFP4_BLOCK
+from hdl.mx_array import LATENCY, MxOuterProductArray
+from verif.lib.budget import cycle_budget
+from verif.lib.mx_tiles import check_tiles, random_tile, tile_beats
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+
+
+def run_tiles(dut, tiles, *, rnd: random.Random, stall: float, what: str):
+    """Stream ``tiles`` back to back (each input idle and the output stalled with probability
+    ``stall``), check every output against golden; returns the sources' and the sink's
+    handshake cycles."""
+    a_beats, b_beats, anchors = tile_beats(tiles)
+    n_out = len(tiles) * dut.rows
+    sources = [StreamSource(dut.i_a, a_beats, rnd=rnd, idle=stall),
+               StreamSource(dut.i_b, b_beats, rnd=rnd, idle=stall),
+               StreamSource(dut.i_anchor, anchors, rnd=rnd, idle=stall)]
+    sink = StreamSink(dut.o_c, n_out, rnd=rnd, stall=stall, as_int=True)
+    budget = cycle_budget(len(a_beats) + n_out, idle=stall, stall=stall,
+                          latency=len(tiles) * (dut.rows + LATENCY))
+
+    async def bench(ctx):
+        await run_streams(ctx, sources, [sink], budget=budget, where=f"{what}: o_c")
+
+    simulate(dut, bench)
+    check_tiles(sink.got, tiles, rows=dut.rows, cols=dut.cols, acc_width=dut.acc_width,
+                frac_bits=dut.frac_bits, what=what)
+    return [s.cycles for s in sources], sink.cycles
+
+
+@pytest.mark.parametrize("rows,cols,count", [(1, 1, 12), (2, 3, 8), (3, 2, 8)])
+def test_random_tiles_with_stalls(rows, cols, count, seed):
+    """Tiles of 1..4 blocks, exponents spread over 0..120 binades, some NaN scales."""
+    rng, rnd = np.random.default_rng(seed), random.Random(seed)
+    tiles = [random_tile(rng, rows, cols, int(rng.integers(1, 5)), nan=0.05 * (t % 2))
+             for t in range(count)]
+    run_tiles(MxOuterProductArray(rows, cols, k_max=128), tiles, rnd=rnd, stall=0.3,
+              what=f"seed {seed}, {rows}x{cols}")
+
+
+def test_nan_scales_and_narrow_window(seed):
+    """Many NaN scales in A and B, at frac_bits 4 so that most tiles lose bits."""
+    rng, rnd = np.random.default_rng(seed), random.Random(seed)
+    tiles = [random_tile(rng, 2, 3, int(rng.integers(1, 4)), nan=0.3, spread=20)
+             for _ in range(6)]
+    run_tiles(MxOuterProductArray(2, 3, k_max=128, frac_bits=4), tiles, rnd=rnd, stall=0.3,
+              what=f"seed {seed}, NaN")
+
+
+def test_latency_and_back_to_back_tiles():
+    """No stall: one beat per cycle with no bubble between tiles, and a tile's first row on
+    ``o_c`` LATENCY cycles after its last ``i_a`` handshake."""
+    rng = np.random.default_rng(4)
+    tiles = [random_tile(rng, 3, 2, blocks) for blocks in (1, 2, 1, 1)]
+    dut = MxOuterProductArray(3, 2, k_max=128, frac_bits=FRAC_BITS)
+    (sent, _, _), taken = run_tiles(dut, tiles, rnd=random.Random(4), stall=0.0,
+                                    what="no stall")
+    assert sent == list(range(len(sent)))
+    lasts = np.cumsum([a.shape[1] for a, *_ in tiles]) - 1
+    assert taken[::3] == [sent[i] + LATENCY for i in lasts]
+    assert len(sent) == 5 * MXFP4_BLOCK
+
+
+@pytest.mark.parametrize("kwargs,error,message", [
+    ({"rows": 0}, TypeError, "rows must be a positive integer, not 0"),
+    ({"cols": 2.0}, TypeError, "cols must be a positive integer, not 2.0"),
+    ({"k_max": 48}, ValueError, "k_max must be a positive multiple of 32"),
+    ({"frac_bits": -1}, ValueError, "frac_bits must be in 0..39, not -1"),
+])
+def test_bad_parameters_are_refused(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        MxOuterProductArray(**kwargs)
+
+
+def test_parameters_exposed():
+    dut = MxOuterProductArray(3, 5, k_max=256, frac_bits=8)
+    assert (dut.rows, dut.cols, dut.k_max, dut.frac_bits) == (3, 5, 256, 8)
+    assert dut.acc_width == MxOuterProductArray(1, 1, 256, 8).acc_width
+    assert MxOuterProductArray().acc_width == 45
