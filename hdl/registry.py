@@ -164,6 +164,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             ("verilog", "synth", "bench"),
             ({"rows": 4, "cols": 4, "acc_width": 32}, {"rows": 8, "cols": 8, "acc_width": 32}),
             rows="rows", cols="cols", acc_width="acc_width"),
+    _design("mxfp4_array_{rows}x{cols}", "hdl.mx_array", "MxOuterProductArray",
+            "R x C of the MXFP4 PE (codes and block scales broadcast along rows and columns, "
+            "per-output anchors from the host), 45-bit windows (K <= 4096)", _ALL,
+            rows="rows", cols="cols"),
     _design("r4_quantizer", "hdl.r4_quantizer", "R4QuantizerLane",
             "FP16 -> R4 gradient quantizer lane", _ALL, ({},)),
     _design("gradient_unit", "hdl.gradient_unit", "GradientUnit",

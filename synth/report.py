@@ -5,7 +5,7 @@ from pathlib import Path
 
 from hdl import registry
 from synth.flow import FAMILIES, REPO
-from synth.search import is_array, pes
+from synth.search import is_array, is_mac_array, pes
 
 BASELINES = REPO / "synth" / "baselines"
 #: Designs with a baseline (hdl.registry ``baselines``): instance name -> (registry name,
@@ -47,16 +47,16 @@ def ratios_of(results: dict, families) -> tuple[dict, dict]:
 
 def equal_throughput(results: dict, families) -> dict:
     """Area at equal throughput, per family: each multiply-accumulate PE of the registry
-    (``mac_pe``, one MAC per clock) and every placed square array (R x C MACs per clock), as
-    LUTs x clock period / MACs per clock (LUT x ns per MAC: the LUTs it takes to sustain one
-    MAC per ns)."""
+    (``mac_pe``, one MAC per clock) and every placed array, 4-bit or MXFP4 (R x C MACs per
+    clock), as LUTs x clock period / MACs per clock (LUT x ns per MAC: the LUTs it takes to
+    sustain one MAC per ns)."""
     out = {}
     for f in families:
         placed = {n: r[f] for n, r in results.items()
                   if f in r and r[f].get("fits") and r[f].get("fmax_mhz")}
-        names = [n for n in placed if is_array(n) or registry.parse(n)[0].mac_pe]
+        names = [n for n in placed if is_mac_array(n) or registry.parse(n)[0].mac_pe]
         for n in names:
-            r, macs = placed[n], pes(n) if is_array(n) else 1
+            r, macs = placed[n], pes(n) if is_mac_array(n) else 1
             out.setdefault(f, {})[n] = {
                 "luts": r["luts"], "ff": r["ff"], "fmax_mhz": r["fmax_mhz"],
                 "macs_per_clock": macs,

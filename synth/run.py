@@ -22,7 +22,8 @@ from hdl import registry
 from synth.flow import FAMILIES, LARGER, MEASURED, REPO, measure, tool_versions
 from synth.report import (equal_throughput, markdown, plot, plot_throughput, ratios_of,
                           write_baselines)
-from synth.search import ACC_WIDTH, ARRAY, array, array_name, largest_array, largest_square
+from synth.search import (ACC_WIDTH, ARRAY, MX_ARRAY, array, array_name, largest_array,
+                          largest_square)
 
 #: Registry entries measured as they are (no size parameter).
 FIXED_DESIGNS = tuple(d.name for d in registry.designs("synth") if not d.sized)
@@ -30,7 +31,10 @@ FIXED_DESIGNS = tuple(d.name for d in registry.designs("synth") if not d.sized)
 ARRAY_SIZES = (2, 4, 8)
 #: Sized registry entries other than the array (the composed top): measured at the largest
 #: square size that places, and at :data:`COMPOSED_SIDE` on the larger part if that is less.
-COMPOSED = tuple(d.name for d in registry.designs("synth") if d.sized and d.name != ARRAY)
+COMPOSED = tuple(d.name for d in registry.designs("synth")
+                 if d.sized and d.name not in (ARRAY, MX_ARRAY))
+#: MXFP4 arrays measured (no device search: each PE is about 2.7x the 4-bit one).
+MX_ARRAY_SIZES = (4,)
 #: The size the issue asks the composed top at (8x8: the array size of the training runs).
 COMPOSED_SIDE = 8
 
@@ -118,6 +122,8 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
     composed: dict[str, dict] = {name: {} for name in COMPOSED}
     warnings: list[str] = []
     jobs = _designs(log) + [(array_name(n), lambda n=n: array(n)[1]) for n in ARRAY_SIZES]
+    jobs += [(registry.instance_name(MX_ARRAY, rows=n, cols=n),
+              lambda n=n: registry.build(MX_ARRAY, rows=n, cols=n)[1]) for n in MX_ARRAY_SIZES]
     for family in families:
         log(f"synth: {family}: {len(jobs)} designs ({FAMILIES[family]['device']})")
         for k, (vname, factory) in enumerate(jobs, 1):

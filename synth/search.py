@@ -13,6 +13,9 @@ from hdl import registry
 from synth.flow import FAMILIES, measure
 
 ARRAY = "array_{rows}x{cols}"
+#: The MXFP4 array: R x C MACs per clock like :data:`ARRAY`, but not the array the device
+#: search sizes.
+MX_ARRAY = "mxfp4_array_{rows}x{cols}"
 
 #: Accumulator width of every array measured.
 ACC_WIDTH = 32
@@ -33,6 +36,11 @@ def pes(name: str) -> int:
 
 def is_array(name: str) -> bool:
     return registry.parse(name)[0].name == ARRAY
+
+
+def is_mac_array(name: str) -> bool:
+    """An array of one-MAC-per-clock PEs (4-bit or MXFP4): R x C MACs per clock."""
+    return registry.parse(name)[0].name in (ARRAY, MX_ARRAY)
 
 
 def side_estimate(results: dict, family: str, log) -> int:
