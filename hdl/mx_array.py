@@ -19,8 +19,8 @@ from amaranth.hdl import Module, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
 from golden.checks import check_int_in_range
+from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
 from hdl.mx_pe import LATENCY as PE_LATENCY
 from hdl.mx_pe import MxProcessingElement, check_k_max, mx_result_layout
 from hdl.params import check_positive_int

@@ -11,6 +11,8 @@
 - :mod:`verif.lib.gemm_jobs`: GEMM jobs for the array, their beats and the golden check;
 - :mod:`verif.lib.mx_dots`: MXFP4 dot products for the MXFP4 PE: beats, golden results and
   the PE's framing model;
+- :mod:`verif.lib.mx_tiles`: MXFP4 tiles for the MXFP4 array, their beats and the golden
+  check;
 - :mod:`verif.lib.simulators`: the simulators the cocotb tests run under;
 - :mod:`verif.lib.gradients`, :mod:`verif.lib.control_model`: golden-side models the gradient
   tests run beside the DUT.
