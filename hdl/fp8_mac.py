@@ -199,7 +199,7 @@ class Fp8MacPE(wiring.Component):
     i_beat : In(stream.Signature(:data:`BEAT_LAYOUT`))
     o_acc : Out(stream.Signature(32))
         The FP32 accumulator at the end of each tile.
-    latency : int
+    LATENCY : int
         Cycles from accepting a ``last`` beat to ``o_acc.valid``.
     """
 
@@ -207,7 +207,7 @@ class Fp8MacPE(wiring.Component):
     o_acc: Out(stream.Signature(32))
 
     @property
-    def latency(self) -> int:
+    def LATENCY(self) -> int:
         return 2
 
     def elaborate(self, platform):
