@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from nn import Conv2d, Flatten, Linear, Pact, PixelQuant, Relu, Sequential
+from nn import BlockQuant, Conv2d, Flatten, Linear, Pact, PixelQuant, Relu, Sequential
 
 MODELS = ("mlp", "cnn")
 #: "fp32": everything FP32. "q4": every hidden layer 4-bit, first and last layer GEMMs FP32,
@@ -45,10 +45,16 @@ def hparams_of(dataset: str) -> dict:
 
 
 def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha=4.0,
-                image_shape=(1, 8, 8), n_classes=10, hidden=128, strides=(1, 2, 1)):
+                image_shape=(1, 8, 8), n_classes=10, hidden=128, strides=(1, 2, 1),
+                quantize_last_input=False):
     """The MLP in-hidden-hidden-hidden-classes or the CNN conv16-conv32-conv32-fc (3x3
     kernels, padding 1, ``strides``) under a precision policy, for inputs of ``image_shape``
-    (C, H, W) (digits: 64-128-128-128-10, conv strides 1, 2, 1 and fc 512-10)."""
+    (C, H, W) (digits: 64-128-128-128-10, conv strides 1, 2, 1 and fc 512-10).
+    ``quantize_last_input`` (FP4 policies only) quantizes the FP32 last layer's input to the
+    policy's format, as ``q4``'s last layer reads PACT codes."""
+    if quantize_last_input and policy not in ("mxfp4", "nvfp4"):
+        raise ValueError(f"quantize_last_input is for the mxfp4 and nvfp4 policies, not "
+                         f"{policy!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
@@ -75,6 +81,8 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
             h, w = -(-h // stride), -(-w // stride)       # 3x3 kernel, padding 1
         layers += [Flatten("flatten"), Linear("fc", chans[-1] * h * w, n_classes,
                                               precision=edge, rng=rng)]
+    if quantize_last_input:
+        layers.insert(len(layers) - 1, BlockQuant("last_input", policy))
     return Sequential(layers)
 
 

@@ -7,7 +7,9 @@ Every seed trains FP32 and then each scheme of ``--formats`` (default: the paper
 scheme ``q4``, ``mxfp4`` and ``nvfp4``) with the same model, data order and hyper-parameters;
 first and last layers stay FP32 in every scheme. Writes ``formats.json`` (summary and per-run
 rows) and ``formats.md`` (the table), with the data set in the name beside digits
-(``formats_mnist1d.md``). docs/training.md, "Format shoot-out", explains the counters.
+(``formats_mnist1d.md``). ``--quantize-last-input`` quantizes the FP32 last layer's input
+to the format in the FP4 schemes too, as ``q4``'s last layer reads PACT codes (reports
+``formats*_lastq.*``). docs/training.md, "Format shoot-out", explains the counters.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def main(argv=None):
                     help="seeds per scheme (default 5 on digits, 3 on the larger sets)")
     ap.add_argument("--epochs", type=positive_int, default=None,
                     help="override every model's epochs")
+    ap.add_argument("--quantize-last-input", action="store_true",
+                    help="FP4 schemes: quantize the last layer's input to the format too")
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
     from tqdm import tqdm
@@ -96,7 +100,8 @@ def main(argv=None):
         data = load(args.dataset, args.data_dir)
     except DatasetError as err:
         raise SystemExit(f"experiments.shootout: {err}") from None
-    tag = "" if args.dataset == "digits" else f"_{args.dataset}"
+    tag = ("" if args.dataset == "digits" else f"_{args.dataset}") + (
+        "_lastq" if args.quantize_last_input else "")
     paths = {k: args.out / f"formats{tag}.{k}" for k in ("json", "md")}
     args.out.mkdir(parents=True, exist_ok=True)
     for p in paths.values():
@@ -110,14 +115,17 @@ def main(argv=None):
         for m in models:
             for seed in seeds:
                 for policy in ("fp32", *formats):
+                    fp4 = policy in ("mxfp4", "nvfp4")
                     rows.append(train_run(m, policy, seed, data=data, epochs=args.epochs,
                                           backend=backend if policy == "q4" else None,
-                                          progress=bar))
+                                          progress=bar, quantize_last_input=fp4
+                                          and args.quantize_last_input))
     cmd = "python -m experiments.shootout " + " ".join(argv or sys.argv[1:])
     text = table(rows, models, formats)
     write_report(paths["json"], json.dumps(
         {"command": cmd, "dataset": args.dataset, "fingerprint": fingerprint(data),
          "seeds": len(seeds), "formats": formats,
+         "quantize_last_input": args.quantize_last_input,
          "summary": {m: {f: summarize(rows, m, other=f) for f in formats} for m in models},
          "runs": rows}, indent=1))
     write_report(paths["md"], f"Command: `{cmd}`\n\n{text}\n")

@@ -49,12 +49,13 @@ def evaluate(net: Sequential, model: str, x, y, ctx, batch=512,
 def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=QuantConfig(),
               backend: Backend | None = None, epochs=None, lr=None, batch=None,
               pact_alpha=None, max_steps=None, progress=None, on_start=None,
-              on_step=None) -> dict:
+              on_step=None, quantize_last_input=False) -> dict:
     """One training run; returns its row (accuracy per epoch, epoch times, counters).
 
     ``on_start(net, ctx)`` is called once the model and its step context exist, ``on_step(ctx,
     loss)`` after every optimizer step (``ctx.step`` already counts it): hooks for a driver
     that follows the run, such as the RTL run's lockstep check (sim/train_rtl.py).
+    ``quantize_last_input``: see experiments.models.build_model (FP4 policies only).
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
@@ -70,7 +71,7 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
     rng = np.random.default_rng(seed)
     net = build_model(model, policy, rng, pact_alpha=hp["pact_alpha"],
                       image_shape=data.image_shape, n_classes=data.n_classes,
-                      **ARCH.get(data.name, {}))
+                      quantize_last_input=quantize_last_input, **ARCH.get(data.name, {}))
     params = [layer for layer in net.layers if layer.params]
     opt = Sgd(params, lr=hp["lr"])
     ctx = StepContext(backend or TableBackend(), config, run_seed=seed)
@@ -109,7 +110,7 @@ def train_run(model: str, policy: str, seed: int, *, data: Dataset, config=Quant
             break
     return {"model": model, "policy": policy, "seed": seed, "dataset": data.name,
             "config": asdict(config),
-            "hparams": hp, "test_acc": acc, "final_acc": acc[-1], "train_loss": losses,
+            "hparams": hp, "quantize_last_input": quantize_last_input, "test_acc": acc, "final_acc": acc[-1], "train_loss": losses,
             "epoch_s": times, "stats": dict(ctx.stats),
             "alphas": {l.name: float(l.params["alpha"]) for l in params if "alpha" in l.params}}
 

@@ -5,10 +5,11 @@
 """
 
 from nn.context import QuantConfig, StepContext, grad_seed
-from nn.layers import Conv2d, Flatten, Layer, Linear, Pact, PixelQuant, QAct, Relu
+from nn.layers import (BlockQuant, Conv2d, Flatten, Layer, Linear, Pact, PixelQuant, QAct,
+                       Relu)
 from nn.model import Sequential, softmax_xent
 from nn.optim import ParamOptions, Sgd
 
-__all__ = ["Conv2d", "Flatten", "Layer", "Linear", "Pact", "ParamOptions", "PixelQuant", "QAct",
-           "QuantConfig", "Relu", "Sequential", "Sgd", "StepContext", "grad_seed",
+__all__ = ["BlockQuant", "Conv2d", "Flatten", "Layer", "Linear", "Pact", "ParamOptions",
+           "PixelQuant", "QAct", "QuantConfig", "Relu", "Sequential", "Sgd", "StepContext", "grad_seed",
            "softmax_xent"]

@@ -170,6 +170,28 @@ class Relu(Layer):
         return np.where(self._mask, dy, 0).astype(dy.dtype)
 
 
+class BlockQuant(Layer):
+    """An activation quantized to a block-scaled FP4 format (``"mxfp4"`` / ``"nvfp4"``) along
+    its features, round to nearest, for an FP32 layer that should read it as a 4-bit layer
+    would (the format shoot-out's ``--quantize-last-input``); the gradient passes straight
+    through. Input (N, features), FP32."""
+
+    def __init__(self, name: str, fmt: str):
+        super().__init__(name)
+        if fmt not in BLOCK_FORMATS:
+            raise ValueError(f"fmt must be one of {tuple(BLOCK_FORMATS)}, not {fmt!r}")
+        self.fmt = fmt
+
+    def forward(self, x, ctx):
+        x = check_finite(x, f"{self.name} input")
+        self._out_shape = x.shape
+        return block_quantize(x, self.fmt, 1, stats=ctx.stats)
+
+    def backward(self, dy, ctx, need_dx=True):
+        self._check_grad(dy, self._out_shape)
+        return dy
+
+
 class Flatten(Layer):
     """(N, C, H, W) -> (N, C*H*W), for FP32 arrays and 4-bit activations alike."""
 

@@ -137,3 +137,23 @@ def test_shootout_refuses_bad_arguments(argv, match, tmp_path, capsys):
     with pytest.raises(SystemExit) as info:
         shootout.main(["--out", str(tmp_path)] + argv)
     assert info.value.code == 2 and match in capsys.readouterr().err
+
+
+def test_quantize_last_input_puts_a_block_quantizer_before_the_last_layer():
+    net = build_model("mlp", "mxfp4", np.random.default_rng(0), quantize_last_input=True)
+    assert [type(l).__name__ for l in net.layers[-2:]] == ["BlockQuant", "Linear"]
+    ctx = StepContext(TableBackend(), QuantConfig(), run_seed=1)
+    x = np.random.default_rng(SEED).standard_normal((4, 40)).astype(np.float32)
+    q = net.layers[-2]
+    assert np.array_equal(q.forward(x, ctx), block_quantize(x, "mxfp4", 1))
+    assert q.backward(x, ctx) is x                    # the gradient passes straight through
+    with pytest.raises(ValueError, match="for the mxfp4 and nvfp4 policies"):
+        build_model("mlp", "q4", np.random.default_rng(0), quantize_last_input=True)
+
+
+def test_shootout_with_quantized_last_input_names_its_reports(tmp_path):
+    shootout.main(["--out", str(tmp_path), "--models", "mlp", "--seeds", "1", "--epochs",
+                   "1", "--formats", "mxfp4", "--quantize-last-input"])
+    report = json.loads((tmp_path / "formats_lastq.json").read_text())
+    assert report["quantize_last_input"] is True
+    assert [r["quantize_last_input"] for r in report["runs"]] == [False, True]
