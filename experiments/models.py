@@ -5,15 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 from nn import BlockQuant, Conv2d, Flatten, Linear, Pact, PixelQuant, Relu, Sequential
+from nn.blockfp import BLOCK_FORMATS
 
 MODELS = ("mlp", "cnn")
 #: "fp32": everything FP32. "q4": every hidden layer 4-bit, first and last layer GEMMs FP32,
 #: every hidden activation PACT UINT4. "q4-all": all layers 4-bit, pixels quantized to UINT4.
 #: "mxfp4", "nvfp4": every hidden layer's GEMM operands in that block-scaled FP4 format (ReLU
 #: activations, quantized by the next layer), first and last layers FP32, as "q4".
-POLICIES = ("fp32", "q4", "q4-all", "mxfp4", "nvfp4")
+POLICIES = ("fp32", "q4", "q4-all") + tuple(BLOCK_FORMATS)
 #: The 4-bit schemes of the format shoot-out: the paper's and the block-scaled FP4 formats.
-FORMAT_POLICIES = ("q4", "mxfp4", "nvfp4")
+FORMAT_POLICIES = ("q4",) + tuple(BLOCK_FORMATS)
 
 #: Training hyper-parameters per model on digits (chosen on the test split of a 1-seed sweep;
 #: see docs).
@@ -52,14 +53,14 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
     (C, H, W) (digits: 64-128-128-128-10, conv strides 1, 2, 1 and fc 512-10).
     ``quantize_last_input`` (FP4 policies only) quantizes the FP32 last layer's input to the
     policy's format, as ``q4``'s last layer reads PACT codes."""
-    if quantize_last_input and policy not in ("mxfp4", "nvfp4"):
+    if quantize_last_input and policy not in BLOCK_FORMATS:
         raise ValueError(f"quantize_last_input is for the mxfp4 and nvfp4 policies, not "
                          f"{policy!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
-    inner = {"fp32": "fp32", "mxfp4": "mxfp4", "nvfp4": "nvfp4"}.get(policy, "q4")
+    inner = policy if policy == "fp32" or policy in BLOCK_FORMATS else "q4"
     edge = "q4" if policy == "q4-all" else "fp32"
 
     def act(name):

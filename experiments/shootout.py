@@ -27,6 +27,7 @@ from experiments.report import summarize, write_report
 from experiments.train import train_run
 from golden.backend import TableBackend
 from golden.cli import output_dir, positive_int
+from nn.blockfp import BLOCK_FORMATS
 
 #: Each scheme's name in the table and the counters summed over a run (QuantConfig defaults:
 #: stochastic gradient rounding for every scheme).
@@ -115,7 +116,7 @@ def main(argv=None):
         for m in models:
             for seed in seeds:
                 for policy in ("fp32", *formats):
-                    fp4 = policy in ("mxfp4", "nvfp4")
+                    fp4 = policy in BLOCK_FORMATS
                     rows.append(train_run(m, policy, seed, data=data, epochs=args.epochs,
                                           backend=backend if policy == "q4" else None,
                                           progress=bar, quantize_last_input=fp4

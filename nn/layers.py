@@ -285,15 +285,12 @@ class _GemmLayer(Layer):
     # ---- forward / backward on matrices
     def _forward_mat(self, x, ctx):
         w, b = self.params["w"], self.params["b"]
-        if self.precision == "fp32":
+        if self.precision != "q4":                   # FP32 values in: FP32 or a block format
             xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
             self._check_in(xv.shape)
             self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
-            return xv @ w.T + b
-        if self.precision in BLOCK_FORMATS:
-            xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
-            self._check_in(xv.shape)
-            self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
+            if self.precision == "fp32":
+                return xv @ w.T + b
             fmt, stats = self.precision, ctx.stats
             return (block_quantize(xv, fmt, 1, stats=stats)
                     @ block_quantize(w, fmt, 1, stats=stats).T + b)
