@@ -29,8 +29,9 @@ from golden.cli import output_dir, positive_int
 from experiments.data import DATASETS, Dataset, DatasetError, fingerprint, load
 from experiments.models import (ARCH, FORMAT_POLICIES, HPARAMS, MODELS, build_model,
                                 hparams_of, model_inputs)
+from experiments.pool import run_all
 from experiments.report import ablation_table, epoch_times, plot, summarize, write_report
-from golden.backend import Backend, NumpyBackend, TableBackend
+from golden.backend import Backend, TableBackend
 from golden.checks import check_int
 from nn import QuantConfig, Sequential, Sgd, StepContext, softmax_xent
 from nn.context import PHASE1_SCALES
@@ -169,6 +170,9 @@ def main(argv=None):
     ap.add_argument("--backend", choices=("table", "reference"), default="table",
                     help="4-bit arithmetic: the table-driven backend or the reference "
                          "functions (bit-identical, slower)")
+    ap.add_argument("--jobs", type=positive_int, default=1,
+                    help="training runs side by side in this many processes (default 1; "
+                         "a run's result does not depend on it)")
     ap.add_argument("--ablations", action="store_true",
                     help="also run the ablation table (the flags above are then ignored)")
     ap.add_argument("--ablation-seeds", type=positive_int, default=None,
@@ -235,27 +239,26 @@ def main(argv=None):
     def n_epochs(m):
         return args.epochs or hparams[m]["epochs"]
 
-    # One backend for every run; its quantizer tables are built before any epoch is timed.
-    backend = TableBackend().prepare(range(0, 24)) if args.backend == "table" else NumpyBackend()
-    rows = []
     # Beside the main table, the larger sets also train every layer in 4 bits.
     beside = args.dataset != "digits" and q4_policy == "q4"
-    total = sum((3 if beside else 2) * len(seeds) * n_epochs(m) for m in models)
+    tasks, main_q4 = [], []          # main_q4: the 4-bit runs of the main table
+    for m in models:
+        for seed in seeds:
+            # FP32 and 4-bit runs alternate seed by seed, so the timing ratio compares epochs
+            # run under the same machine load.
+            tasks.append(dict(model=m, policy="fp32", seed=seed, epochs=args.epochs,
+                              backend=None))
+            main_q4.append(len(tasks))
+            tasks.append(dict(model=m, policy=q4_policy, seed=seed, config=config,
+                              epochs=args.epochs, backend=args.backend))
+            if beside:
+                tasks.append(dict(model=m, policy="q4-all", seed=seed, config=config,
+                                  epochs=args.epochs, backend=args.backend))
+    total = sum(args.epochs or hparams[t["model"]]["epochs"] for t in tasks)
     with tqdm(total=total, unit="epoch", desc=f"train {args.dataset}") as bar:
-        for m in models:
-            for seed in seeds:
-                # FP32 and 4-bit epochs alternate seed by seed, so the timing ratio compares
-                # epochs run under the same machine load.
-                rows.append(train_run(m, "fp32", seed, data=data, epochs=args.epochs,
-                                      progress=bar))
-                row = train_run(m, q4_policy, seed, data=data, config=config,
-                                backend=backend, epochs=args.epochs, progress=bar)
-                row["policy"] = "q4"
-                row["q4_policy"] = q4_policy
-                rows.append(row)
-                if beside:
-                    rows.append(train_run(m, "q4-all", seed, data=data, config=config,
-                                          backend=backend, epochs=args.epochs, progress=bar))
+        rows = run_all(tasks, jobs=args.jobs, data=data, data_dir=args.data_dir, bar=bar)
+    for i in main_q4:
+        rows[i]["policy"], rows[i]["q4_policy"] = "q4", q4_policy
     summary = {m: summarize(rows, m) for m in models}
     if beside:
         for m in models:
@@ -286,29 +289,30 @@ def main(argv=None):
                   f"(gap {s['q4_all_gap_pt']:.2f} pt)")
     print(f"wrote {args.out / names['train.json']} and {args.out / names['train.png']}")
     if args.ablations:
-        run_ablations(args, models, data, rows, backend, names)
+        run_ablations(args, models, data, rows, names)
 
 
-def run_ablations(args, models, data, rows, backend, names):
+def run_ablations(args, models, data, rows, names):
     from tqdm import tqdm
 
     seeds = list(range(1, (args.ablation_seeds or args.seeds) + 1))
     fp32 = {m: float(np.mean([r["final_acc"] for r in rows if r["model"] == m
                               and r["policy"] == "fp32" and r["seed"] in seeds]))
             for m in models}
-    ab_rows = []
     hparams = hparams_of(args.dataset)
-    total = sum(len(ABLATIONS) * len(seeds) * (args.epochs or hparams[m]["epochs"])
-                for m in models)
+    tasks, variants = [], []
+    for name, policy, over in ABLATIONS:
+        cfg = replace(QuantConfig(), **over)
+        for m in models:
+            for seed in seeds:
+                tasks.append(dict(model=m, policy=policy, seed=seed, config=cfg,
+                                  epochs=args.epochs, backend=args.backend))
+                variants.append(name)
+    total = sum(args.epochs or hparams[t["model"]]["epochs"] for t in tasks)
     with tqdm(total=total, unit="epoch", desc="ablations") as bar:
-        for name, policy, over in ABLATIONS:
-            cfg = replace(QuantConfig(), **over)
-            for m in models:
-                for seed in seeds:
-                    row = train_run(m, policy, seed, data=data, config=cfg, backend=backend,
-                                    epochs=args.epochs, progress=bar)
-                    row["variant"] = name
-                    ab_rows.append(row)
+        ab_rows = run_all(tasks, jobs=args.jobs, data=data, data_dir=args.data_dir, bar=bar)
+    for row, name in zip(ab_rows, variants):
+        row["variant"] = name
     table = ablation_table(ab_rows, models, fp32, [name for name, _, _ in ABLATIONS])
     cmd = "python -m experiments.train " + " ".join(__import__("sys").argv[1:])
     write_report(args.out / names["ablations.json"], json.dumps(

@@ -201,3 +201,24 @@ def test_load_names_the_data_sets():
     assert "digits" in LOADERS
     with pytest.raises(ValueError, match="data set must be one of"):
         load("mnist-9d")
+
+
+def test_runs_in_worker_processes_give_the_rows_of_runs_in_turn():
+    """``--jobs``: the same tasks run one after another and in two worker processes give the
+    same rows, in the order given (only the epoch times may differ); a failing run raises."""
+    from experiments.pool import run_all
+
+    data = load_digits_split()
+    tasks = [dict(model="mlp", policy=p, seed=s, epochs=1, max_steps=3,
+                  backend=None if p == "fp32" else "table")
+             for s in (1, 2) for p in ("fp32", "q4")]
+    rows = {jobs: run_all(tasks, jobs=jobs, data=data) for jobs in (1, 2)}
+    for row in rows[1] + rows[2]:
+        row.pop("epoch_s")
+    assert [(r["policy"], r["seed"]) for r in rows[2]] == [("fp32", 1), ("q4", 1),
+                                                           ("fp32", 2), ("q4", 2)]
+    assert json.dumps(rows[1]) == json.dumps(rows[2])
+    with pytest.raises(TypeError, match="seed must be a non-negative integer"):
+        run_all([dict(tasks[0], seed=-1)], jobs=2, data=data)
+    with pytest.raises(ValueError, match="jobs must be a positive integer"):
+        run_all(tasks, jobs=0, data=data)
