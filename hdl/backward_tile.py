@@ -51,6 +51,10 @@ class BackwardTile(wiring.Component):
     a tile pairs with beat k of ``i_grad`` (one dY row). Configuration inputs are those of
     :class:`hdl.gradient_unit.GradientUnit` plus ``exp_offset`` of the read-out (-7 - g for
     a tile quantized with scale exponent g), sampled when a result row leaves the array.
+
+    Timing: a tile's first row is on ``o_result`` :attr:`LATENCY` (12) cycles after the
+    handshake of its last ``i_grad`` row, when ``o_result`` is ready, the tile's ``i_a`` beats
+    keep up with its ``i_grad`` rows and the array is not still draining the previous tile.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
@@ -85,6 +89,13 @@ class BackwardTile(wiring.Component):
     @property
     def acc_width(self) -> int:
         return self._acc_width
+
+    @property
+    def LATENCY(self) -> int:
+        """Cycles from the handshake of a tile's last ``i_grad`` row to the tile's first row
+        on ``o_result``: the gradient unit's ``LATENCY`` to its codes on the array's ``i_b``,
+        the array's ``LATENCY``, the read-out register (6 + 5 + 1 = 12)."""
+        return self._grad.LATENCY + self._array.LATENCY + 1
 
     def elaborate(self, platform):
         m = Module()

@@ -97,6 +97,9 @@ class ProcessingElement(wiring.Component):
         a tile's result when ``o_done`` is set (:func:`saturate` gives the clamped value).
     o_done : Out(1)
         ``o_drain`` is a finished tile: the last product entered :data:`LATENCY` cycles ago.
+    LATENCY : int
+        :data:`LATENCY` (3): a product whose ``en`` is sampled in cycle t is added in cycle
+        t + ``LATENCY``; a tile's ``o_done`` rises then for its ``last`` product.
     """
 
     def __init__(self, acc_width: int = 32):
@@ -114,6 +117,10 @@ class ProcessingElement(wiring.Component):
     @property
     def acc_width(self) -> int:
         return self._acc_width
+
+    @property
+    def LATENCY(self) -> int:
+        return LATENCY
 
     def elaborate(self, platform):
         m = Module()

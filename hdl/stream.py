@@ -7,7 +7,9 @@ its datapath.
 
 Convention: every pipelined component has a read-only ``LATENCY`` property, the cycles from a
 beat's handshake on its input to its first cycle on its output (or, for a tap such as the
-amax tracker, to the first cycle its status outputs include the beat).
+amax tracker, to the first cycle its status outputs include the beat; for an array, from a
+tile's last beat to its first result row). A component whose streams are independent paths
+(:class:`hdl.training_units.TrainingUnits`) maps each output stream's name to its latency.
 """
 
 from __future__ import annotations

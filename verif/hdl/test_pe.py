@@ -14,7 +14,7 @@ from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY, ProcessingElement
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import PERIOD, add_watchdog
+from verif.lib.sim_streams import PERIOD, add_watchdog, simulate
 from verif.lib.stimuli import clamped
 
 
@@ -173,3 +173,28 @@ def test_parameters_validated():
     dut = ProcessingElement(acc_width=24)
     assert dut.acc_width == 24
     Fragment.get(dut, None)
+
+
+def test_latency():
+    """A one-product tile whose ``en``/``last`` are sampled at the end of cycle 0 shows
+    ``o_done`` (with its product, 3 * 5 in INT4 x INT4) from cycle ``LATENCY`` and not before."""
+    dut = ProcessingElement(32)
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.mode.as_value(), mode_code("int4", "int4", 0))
+        ctx.set(dut.a, 3)
+        ctx.set(dut.b, 5)
+        ctx.set(dut.en, 1)
+        ctx.set(dut.last, 1)
+        for _ in range(dut.LATENCY + 2):
+            seen.append((ctx.get(dut.o_done), clamped(ctx.get(dut.o_drain.as_value()), 32)))
+            await ctx.tick()
+            ctx.set(dut.en, 0)
+            ctx.set(dut.last, 0)
+
+    simulate(dut, testbench)
+    done = [cycle for cycle, (d, _) in enumerate(seen) if d]
+    assert done == [dut.LATENCY], f"o_done in cycles {done}, LATENCY {dut.LATENCY}"
+    assert seen[dut.LATENCY][1] == (15, 0), "the drain is 3 * 5, no overflow"
+    assert dut.LATENCY == LATENCY == 3, "ProcessingElement.LATENCY differs from the docs"
