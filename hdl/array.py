@@ -197,7 +197,7 @@ class OuterProductArray(wiring.Component):
                     pe.last.eq(a_reg.last),
                 ]
                 with m.If(end_3):
-                    m.d.sync += chain[i][j].eq(pe.o_drain)
+                    m.d.sync += chain[i][j].eq(pe.drain)
 
         m.d.comb += [
             self.o_c.valid.eq(out_valid),

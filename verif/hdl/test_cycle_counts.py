@@ -32,29 +32,13 @@ from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout, ReadoutLanes
-from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+from verif.lib.sim_streams import run_full_rate, simulate
 
 #: Cycles from the handshake of a tile's last beat to its first result row (docs/array.md).
 ARRAY_LATENCY = 5
 #: Cycles from a tile's last gradient row to its first FP16 row: 6 + 5 + 1 (docs/gradient_unit.md).
 BACKWARD_TILE_LATENCY = 12
 TILES = 5
-
-
-def run_full_rate(dut, inputs, output, count, seed):
-    """Stream ``inputs`` ((port, beats) pairs) into ``dut`` at full rate; the sources and sink."""
-    rnd = random.Random(seed)
-    sources = [StreamSource(port, beats, rnd=rnd) for port, beats in inputs]
-    sink = StreamSink(output, count, rnd=rnd)
-    beats = max(len(s.beats) for s in sources) + count
-
-    async def testbench(ctx):
-        await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
-                          where=f"{type(dut).__name__} at full rate")
-
-    simulate(dut, testbench)
-    return sources, sink
 
 
 @pytest.mark.parametrize("rows,cols", [(2, 2), (3, 1)])

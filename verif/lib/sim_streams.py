@@ -181,6 +181,23 @@ async def stream_through(ctx, i, o, payloads, *, rnd: random.Random, stall: floa
     return sink.got
 
 
+def run_full_rate(dut, inputs, output, count: int, seed: int):
+    """Stream ``inputs`` ((port, beats) pairs) into ``dut`` with no idle cycle and take
+    ``count`` beats from stream ``output``, always ready: the (sources, sink), whose
+    ``cycles`` give each handshake's cycle (what a ``LATENCY`` check compares)."""
+    rnd = random.Random(seed)
+    sources = [StreamSource(port, beats, rnd=rnd) for port, beats in inputs]
+    sink = StreamSink(output, count, rnd=rnd)
+    beats = max(len(s.beats) for s in sources) + count
+
+    async def testbench(ctx):
+        await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
+                          where=f"{type(dut).__name__} at full rate")
+
+    simulate(dut, testbench)
+    return sources, sink
+
+
 def simulate(dut, *testbenches) -> None:
     """Run ``testbenches`` (async functions of ``ctx``) on ``dut`` with a :data:`PERIOD`
     clock until all of them return."""
