@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
 from hdl.modes import AFormat, BFormat
-from hdl.params import check_positive_int
+from hdl.params import ArrayShape, check_positive_int
 from hdl.pe import LATENCY as PE_LATENCY
 from hdl.pe import ProcessingElement, drain_layout, saturate
 
@@ -63,7 +63,7 @@ def c_layout(cols: int, acc_width: int) -> data.StructLayout:
     })
 
 
-class OuterProductArray(wiring.Component):
+class OuterProductArray(ArrayShape, wiring.Component):
     """R x C array of :class:`hdl.pe.ProcessingElement` computing ``C = A @ B`` tile by tile.
 
     A tile is an (R x K) block of A times a (K x C) block of B; its result is exactly
@@ -118,18 +118,6 @@ class OuterProductArray(wiring.Component):
             "i_b": In(stream.Signature(b_layout(self._cols))),
             "o_c": Out(stream.Signature(c_layout(self._cols, self._acc_width))),
         })
-
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
 
     @property
     def LATENCY(self) -> int:

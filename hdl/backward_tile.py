@@ -16,6 +16,7 @@ from golden.gemm import READOUT_OFFSET_BITS
 from hdl.array import OuterProductArray, a_layout
 from hdl.gradient_unit import GradientUnit, grad_in_layout
 from hdl.modes import BFormat
+from hdl.params import ArrayShape
 from hdl.r4_quantizer import SAT_COUNT_BITS
 from hdl.readout import Fp16Round
 
@@ -35,7 +36,7 @@ def result_row_layout(cols: int) -> data.StructLayout:
     return data.StructLayout({"data": data.ArrayLayout(RESULT_LAYOUT, cols), "last": 1})
 
 
-class BackwardTile(wiring.Component):
+class BackwardTile(ArrayShape, wiring.Component):
     """GradientUnit feeding a OuterProductArray's operand B, with FP16 read-out of every row.
 
     Parameters
@@ -77,18 +78,6 @@ class BackwardTile(wiring.Component):
             "next_scale_exp": Out(signed(8)),
             "nonfinite": Out(1),
         })
-
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
 
     @property
     def LATENCY(self) -> int:

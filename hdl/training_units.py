@@ -21,7 +21,7 @@ from amaranth.lib.wiring import In
 from golden.gemm import check_acc_width
 from hdl.array import OuterProductArray
 from hdl.gradient_unit import GradientUnit
-from hdl.params import check_positive_int
+from hdl.params import ArrayShape, check_positive_int
 from hdl.readout import ReadoutLanes
 
 __all__ = ["TrainingUnits", "UNIT_PORTS"]
@@ -37,7 +37,7 @@ UNIT_PORTS = {
 }
 
 
-class TrainingUnits(wiring.Component):
+class TrainingUnits(ArrayShape, wiring.Component):
     """An R x C :class:`hdl.array.OuterProductArray`, a C-lane :class:`hdl.gradient_unit.GradientUnit`
     and a C-lane :class:`hdl.readout.ReadoutLanes`, ports brought out unchanged.
 
@@ -78,18 +78,6 @@ class TrainingUnits(wiring.Component):
         super().__init__({outer: self._units[unit].signature.members[inner]
                           for unit, ports in UNIT_PORTS.items()
                           for outer, inner in ports.items()})
-
-    @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
 
     @property
     def LATENCY(self) -> Mapping[str, int]:
