@@ -12,8 +12,8 @@ from amaranth.sim import Simulator
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import (StreamSink, StreamSource, run_full_rate, run_streams,
-                                    simulate)
+from verif.lib.sim_streams import (StreamSink, StreamSource, run_streams, simulate,
+                                    tile_latencies)
 from verif.lib.stimuli import pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
@@ -65,13 +65,10 @@ def test_pe_tiles_with_stalls(seed):
 
 
 def test_pe_latency(seed):
-    """Tiles of 1, 3 and 2 beats at full rate, ``o`` always ready: each result is on ``o``
-    ``LATENCY`` (2) cycles after the handshake of its tile's ``last`` beat."""
+    """Tiles of 1, 3 and 2 beats at full rate: each result ``LATENCY`` (2) cycles after the
+    handshake of its tile's ``last`` beat."""
     dut = Fp16FmaPE()
     beats = [{"a": 0x3C00, "b": 0x3C00, "first": k == 0, "last": k == n - 1}
              for n in (1, 3, 2) for k in range(n)]
-    (source,), sink = run_full_rate(dut, [(dut.i, beats)], dut.o, 3, seed)
-    lasts = [cycle for cycle, beat in zip(source.cycles, beats) if beat["last"]]
-    assert sink.cycles == [cycle + dut.LATENCY for cycle in lasts], \
-        f"last beats accepted at {lasts}, results at {sink.cycles}"
+    assert tile_latencies(dut, beats, seed) == [dut.LATENCY] * 3
     assert dut.LATENCY == 2, "Fp16FmaPE.LATENCY differs from the docs"

@@ -198,6 +198,15 @@ def run_full_rate(dut, inputs, output, count: int, seed: int):
     return sources, sink
 
 
+def tile_latencies(dut, beats, seed: int) -> list[int]:
+    """Stream ``beats`` (payloads with a ``last`` field) into ``dut.i`` at full rate with
+    ``dut.o`` always ready: per tile, the cycles from its ``last`` beat's handshake to its
+    result on ``o`` (what ``LATENCY`` states for a PE that answers once per tile)."""
+    lasts = [k for k, beat in enumerate(beats) if beat["last"]]
+    (source,), sink = run_full_rate(dut, [(dut.i, beats)], dut.o, len(lasts), seed)
+    return [out - source.cycles[k] for out, k in zip(sink.cycles, lasts)]
+
+
 def simulate(dut, *testbenches) -> None:
     """Run ``testbenches`` (async functions of ``ctx``) on ``dut`` with a :data:`PERIOD`
     clock until all of them return."""
