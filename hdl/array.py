@@ -20,7 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
 from hdl.modes import AFormat, BFormat
-from hdl.params import check_positive_int
+from hdl.params import ArrayShape, check_positive_int
+from hdl.pe import LATENCY as PE_LATENCY
 from hdl.pe import ProcessingElement, drain_layout, saturate
 
 
@@ -62,7 +63,7 @@ def c_layout(cols: int, acc_width: int) -> data.StructLayout:
     })
 
 
-class OuterProductArray(wiring.Component):
+class OuterProductArray(ArrayShape, wiring.Component):
     """R x C array of :class:`hdl.pe.ProcessingElement` computing ``C = A @ B`` tile by tile.
 
     A tile is an (R x K) block of A times a (K x C) block of B; its result is exactly
@@ -99,12 +100,13 @@ class OuterProductArray(wiring.Component):
     tile's last add is drained straight into the result chain while the accumulators clear,
     so consecutive tiles follow each other without a bubble; the chain must then be empty,
     so a tile's last beat waits in the input register while the previous tile still drains
-    or is in flight. A tile costs ``max(K, rows + LATENCY + 1)`` cycles in steady state
-    (``max(K, rows + 4)``): the drain of tile t (R beats) overlaps tile t+1 and stalls the
-    inputs only for short K or under ``o_c`` backpressure. The first row of a tile appears
-    on ``o_c`` 5 cycles after its last beat was accepted, plus the cycles that beat waited in
-    the input register for the previous tile's drain (none from K = R + 4 on). The saturation clamp (sticky
-    saturation, golden.gemm) is applied once per column, on ``o_c``.
+    or is in flight. A tile costs ``max(K, rows + hdl.pe.LATENCY + 1)`` cycles in steady
+    state (``max(K, rows + 4)``): the drain of tile t (R beats) overlaps tile t+1 and stalls
+    the inputs only for short K or under ``o_c`` backpressure. The first row of a tile
+    appears on ``o_c`` :attr:`LATENCY` (5) cycles after its last beat was accepted, plus the
+    cycles that beat waited in the input register for the previous tile's drain (none from
+    K = R + 4 on). The saturation clamp (sticky saturation, golden.gemm) is applied once per
+    column, on ``o_c``.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
@@ -118,16 +120,12 @@ class OuterProductArray(wiring.Component):
         })
 
     @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
+    def LATENCY(self) -> int:
+        """Cycles from the handshake of a tile's last beat (the later of its ``i_a`` and
+        ``i_b`` beats) to the tile's first row on ``o_c``, when that beat does not wait for
+        the previous tile's drain: the input register, the PE's :data:`hdl.pe.LATENCY` and
+        the result chain's load (5)."""
+        return 1 + PE_LATENCY + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -187,7 +185,7 @@ class OuterProductArray(wiring.Component):
                     pe.last.eq(a_reg.last),
                 ]
                 with m.If(end_3):
-                    m.d.sync += chain[i][j].eq(pe.o_drain)
+                    m.d.sync += chain[i][j].eq(pe.drain)
 
         m.d.comb += [
             self.o_c.valid.eq(out_valid),

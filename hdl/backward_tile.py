@@ -16,6 +16,7 @@ from golden.gemm import READOUT_OFFSET_BITS
 from hdl.array import OuterProductArray, a_layout
 from hdl.gradient_unit import GradientUnit, grad_in_layout
 from hdl.modes import BFormat
+from hdl.params import ArrayShape
 from hdl.r4_quantizer import SAT_COUNT_BITS
 from hdl.readout import Fp16Round
 
@@ -35,7 +36,7 @@ def result_row_layout(cols: int) -> data.StructLayout:
     return data.StructLayout({"data": data.ArrayLayout(RESULT_LAYOUT, cols), "last": 1})
 
 
-class BackwardTile(wiring.Component):
+class BackwardTile(ArrayShape, wiring.Component):
     """GradientUnit feeding a OuterProductArray's operand B, with FP16 read-out of every row.
 
     Parameters
@@ -51,6 +52,10 @@ class BackwardTile(wiring.Component):
     a tile pairs with beat k of ``i_grad`` (one dY row). Configuration inputs are those of
     :class:`hdl.gradient_unit.GradientUnit` plus ``exp_offset`` of the read-out (-7 - g for
     a tile quantized with scale exponent g), sampled when a result row leaves the array.
+
+    Timing: a tile's first row is on ``o_result`` :attr:`LATENCY` (12) cycles after the
+    handshake of its last ``i_grad`` row, when ``o_result`` is ready, the tile's ``i_a`` beats
+    keep up with its ``i_grad`` rows and the array is not still draining the previous tile.
     """
 
     def __init__(self, rows: int = 4, cols: int = 4, acc_width: int = 32):
@@ -75,16 +80,11 @@ class BackwardTile(wiring.Component):
         })
 
     @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
+    def LATENCY(self) -> int:
+        """Cycles from the handshake of a tile's last ``i_grad`` row to the tile's first row
+        on ``o_result``: the gradient unit's ``LATENCY`` to its codes on the array's ``i_b``,
+        the array's ``LATENCY``, the read-out register (6 + 5 + 1 = 12)."""
+        return self._grad.LATENCY + self._array.LATENCY + 1
 
     def elaborate(self, platform):
         m = Module()

@@ -58,7 +58,7 @@ BEAT_LAYOUT = data.StructLayout({
     "a": unsigned(16),
     "b": unsigned(16),
     "first": unsigned(1),   # start a tile: add to -0 instead of the accumulator
-    "last": unsigned(1),    # end a tile: present the accumulator on o_acc
+    "last": unsigned(1),    # end a tile: present the accumulator on o
 })
 
 
@@ -198,21 +198,21 @@ class Fp16FmaPE(wiring.Component):
 
     A beat with ``first`` adds its product to -0 (the identity of IEEE addition, so the tile
     starts from exactly ``round(a * b)``); a beat with ``last`` presents the updated
-    accumulator on ``o_acc`` and holds it until taken. The product is registered one stage
+    accumulator on ``o`` and holds it until taken. The product is registered one stage
     ahead of the accumulating adder, so a beat per cycle is accepted; while a result waits on
-    ``o_acc`` the input stalls.
+    ``o`` the input stalls.
 
     Attributes
     ----------
-    i_beat : In(stream.Signature(:data:`BEAT_LAYOUT`))
-    o_acc : Out(stream.Signature(16))
+    i : In(stream.Signature(:data:`BEAT_LAYOUT`))
+    o : Out(stream.Signature(16))
         The FP16 accumulator at the end of each tile.
     LATENCY : int
-        Cycles from accepting a ``last`` beat to ``o_acc.valid``.
+        Cycles from accepting a ``last`` beat to ``o.valid``.
     """
 
-    i_beat: In(stream.Signature(BEAT_LAYOUT))
-    o_acc: Out(stream.Signature(16))
+    i: In(stream.Signature(BEAT_LAYOUT))
+    o: Out(stream.Signature(16))
 
     @property
     def LATENCY(self) -> int:
@@ -222,6 +222,6 @@ class Fp16FmaPE(wiring.Component):
         m = Module()
         m.submodules.multiply = multiply = Fp16Multiply()
         m.submodules.add = add = Fp16ProductAdd()
-        accumulate_products(m, self.i_beat, self.o_acc, multiply, add, PRODUCT_LAYOUT,
+        accumulate_products(m, self.i, self.o, multiply, add, PRODUCT_LAYOUT,
                             0x8000)
         return m

@@ -57,7 +57,7 @@ BEAT_LAYOUT = data.StructLayout({
     "a": unsigned(8),
     "b": unsigned(8),
     "first": unsigned(1),   # start a tile: add to -0 instead of the accumulator
-    "last": unsigned(1),    # end a tile: present the accumulator on o_acc
+    "last": unsigned(1),    # end a tile: present the accumulator on o
 })
 
 
@@ -190,21 +190,21 @@ class Fp8MacPE(wiring.Component):
 
     A beat with ``first`` adds its product to -0 (the identity of IEEE addition, so the tile
     starts from exactly ``a * b``); a beat with ``last`` presents the updated accumulator on
-    ``o_acc`` and holds it until taken. The product is registered one stage ahead of the
-    accumulating adder, so a beat per cycle is accepted; while a result waits on ``o_acc`` the
+    ``o`` and holds it until taken. The product is registered one stage ahead of the
+    accumulating adder, so a beat per cycle is accepted; while a result waits on ``o`` the
     input stalls.
 
     Attributes
     ----------
-    i_beat : In(stream.Signature(:data:`BEAT_LAYOUT`))
-    o_acc : Out(stream.Signature(32))
+    i : In(stream.Signature(:data:`BEAT_LAYOUT`))
+    o : Out(stream.Signature(32))
         The FP32 accumulator at the end of each tile.
     LATENCY : int
-        Cycles from accepting a ``last`` beat to ``o_acc.valid``.
+        Cycles from accepting a ``last`` beat to ``o.valid``.
     """
 
-    i_beat: In(stream.Signature(BEAT_LAYOUT))
-    o_acc: Out(stream.Signature(32))
+    i: In(stream.Signature(BEAT_LAYOUT))
+    o: Out(stream.Signature(32))
 
     @property
     def LATENCY(self) -> int:
@@ -214,6 +214,6 @@ class Fp8MacPE(wiring.Component):
         m = Module()
         m.submodules.multiply = multiply = Fp8Multiply()
         m.submodules.add = add = Fp8ProductAdd()
-        accumulate_products(m, self.i_beat, self.o_acc, multiply, add, PRODUCT_LAYOUT,
+        accumulate_products(m, self.i, self.o, multiply, add, PRODUCT_LAYOUT,
                             NEG_ZERO)
         return m

@@ -23,7 +23,7 @@ from golden.checks import check_int_in_range
 from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
 from hdl.mx_pe import LATENCY as PE_LATENCY
 from hdl.mx_pe import MxProcessingElement, check_k_max, mx_result_layout
-from hdl.params import check_positive_int
+from hdl.params import ArrayShape, check_positive_int
 
 __all__ = ["a_layout", "b_layout", "anchor_layout", "c_layout", "MxOuterProductArray",
            "LATENCY"]
@@ -69,7 +69,7 @@ def c_layout(cols: int, acc_width: int) -> data.StructLayout:
     })
 
 
-class MxOuterProductArray(wiring.Component):
+class MxOuterProductArray(ArrayShape, wiring.Component):
     """R x C array of :class:`hdl.mx_pe.MxProcessingElement` computing an MXFP4 tile.
 
     A tile is (R x K) codes of A with their (R x K/32) block scales times (K x C) codes of B
@@ -129,24 +129,12 @@ class MxOuterProductArray(wiring.Component):
         })
 
     @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
     def k_max(self) -> int:
         return self._k_max
 
     @property
     def frac_bits(self) -> int:
         return self._frac_bits
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
 
     @property
     def LATENCY(self) -> int:

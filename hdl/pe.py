@@ -13,7 +13,7 @@ accumulator with sticky saturation. The two kinds of product share one datapath:
 
 Four pipeline stages (decode, multiply, shift, accumulate) keep the accumulator loop down to
 the adder alone and every other stage short. A tile ends with ``last``: its final add is
-drained (``o_drain``) straight from the adder while the flip-flops' synchronous reset clears
+drained (``drain``) straight from the adder while the flip-flops' synchronous reset clears
 the accumulator, so the next tile's first product adds to zero with no ``first`` mux and no
 bubble.
 
@@ -92,11 +92,14 @@ class ProcessingElement(wiring.Component):
         With ``en``: this product ends the tile. Its add is drained and the accumulator starts
         the next tile from zero, with no clear cycle: that is what lets tiles follow each other
         without a bubble.
-    o_drain : Out(:func:`drain_layout`)
+    drain : Out(:func:`drain_layout`)
         The accumulator plus the product being added, unregistered (straight from the adder);
-        a tile's result when ``o_done`` is set (:func:`saturate` gives the clamped value).
-    o_done : Out(1)
-        ``o_drain`` is a finished tile: the last product entered :data:`LATENCY` cycles ago.
+        a tile's result when ``done`` is set (:func:`saturate` gives the clamped value).
+    done : Out(1)
+        ``drain`` is a finished tile: the last product entered :data:`LATENCY` cycles ago.
+    LATENCY : int
+        :data:`LATENCY` (3): a product whose ``en`` is sampled in cycle t is added in cycle
+        t + ``LATENCY``; a tile's ``done`` rises then for its ``last`` product.
     """
 
     def __init__(self, acc_width: int = 32):
@@ -107,13 +110,17 @@ class ProcessingElement(wiring.Component):
             "mode": In(Mode),
             "en": In(1),
             "last": In(1),
-            "o_drain": Out(drain_layout(self._acc_width)),
-            "o_done": Out(1),
+            "drain": Out(drain_layout(self._acc_width)),
+            "done": Out(1),
         })
 
     @property
     def acc_width(self) -> int:
         return self._acc_width
+
+    @property
+    def LATENCY(self) -> int:
+        return LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -178,9 +185,9 @@ class ProcessingElement(wiring.Component):
         with m.Elif(valid_3 & ~frozen):
             m.d.sync += acc.eq(total)
         m.d.comb += [
-            self.o_drain.value.eq(total[0:w]),
-            self.o_drain.overflow.eq(frozen | leaves),
-            self.o_drain.negative.eq(total[rw - 1]),
-            self.o_done.eq(last_3),
+            self.drain.value.eq(total[0:w]),
+            self.drain.overflow.eq(frozen | leaves),
+            self.drain.negative.eq(total[rw - 1]),
+            self.done.eq(last_3),
         ]
         return m

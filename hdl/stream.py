@@ -7,7 +7,10 @@ its datapath.
 
 Convention: every pipelined component has a read-only ``LATENCY`` property, the cycles from a
 beat's handshake on its input to its first cycle on its output (or, for a tap such as the
-amax tracker, to the first cycle its status outputs include the beat).
+amax tracker, to the first cycle its status outputs include the beat; for an array, from a
+tile's last beat to its first result row). A component whose streams are independent paths
+(:class:`hdl.training_units.TrainingUnits`) maps each output stream's name to its latency.
+This rule and the port-naming rule are in the README, "Gateware conventions".
 """
 
 from __future__ import annotations
@@ -97,42 +100,42 @@ class Pipeline:
                      downstream.payload.eq(self._loads[-1][0] if payload is None else payload)]
 
 
-def accumulate_products(m: Module, i_beat, o_acc, multiply, add, product_shape,
+def accumulate_products(m: Module, i, o, multiply, add, product_shape,
                         start: int) -> None:
     """The stream shell of a floating-point MAC PE (FP16 FMA, FP8 MAC): ``acc <- add(acc,
-    multiply(a, b))`` per beat of ``i_beat`` (payload ``a``, ``b``, ``first``, ``last``).
+    multiply(a, b))`` per beat of ``i`` (payload ``a``, ``b``, ``first``, ``last``).
 
     ``multiply`` (ports ``a``, ``b``, ``product``) is combinational on the input beat and its
     product is registered; ``add`` (ports ``product``, ``c``, ``result``) adds that register to
     the accumulator, or to ``start`` (the encoding of -0) on a ``first`` beat. A ``last`` beat
-    puts the updated accumulator on ``o_acc`` two cycles after its handshake and holds it until
-    taken; the input stalls meanwhile (``i_beat.ready`` = ``~o_acc.valid | o_acc.ready``).
+    puts the updated accumulator on ``o`` two cycles after its handshake and holds it until
+    taken; the input stalls meanwhile (``i.ready`` = ``~o.valid | o.ready``).
     """
     stage_valid = Signal()
     stage_first = Signal()
     stage_last = Signal()
     stage_product = Signal(product_shape)
-    acc = Signal(len(o_acc.payload))
+    acc = Signal(len(o.payload))
 
-    moves = ~o_acc.valid | o_acc.ready
+    moves = ~o.valid | o.ready
     m.d.comb += [
-        i_beat.ready.eq(moves),
-        multiply.a.eq(i_beat.payload.a),
-        multiply.b.eq(i_beat.payload.b),
+        i.ready.eq(moves),
+        multiply.a.eq(i.payload.a),
+        multiply.b.eq(i.payload.b),
         add.product.eq(stage_product),
         add.c.eq(Mux(stage_first, start, acc)),
-        o_acc.payload.eq(acc),
+        o.payload.eq(acc),
     ]
-    with m.If(o_acc.ready):
-        m.d.sync += o_acc.valid.eq(0)
+    with m.If(o.ready):
+        m.d.sync += o.valid.eq(0)
     with m.If(moves):
         m.d.sync += [
-            stage_valid.eq(i_beat.valid),
-            stage_first.eq(i_beat.payload.first),
-            stage_last.eq(i_beat.payload.last),
+            stage_valid.eq(i.valid),
+            stage_first.eq(i.payload.first),
+            stage_last.eq(i.payload.last),
             stage_product.eq(multiply.product),
         ]
         with m.If(stage_valid):
             m.d.sync += acc.eq(add.result)
             with m.If(stage_last):
-                m.d.sync += o_acc.valid.eq(1)
+                m.d.sync += o.valid.eq(1)

@@ -11,6 +11,9 @@ is the hardwired gradient unit -> array -> read-out path of a single backward GE
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
+
 from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In
@@ -18,7 +21,7 @@ from amaranth.lib.wiring import In
 from golden.gemm import check_acc_width
 from hdl.array import OuterProductArray
 from hdl.gradient_unit import GradientUnit
-from hdl.params import check_positive_int
+from hdl.params import ArrayShape, check_positive_int
 from hdl.readout import ReadoutLanes
 
 __all__ = ["TrainingUnits", "UNIT_PORTS"]
@@ -34,7 +37,7 @@ UNIT_PORTS = {
 }
 
 
-class TrainingUnits(wiring.Component):
+class TrainingUnits(ArrayShape, wiring.Component):
     """An R x C :class:`hdl.array.OuterProductArray`, a C-lane :class:`hdl.gradient_unit.GradientUnit`
     and a C-lane :class:`hdl.readout.ReadoutLanes`, ports brought out unchanged.
 
@@ -56,6 +59,10 @@ class TrainingUnits(wiring.Component):
         :class:`hdl.gradient_unit.GradientUnit`).
     i_acc, o_fp16, exp_offset
         The read-out's ``i``, ``o`` and ``exp_offset`` (see :class:`hdl.readout.ReadoutLanes`).
+    LATENCY : Mapping[str, int]
+        The units are independent paths, so one latency per output stream, each its unit's
+        own ``LATENCY``: ``o_c`` 5 (from a tile's last ``i_a``/``i_b`` handshake),
+        ``o_codes`` 6 (from ``i_grad``), ``o_fp16`` 8 (from ``i_acc``).
     """
 
     def __init__(self, rows: int = 8, cols: int = 8, acc_width: int = 32):
@@ -73,16 +80,13 @@ class TrainingUnits(wiring.Component):
                           for outer, inner in ports.items()})
 
     @property
-    def rows(self) -> int:
-        return self._rows
-
-    @property
-    def cols(self) -> int:
-        return self._cols
-
-    @property
-    def acc_width(self) -> int:
-        return self._acc_width
+    def LATENCY(self) -> Mapping[str, int]:
+        """Output stream -> cycles from the handshake on its unit's input to its first cycle
+        on that output (the unit's ``LATENCY``; the ports pass straight through)."""
+        return MappingProxyType({outer: self._units[unit].LATENCY
+                                 for unit, outer in (("array", "o_c"),
+                                                     ("gradient_unit", "o_codes"),
+                                                     ("readout", "o_fp16"))})
 
     def elaborate(self, platform):
         m = Module()

@@ -12,7 +12,9 @@ cycles still carry junk payloads where a stream has them):
 * the R4 lane, the gradient unit and the read-out (one lane or several): one beat per clock,
   each result on the output ``LATENCY`` cycles after its beat was accepted (6 for the R4
   pipelines, 8 for the read-out);
-* the amax tracker: its outputs include a beat ``LATENCY`` cycles after it, not one earlier.
+* the amax tracker: its outputs include a beat ``LATENCY`` cycles after it, not one earlier;
+* the backward tile: a tile's first FP16 row ``LATENCY`` (12) cycles after its last gradient
+  row was accepted.
 """
 
 from __future__ import annotations
@@ -24,32 +26,19 @@ import pytest
 
 from hdl.amax import AmaxTracker
 from hdl.array import OuterProductArray
-from sim.array_payload import gemm_beats
+from hdl.backward_tile import BackwardTile
+from sim.array_payload import gemm_beats, pack_a
 from hdl.gradient_unit import GradientUnit
 from hdl.pe import LATENCY
 from hdl.r4_quantizer import R4QuantizerLane
 from hdl.readout import Readout, ReadoutLanes
-from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+from verif.lib.sim_streams import run_full_rate, simulate
 
 #: Cycles from the handshake of a tile's last beat to its first result row (docs/array.md).
 ARRAY_LATENCY = 5
+#: Cycles from a tile's last gradient row to its first FP16 row: 6 + 5 + 1 (docs/gradient_unit.md).
+BACKWARD_TILE_LATENCY = 12
 TILES = 5
-
-
-def run_full_rate(dut, inputs, output, count, seed):
-    """Stream ``inputs`` ((port, beats) pairs) into ``dut`` at full rate; the sources and sink."""
-    rnd = random.Random(seed)
-    sources = [StreamSource(port, beats, rnd=rnd) for port, beats in inputs]
-    sink = StreamSink(output, count, rnd=rnd)
-    beats = max(len(s.beats) for s in sources) + count
-
-    async def testbench(ctx):
-        await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
-                          where=f"{type(dut).__name__} at full rate")
-
-    simulate(dut, testbench)
-    return sources, sink
 
 
 @pytest.mark.parametrize("rows,cols", [(2, 2), (3, 1)])
@@ -73,8 +62,9 @@ def test_array_cycles_per_tile(rows, cols, seed):
         # only the first tile (and every tile from K = R + 4 on) shows the bare latency.
         latencies = [f - last for f, last in zip(firsts, src_a.cycles[k - 1::k])]
         unheld = latencies if k >= floor else latencies[:1]
-        assert unheld == [ARRAY_LATENCY] * len(unheld), \
+        assert unheld == [dut.LATENCY] * len(unheld), \
             f"K={k}: cycles from a tile's last A beat to its first row: {latencies}"
+        assert dut.LATENCY == ARRAY_LATENCY, "OuterProductArray.LATENCY differs from the docs"
         rows_of = np.array(sink.cycles).reshape(TILES, rows)
         assert (np.diff(rows_of, axis=1) == 1).all(), f"K={k}: a tile's rows not back to back"
 
@@ -140,3 +130,18 @@ def test_amax_latency(lanes, latency):
     simulate(dut, testbench)
     assert [a for a, _ in seen] == [0] * latency + [0x3C00] * 2, seen
     assert seen[latency][1] == 6, "the exponent of 1.0 with amax"
+
+
+@pytest.mark.parametrize("rows,cols,k", [(2, 2, 3), (3, 1, 1)])
+def test_backward_tile_latency(rows, cols, k, seed):
+    """One tile at full rate, ``o_result`` always ready: its first row is on ``o_result``
+    ``LATENCY`` cycles after the handshake of its last ``i_grad`` row."""
+    rnd = random.Random(seed)
+    dut = BackwardTile(rows, cols, acc_width=32)
+    a = pack_a(np.random.default_rng(seed).integers(0, 16, (rows, k)), "uint4")
+    grads = [[rnd.getrandbits(16) for _ in range(cols)] for _ in range(k)]
+    (_, src_grad), sink = run_full_rate(dut, [(dut.i_a, a), (dut.i_grad, grads)],
+                                        dut.o_result, rows, seed)
+    assert sink.cycles[0] - src_grad.cycles[-1] == dut.LATENCY, \
+        f"last i_grad row accepted at {src_grad.cycles[-1]}, first row out at {sink.cycles[0]}"
+    assert dut.LATENCY == BACKWARD_TILE_LATENCY, "BackwardTile.LATENCY differs from the docs"

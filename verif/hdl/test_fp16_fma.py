@@ -12,7 +12,8 @@ from amaranth.sim import Simulator
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+from verif.lib.sim_streams import (StreamSink, StreamSource, run_streams, simulate,
+                                    tile_latencies)
 from verif.lib.stimuli import pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
@@ -50,14 +51,24 @@ def test_pe_tiles_with_stalls(seed):
              for a, b in tiles for k, (x, y) in enumerate(zip(a, b))]
     dut = Fp16FmaPE()
     rnd = random.Random(seed)
-    source = StreamSource(dut.i_beat, [{"a": a, "b": b, "first": first, "last": last}
+    source = StreamSource(dut.i, [{"a": a, "b": b, "first": first, "last": last}
                                  for a, b, first, last in beats], rnd=rnd, idle=0.3)
-    sink = StreamSink(dut.o_acc, len(want), rnd=rnd, stall=0.4)
+    sink = StreamSink(dut.o, len(want), rnd=rnd, stall=0.4)
 
     async def testbench(ctx):
-        await run_streams(ctx, [source], [sink], where="Fp16FmaPE o_acc",
+        await run_streams(ctx, [source], [sink], where="Fp16FmaPE o",
                           budget=cycle_budget(len(beats), idle=0.3, stall=0.4, latency=8))
 
     simulate(dut, testbench)
     got = sink.got
     assert got == want
+
+
+def test_pe_latency(seed):
+    """Tiles of 1, 3 and 2 beats at full rate: each result ``LATENCY`` (2) cycles after the
+    handshake of its tile's ``last`` beat."""
+    dut = Fp16FmaPE()
+    beats = [{"a": 0x3C00, "b": 0x3C00, "first": k == 0, "last": k == n - 1}
+             for n in (1, 3, 2) for k in range(n)]
+    assert tile_latencies(dut, beats, seed) == [dut.LATENCY] * 3
+    assert dut.LATENCY == 2, "Fp16FmaPE.LATENCY differs from the docs"

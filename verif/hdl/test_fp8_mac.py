@@ -16,7 +16,8 @@ from amaranth.sim import Simulator
 from golden.fp8 import fp8_dot, fp8_mac_bits
 from hdl.fp8_mac import Fp8MacCore, Fp8MacPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+from verif.lib.sim_streams import (StreamSink, StreamSource, run_streams, simulate,
+                                    tile_latencies)
 from verif.lib.stimuli import E4M3_CLASS_CODES, FP32_EDGE_ACCS, fp8_pe_tiles, random_f32_accs
 
 #: Accumulators of the exhaustive runs: -0 (a tile's first beat), one, the smallest
@@ -69,12 +70,22 @@ def test_pe_tiles_with_stalls(seed):
              for a, b in tiles for k, (x, y) in enumerate(zip(a, b))]
     dut = Fp8MacPE()
     rnd = random.Random(seed)
-    source = StreamSource(dut.i_beat, beats, rnd=rnd, idle=0.3)
-    sink = StreamSink(dut.o_acc, len(want), rnd=rnd, stall=0.4)
+    source = StreamSource(dut.i, beats, rnd=rnd, idle=0.3)
+    sink = StreamSink(dut.o, len(want), rnd=rnd, stall=0.4)
 
     async def testbench(ctx):
-        await run_streams(ctx, [source], [sink], where="Fp8MacPE o_acc",
+        await run_streams(ctx, [source], [sink], where="Fp8MacPE o",
                           budget=cycle_budget(len(beats), idle=0.3, stall=0.4, latency=8))
 
     simulate(dut, testbench)
     assert sink.got == want
+
+
+def test_pe_latency(seed):
+    """Tiles of 1, 3 and 2 beats at full rate: each result ``LATENCY`` (2) cycles after the
+    handshake of its tile's ``last`` beat."""
+    dut = Fp8MacPE()
+    beats = [{"a": 0x38, "b": 0x38, "first": k == 0, "last": k == n - 1}
+             for n in (1, 3, 2) for k in range(n)]
+    assert tile_latencies(dut, beats, seed) == [dut.LATENCY] * 3
+    assert dut.LATENCY == 2, "Fp8MacPE.LATENCY differs from the docs"

@@ -14,7 +14,7 @@ from golden.gemm import ACC_WIDTH_MAX, ACC_WIDTH_MIN, gemm
 from hdl.modes import mode_code
 from hdl.pe import LATENCY, ProcessingElement
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import PERIOD, add_watchdog
+from verif.lib.sim_streams import PERIOD, add_watchdog, simulate
 from verif.lib.stimuli import clamped
 
 
@@ -28,7 +28,7 @@ def run(dut, driver, count, *, cycles):
 
     async def monitor(ctx):
         while len(got) < count:
-            _, _, done, raw = await ctx.tick().sample(dut.o_done, dut.o_drain.as_value())
+            _, _, done, raw = await ctx.tick().sample(dut.done, dut.drain.as_value())
             if done:
                 got.append(clamped(raw, dut.acc_width))
 
@@ -36,7 +36,7 @@ def run(dut, driver, count, *, cycles):
     sim.add_clock(PERIOD)
     sim.add_testbench(driver)
     sim.add_testbench(monitor)
-    add_watchdog(sim, cycle_budget(cycles, latency=LATENCY), "ProcessingElement o_done",
+    add_watchdog(sim, cycle_budget(cycles, latency=LATENCY), "ProcessingElement done",
                  lambda: {"tiles": (len(got), count)})
     sim.run()
     return got
@@ -173,3 +173,28 @@ def test_parameters_validated():
     dut = ProcessingElement(acc_width=24)
     assert dut.acc_width == 24
     Fragment.get(dut, None)
+
+
+def test_latency():
+    """A one-product tile whose ``en``/``last`` are sampled at the end of cycle 0 shows
+    ``done`` (with its product, 3 * 5 in INT4 x INT4) from cycle ``LATENCY`` and not before."""
+    dut = ProcessingElement(32)
+    seen = []
+
+    async def testbench(ctx):
+        ctx.set(dut.mode.as_value(), mode_code("int4", "int4", 0))
+        ctx.set(dut.a, 3)
+        ctx.set(dut.b, 5)
+        ctx.set(dut.en, 1)
+        ctx.set(dut.last, 1)
+        for _ in range(dut.LATENCY + 2):
+            seen.append((ctx.get(dut.done), clamped(ctx.get(dut.drain.as_value()), 32)))
+            await ctx.tick()
+            ctx.set(dut.en, 0)
+            ctx.set(dut.last, 0)
+
+    simulate(dut, testbench)
+    done = [cycle for cycle, (d, _) in enumerate(seen) if d]
+    assert done == [dut.LATENCY], f"done in cycles {done}, LATENCY {dut.LATENCY}"
+    assert seen[dut.LATENCY][1] == (15, 0), "the drain is 3 * 5, no overflow"
+    assert dut.LATENCY == LATENCY == 3, "ProcessingElement.LATENCY differs from the docs"

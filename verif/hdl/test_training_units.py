@@ -22,7 +22,7 @@ import pytest
 from golden.formats import grad_scale_exp, r4_quantize
 from golden.gemm import gemm, readout
 from hdl.amax import amax_latency
-from sim.array_payload import pack_a, pack_b
+from sim.array_payload import gemm_beats, pack_a, pack_b
 from hdl.training_units import TrainingUnits
 from verif.lib.budget import cycle_budget
 from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
@@ -103,3 +103,36 @@ def test_backward_tile_through_training_units(a_format, phase, stochastic, seed)
                       "next_scale_exp": grad_scale_exp(x),
                       "sat_count": int(ref.saturated.sum()), "nonfinite": 0}
     assert ref.saturated.any(), "the test must saturate some elements"
+
+
+def test_latency_per_output(seed):
+    """All three paths at full rate at once, every output ready: ``o_codes`` and ``o_fp16``
+    carry each beat ``LATENCY[name]`` cycles after its handshake on ``i_grad`` / ``i_acc``,
+    and a tile's first row is on ``o_c`` ``LATENCY["o_c"]`` cycles after its last operand
+    beats were accepted."""
+    rnd = random.Random(seed)
+    rng = np.random.default_rng(seed)
+    rows, cols, k = 2, 3, 4
+    dut = TrainingUnits(rows, cols, acc_width=32)
+    beats = gemm_beats(rng.integers(0, 16, (rows, k)), rng.integers(0, 16, (k, cols)),
+                       rows=rows, cols=cols, a_format="uint4", b_format="r4")
+    grads = [[rnd.getrandbits(16) for _ in range(cols)] for _ in range(20)]
+    accs = [[rnd.randrange(-2 ** 31, 2 ** 31) for _ in range(cols)] for _ in range(20)]
+    a, b = StreamSource(dut.i_a, beats.a, rnd=rnd), StreamSource(dut.i_b, beats.b, rnd=rnd)
+    grad = StreamSource(dut.i_grad, grads, rnd=rnd)
+    acc = StreamSource(dut.i_acc, accs, rnd=rnd)
+    results = StreamSink(dut.o_c, rows, rnd=rnd)
+    codes = StreamSink(dut.o_codes, len(grads), rnd=rnd)
+    fp16 = StreamSink(dut.o_fp16, len(accs), rnd=rnd)
+
+    async def testbench(ctx):
+        await run_streams(ctx, [a, b, grad, acc], [results, codes, fp16],
+                          where="TrainingUnits at full rate", budget=cycle_budget(40, latency=16))
+
+    simulate(dut, testbench)
+    latency = dut.LATENCY
+    assert codes.cycles == [c + latency["o_codes"] for c in grad.cycles]
+    assert fp16.cycles == [c + latency["o_fp16"] for c in acc.cycles]
+    assert results.cycles[0] - max(a.cycles[-1], b.cycles[-1]) == latency["o_c"]
+    assert dict(dut.LATENCY) == {"o_c": 5, "o_codes": 6, "o_fp16": 8}, \
+        "TrainingUnits.LATENCY differs from the docs"

@@ -181,6 +181,32 @@ async def stream_through(ctx, i, o, payloads, *, rnd: random.Random, stall: floa
     return sink.got
 
 
+def run_full_rate(dut, inputs, output, count: int, seed: int):
+    """Stream ``inputs`` ((port, beats) pairs) into ``dut`` with no idle cycle and take
+    ``count`` beats from stream ``output``, always ready: the (sources, sink), whose
+    ``cycles`` give each handshake's cycle (what a ``LATENCY`` check compares)."""
+    rnd = random.Random(seed)
+    sources = [StreamSource(port, beats, rnd=rnd) for port, beats in inputs]
+    sink = StreamSink(output, count, rnd=rnd)
+    beats = max(len(s.beats) for s in sources) + count
+
+    async def testbench(ctx):
+        await run_streams(ctx, sources, [sink], budget=cycle_budget(beats, latency=64),
+                          where=f"{type(dut).__name__} at full rate")
+
+    simulate(dut, testbench)
+    return sources, sink
+
+
+def tile_latencies(dut, beats, seed: int) -> list[int]:
+    """Stream ``beats`` (payloads with a ``last`` field) into ``dut.i`` at full rate with
+    ``dut.o`` always ready: per tile, the cycles from its ``last`` beat's handshake to its
+    result on ``o`` (what ``LATENCY`` states for a PE that answers once per tile)."""
+    lasts = [k for k, beat in enumerate(beats) if beat["last"]]
+    (source,), sink = run_full_rate(dut, [(dut.i, beats)], dut.o, len(lasts), seed)
+    return [out - source.cycles[k] for out, k in zip(sink.cycles, lasts)]
+
+
 def simulate(dut, *testbenches) -> None:
     """Run ``testbenches`` (async functions of ``ctx``) on ``dut`` with a :data:`PERIOD`
     clock until all of them return."""

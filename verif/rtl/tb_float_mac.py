@@ -79,10 +79,10 @@ async def pe_stream(dut):
              for x, y, f, l in zip(tiles["a"], tiles["b"], tiles["first"], tiles["last"])]
     want = [int(w) for w in tiles["want"]]
 
-    await reset(dut, idle=("i_beat__valid", "o_acc__ready"))
-    sink = StreamSink(dut, "o_acc", len(want), rnd=rnd, stall=stall)
-    await run_streams(dut, [StreamSource(dut, "i_beat", beats, rnd=rnd, idle=stall)], [sink],
-                      where=f"{where} o_acc",
+    await reset(dut, idle=("i__valid", "o__ready"))
+    sink = StreamSink(dut, "o", len(want), rnd=rnd, stall=stall)
+    await run_streams(dut, [StreamSource(dut, "i", beats, rnd=rnd, idle=stall)], [sink],
+                      where=f"{where} o",
                       budget=cycle_budget(len(beats), idle=stall, stall=stall, latency=16))
     got = sink.got
     digits = acc_bits // 4 + 2

@@ -1,7 +1,7 @@
 """cocotb testbench of the generated processing-element Verilog, checked against golden.gemm.
 
 Environment: ``ACC_WIDTH``, ``SEED``. One trigger (the falling edge) per cycle: inputs are
-written there and take effect at the next rising edge; ``o_done``/``o_drain`` (from registers)
+written there and take effect at the next rising edge; ``done``/``drain`` (from registers)
 are read at every falling edge, so a tile's result is collected ``hdl.pe.LATENCY`` cycles after
 its last product was driven, while the next tile streams in.
 """
@@ -30,7 +30,7 @@ INPUTS = ("en", "last", "a", "b", "mode")
 
 
 class Collector:
-    """Reads ``o_done``/``o_drain`` once per falling edge and keeps every finished tile."""
+    """Reads ``done``/``drain`` once per falling edge and keeps every finished tile."""
 
     def __init__(self, dut):
         self.dut = dut
@@ -39,8 +39,8 @@ class Collector:
 
     async def step(self):
         await self.fall
-        if self.dut.o_done.value:
-            self.tiles.append(clamped(int(self.dut.o_drain.value), ACC_WIDTH))
+        if self.dut.done.value:
+            self.tiles.append(clamped(int(self.dut.drain.value), ACC_WIDTH))
 
     async def drain(self, count: int):
         """After the last product: step until ``count`` tiles are in, within a cycle budget.
@@ -54,7 +54,7 @@ class Collector:
                 return
             await self.step()
         if len(self.tiles) < count:
-            raise timeout(budget, "ProcessingElement o_done after the last product",
+            raise timeout(budget, "ProcessingElement done after the last product",
                           tiles=(len(self.tiles), count))
 
 
