@@ -154,6 +154,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
             _ALL, ({"acc_width": 32},), mac_pe=True, acc_width="acc_width"),
+    _design("pe_int4", "hdl.pe", "Int4ProcessingElement",
+            "4-bit integer operands only (INT4/UINT4 x INT4/UINT4, no R4 gradient path), exact "
+            "32-bit integer accumulator (sticky saturation, as pe)",
+            _ALL, ({"acc_width": 32},), mac_pe=True, acc_width="acc_width"),
     _design("mxfp4_pe", "hdl.mx_pe", "MxProcessingElement",
             "MXFP4 operands (E2M1 x E2M1, E8M0 block scales), exact 14-bit block sums added "
             "in a 45-bit fixed-point window anchored at the largest block exponent (K <= 4096)",

@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden.format_table import GEMM_MODES
+from hdl.modes import INT_GEMM_MODES, int_mode_code, mode_code
 from hdl.pe import drain_layout
+
+
+def pe_modes(r4: bool) -> tuple:
+    """The (a_format, b_format, phase) modes a processing element computes, and the function
+    that packs one for its ``mode`` port: all of them, or the integer ones of the INT4-only PE
+    (``ProcessingElement(r4=False)``)."""
+    return (GEMM_MODES, mode_code) if r4 else (INT_GEMM_MODES, int_mode_code)
 
 
 def clamped(raw: int, acc_width: int) -> tuple[int, int]:
