@@ -19,7 +19,9 @@ Datapath (the classic single-path FMA, sized for binary16):
    the product itself becomes the sticky bit. One signed add/subtract, absolute value, a
    tree leading-zero count, a left shift limited so that tiny results come out subnormal, and
    one RNE increment on ``{exponent, fraction}`` (its carry moves subnormals into normals and
-   the largest finite value into infinity).
+   the largest finite value into infinity). It is written as a chain of steps
+   (:data:`ADD_STEPS`, each a function from one struct to the next), chained combinationally
+   here, so that a pipeline can register between them.
 3. :class:`Fp16FmaPE` registers the product between the two (the product does not depend on
    the accumulator), so one beat per cycle is accepted and the accumulator loop is the adder
    alone: the pipelining any real FMA unit has.
@@ -33,8 +35,8 @@ from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
 from hdl.stream import accumulate_products
 
-__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp16Multiply", "Fp16ProductAdd", "Fp16FmaCore",
-           "Fp16FmaPE"]
+__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "Fp16Multiply", "Fp16ProductAdd",
+           "Fp16FmaCore", "Fp16FmaPE"]
 
 #: Bits of the adder's window: 13 below the product, 22 product bits, 3 spare, 11 addend bits.
 WINDOW = 49
@@ -95,8 +97,188 @@ class Fp16Multiply(wiring.Component):
         return m
 
 
+#: What the adder's steps hand on besides their own result: the exponent of the window and
+#: the cases that bypass the arithmetic.
+CONTEXT_LAYOUT = data.StructLayout({
+    "base": unsigned(6),        # window bit 0 weighs 2^(base - 63)
+    "psign": unsigned(1),       # sign of the product...
+    "csign": unsigned(1),       # ...and of the addend
+    "nan": unsigned(1),         # the result is the quiet NaN
+    "inf": unsigned(1),         # otherwise the result is the infinity of sign inf_sign
+    "inf_sign": unsigned(1),
+})
+
+#: The inputs of the adder: the registered product and the addend (the accumulator).
+ADDEND_LAYOUT = data.StructLayout({"product": PRODUCT_LAYOUT, "c": unsigned(16)})
+#: After the exponent comparison: the alignment shift of the addend, its significand and the
+#: product's, and the special cases decided.
+EXPONENT_LAYOUT = data.StructLayout({
+    "ctx": CONTEXT_LAYOUT, "sig": unsigned(22), "far": unsigned(1), "zero": unsigned(1),
+    "mc": unsigned(11), "mc_tz": range(12), "shift": unsigned(6), "subtract": unsigned(1)})
+#: After the alignment: both operands in the window, the addend shifted and jammed.
+ALIGNED_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "prod": unsigned(WINDOW),
+                                    "addend": unsigned(WINDOW), "subtract": unsigned(1)})
+#: After the add: the signed sum.
+SUM_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "diff": unsigned(WINDOW + 2),
+                                "subtract": unsigned(1)})
+#: After the absolute value: magnitude and sign of the exact sum.
+MAGNITUDE_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "mag": unsigned(WINDOW + 1),
+                                      "sign": unsigned(1), "zero": unsigned(1)})
+#: After the leading-zero count: the normalising shift, limited at the subnormal scale.
+LEADING_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "mag": unsigned(WINDOW + 1),
+                                    "sign": unsigned(1), "zero": unsigned(1),
+                                    "amount": unsigned(6)})
+#: After the normalisation: the leading one at the top (or a subnormal), its exponent field.
+NORMAL_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "norm": unsigned(WINDOW + 1),
+                                   "exp_field": unsigned(7), "sign": unsigned(1),
+                                   "zero": unsigned(1)})
+#: After the rounding increment: exponent and fraction, the carry already in the exponent.
+ROUNDED_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "rounded": unsigned(18),
+                                    "sign": unsigned(1), "zero": unsigned(1)})
+#: The rounded binary16 result.
+RESULT_LAYOUT = data.StructLayout({"result": unsigned(16)})
+
+
+def _exponents(m: Module, x) -> dict:
+    """Compare the exponents: how far to shift the addend; decide the special cases."""
+    p = x.product
+    sc, ec, mc, inf_c, nan_c = _fields(m, x.c)
+    ec_eff = Mux(ec.any(), ec, 1)
+    # r = 25 - (exponent of addend LSB - exponent of product LSB) is the right shift of the
+    # addend from ADDEND_LSB; r < 0 puts the addend so far above that the product is below its
+    # rounding point ("far"), and a zero product must not move c.
+    r = Signal(range(-32, 64))
+    m.d.comb += r.eq(p.exp - ec_eff)
+    far = (r < 0) | p.zero
+    subtract = p.sign ^ sc
+    return {
+        "sig": p.sig, "far": far, "zero": p.zero, "mc": mc, "mc_tz": trailing_zeros(m, mc),
+        "shift": Mux(far, 0, r[0:6]),
+        "subtract": subtract,
+        "ctx": {
+            # Window bit 0 weighs 2^(base - 63) with base the product's or the addend's
+            # exponent.
+            "base": Mux(far, ec_eff, p.exp),
+            "psign": p.sign,
+            "csign": sc,
+            "nan": p.nan | nan_c | (p.inf & inf_c & subtract),
+            # An infinite product wins over an infinite addend (their sum is NaN if opposite).
+            "inf": p.inf | inf_c,
+            "inf_sign": Mux(p.inf, p.sign, sc),
+        },
+    }
+
+
+def _align(m: Module, x) -> dict:
+    """Align the addend to the product in the window, bits shifted out below it jammed into a
+    sticky bit (its trailing zeros against the shift amount, no wide OR); a far product
+    becomes the sticky bit itself."""
+    lost = x.mc.any() & (x.shift > ADDEND_LSB) & (x.mc_tz < x.shift - ADDEND_LSB)
+    return {"ctx": x.ctx, "subtract": x.subtract,
+            "addend": (Cat(Const(0, ADDEND_LSB), x.mc) >> x.shift) | lost,
+            "prod": Mux(x.far, ~x.zero, x.sig << PRODUCT_LSB)}
+
+
+def _add(m: Module, x) -> dict:
+    """The signed sum in the window."""
+    return {"ctx": x.ctx, "subtract": x.subtract,
+            "diff": Mux(x.subtract, x.prod - x.addend, x.prod + x.addend)}
+
+
+def _magnitude(m: Module, x) -> dict:
+    """Magnitude and sign of the sum."""
+    negative = x.subtract & x.diff[-1]
+    mag = Signal(WINDOW + 1)
+    m.d.comb += mag.eq(Mux(negative, -x.diff, x.diff))
+    return {"ctx": x.ctx, "mag": mag, "sign": Mux(negative, x.ctx.csign, x.ctx.psign),
+            "zero": ~mag.any()}
+
+
+def _leading(m: Module, x) -> dict:
+    """The normalising shift: the leading one to the top, but never past the weight 2^-14 (the
+    subnormal scale), which is ``base`` positions from the top."""
+    padded = Cat(Const(-1, 64 - len(x.mag)), x.mag)
+    _, lz = leading_zeros(padded)
+    return {"ctx": x.ctx, "mag": x.mag, "sign": x.sign, "zero": x.zero,
+            "amount": Mux(lz < x.ctx.base, lz, x.ctx.base)}
+
+
+def _normalise(m: Module, x) -> dict:
+    norm = Signal(len(x.mag))
+    m.d.comb += norm.eq(x.mag << x.amount)
+    top = len(norm) - 1
+    return {"ctx": x.ctx, "norm": norm, "sign": x.sign, "zero": x.zero,
+            "exp_field": Mux(norm[top], x.ctx.base + 1 - x.amount, 0)}
+
+
+def _round(m: Module, x) -> dict:
+    """Round to nearest even on {exponent, fraction}: the carry renormalises by itself."""
+    norm, top = x.norm, len(x.norm) - 1
+    lsb, guard = norm[top - 10], norm[top - 11]
+    sticky = norm[:top - 11].any()
+    return {"ctx": x.ctx, "sign": x.sign, "zero": x.zero,
+            "rounded": Cat(norm[top - 10:top], x.exp_field) + (guard & (sticky | lsb))}
+
+
+def _select(m: Module, x) -> dict:
+    """The binary16 result: the rounded sum (infinity past the largest finite), or a special
+    case, or the exact zero with IEEE's sign."""
+    rounded = x.rounded
+    overflow = rounded[10:] >= 31
+    finite = Mux(overflow, Cat(Const(0, 10), Const(31, 5), x.sign),
+                 Cat(rounded[0:15], x.sign))
+    zero = Cat(Const(0, 15), x.ctx.psign & x.ctx.csign)
+    result = Signal(16)
+    with m.If(x.ctx.nan):
+        m.d.comb += result.eq(QNAN)
+    with m.Elif(x.ctx.inf):
+        m.d.comb += result.eq(Cat(Const(0, 10), Const(31, 5), x.ctx.inf_sign))
+    with m.Elif(x.zero):
+        m.d.comb += result.eq(zero)
+    with m.Else():
+        m.d.comb += result.eq(finite)
+    return {"result": result}
+
+
+#: The adder as a chain of steps, each a function of the previous step's struct (the first
+#: of an :data:`ADDEND_LAYOUT`) returning the fields of its own layout. :class:`Fp16ProductAdd`
+#: chains them combinationally.
+ADD_STEPS = (
+    ("exponents", EXPONENT_LAYOUT, _exponents),
+    ("align", ALIGNED_LAYOUT, _align),
+    ("add", SUM_LAYOUT, _add),
+    ("magnitude", MAGNITUDE_LAYOUT, _magnitude),
+    ("leading", LEADING_LAYOUT, _leading),
+    ("normalise", NORMAL_LAYOUT, _normalise),
+    ("round", ROUNDED_LAYOUT, _round),
+    ("select", RESULT_LAYOUT, _select),
+)
+
+
+def _assign(target, fields: dict) -> list:
+    """Statements driving the struct view ``target`` from nested dicts of field values."""
+    out = []
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            out += _assign(getattr(target, name), value)
+        else:
+            out.append(getattr(target, name).eq(value))
+    return out
+
+
+def chain_steps(m: Module, x, steps, prefix: str = "add"):
+    """``steps`` (entries of :data:`ADD_STEPS`) applied one after the other to ``x``,
+    combinationally: the last step's struct (a comb signal)."""
+    for name, layout, step in steps:
+        out = Signal(layout, name=f"{prefix}_{name}")
+        m.d.comb += _assign(out, step(m, x))
+        x = out
+    return x
+
+
 class Fp16ProductAdd(wiring.Component):
-    """``round(product + c)`` to binary16 with one RNE rounding: the accumulating half."""
+    """``round(product + c)`` to binary16 with one RNE rounding: the accumulating half
+    (the steps of :data:`ADD_STEPS`, chained)."""
 
     product: In(PRODUCT_LAYOUT)
     c: In(16)
@@ -104,70 +286,9 @@ class Fp16ProductAdd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.product
-        sc, ec, mc, inf_c, nan_c = _fields(m, self.c)
-        ec_eff = Mux(ec.any(), ec, 1)
-
-        # Alignment. r = 25 - (exponent of addend LSB - exponent of product LSB) is the right
-        # shift of the addend from ADDEND_LSB; r < 0 puts the addend so far above that the
-        # product is below its rounding point ("far"), and a zero product must not move c.
-        r = Signal(range(-32, 64))
-        m.d.comb += r.eq(p.exp - ec_eff)
-        far = (r < 0) | p.zero
-        shift = Signal(6)
-        m.d.comb += shift.eq(Mux(far, 0, r[0:6]))
-        addend_lost = mc.any() & (shift > ADDEND_LSB) & (
-            trailing_zeros(m, mc) < shift - ADDEND_LSB)
-        addend = Signal(WINDOW)
-        m.d.comb += addend.eq((Cat(Const(0, ADDEND_LSB), mc) >> shift) | addend_lost)
-        prod = Signal(WINDOW)
-        m.d.comb += prod.eq(Mux(far, ~p.zero, p.sig << PRODUCT_LSB))
-        # Window bit 0 weighs 2^(base - 63) with base the product's or the addend's exponent.
-        base = Signal(6)
-        m.d.comb += base.eq(Mux(far, ec_eff, p.exp))
-
-        # Signed sum and its magnitude.
-        subtract = p.sign ^ sc
-        diff = Signal(WINDOW + 2)
-        m.d.comb += diff.eq(Mux(subtract, prod - addend, prod + addend))
-        negative = subtract & diff[-1]
-        mag = Signal(WINDOW + 1)
-        m.d.comb += mag.eq(Mux(negative, -diff, diff))
-        sign = Mux(negative, sc, p.sign)
-
-        # Normalisation: shift the leading one to the top, but never past the weight 2^-14
-        # (the subnormal scale), which is ``base`` positions from the top.
-        padded = Cat(Const(-1, 64 - len(mag)), mag)
-        _, lz = leading_zeros(padded)
-        amount = Signal(6)
-        m.d.comb += amount.eq(Mux(lz < base, lz, base))
-        norm = Signal(len(mag))
-        m.d.comb += norm.eq(mag << amount)
-        top = len(mag) - 1
-        exp_field = Signal(7)
-        m.d.comb += exp_field.eq(Mux(norm[top], base + 1 - amount, 0))
-
-        # Round to nearest even on {exponent, fraction}: the carry renormalises by itself.
-        lsb, guard = norm[top - 10], norm[top - 11]
-        sticky = norm[:top - 11].any()
-        rounded = Signal(18)
-        m.d.comb += rounded.eq(Cat(norm[top - 10:top], exp_field) + (guard & (sticky | lsb)))
-        overflow = rounded[10:] >= 31
-        finite = Mux(overflow, Cat(Const(0, 10), Const(31, 5), sign),
-                     Cat(rounded[0:15], sign))
-        zero = Cat(Const(0, 15), p.sign & sc)
-
-        nan = p.nan | nan_c | (p.inf & inf_c & subtract)
-        with m.If(nan):
-            m.d.comb += self.result.eq(QNAN)
-        with m.Elif(p.inf):
-            m.d.comb += self.result.eq(Cat(Const(0, 10), Const(31, 5), p.sign))
-        with m.Elif(inf_c):
-            m.d.comb += self.result.eq(self.c)
-        with m.Elif(~mag.any()):
-            m.d.comb += self.result.eq(zero)
-        with m.Else():
-            m.d.comb += self.result.eq(finite)
+        x = Signal(ADDEND_LAYOUT)
+        m.d.comb += [x.product.eq(self.product), x.c.eq(self.c)]
+        m.d.comb += self.result.eq(chain_steps(m, x, ADD_STEPS).result)
         return m
 
 
@@ -225,3 +346,4 @@ class Fp16FmaPE(wiring.Component):
         accumulate_products(m, self.i_beat, self.o_acc, multiply, add, PRODUCT_LAYOUT,
                             0x8000)
         return m
+
