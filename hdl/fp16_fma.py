@@ -21,10 +21,14 @@ Datapath (the classic single-path FMA, sized for binary16):
    one RNE increment on ``{exponent, fraction}`` (its carry moves subnormals into normals and
    the largest finite value into infinity). It is written as a chain of steps
    (:data:`ADD_STEPS`, each a function from one struct to the next), chained combinationally
-   here, so that a pipeline can register between them.
+   here and registered between them in the pipelined PE.
 3. :class:`Fp16FmaPE` registers the product between the two (the product does not depend on
    the accumulator), so one beat per cycle is accepted and the accumulator loop is the adder
    alone: the pipelining any real FMA unit has.
+4. :class:`Fp16FmaPipelinedPE` cuts that loop into :data:`PIPELINED_CUTS` stages and keeps as
+   many dot products in flight, interleaved beat by beat: one MAC per clock at a clock near
+   the 4-bit PE's, each dot product still the sequential chain of (3), bit for bit
+   (docs/synth.md, "The pipelined FP16 FMA").
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -33,10 +37,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import accumulate_products
+from hdl.stream import Pipeline, accumulate_products
 
-__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "Fp16Multiply", "Fp16ProductAdd",
-           "Fp16FmaCore", "Fp16FmaPE"]
+__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "PIPELINED_CUTS", "Fp16Multiply",
+           "Fp16ProductAdd", "Fp16FmaCore", "Fp16FmaPE", "Fp16FmaPipelinedPE"]
 
 #: Bits of the adder's window: 13 below the product, 22 product bits, 3 spare, 11 addend bits.
 WINDOW = 49
@@ -242,7 +246,7 @@ def _select(m: Module, x) -> dict:
 
 #: The adder as a chain of steps, each a function of the previous step's struct (the first
 #: of an :data:`ADDEND_LAYOUT`) returning the fields of its own layout. :class:`Fp16ProductAdd`
-#: chains them combinationally.
+#: chains them combinationally; :class:`Fp16FmaPipelinedPE` registers between groups of them.
 ADD_STEPS = (
     ("exponents", EXPONENT_LAYOUT, _exponents),
     ("align", ALIGNED_LAYOUT, _align),
@@ -347,3 +351,121 @@ class Fp16FmaPE(wiring.Component):
                             0x8000)
         return m
 
+
+#: The adder steps of each register stage of :class:`Fp16FmaPipelinedPE`'s accumulation loop,
+#: in order (docs/synth.md, "The pipelined FP16 FMA"): one stage per group, so as many
+#: interleaved dot products (slots) as groups.
+PIPELINED_CUTS = (("exponents",), ("align",), ("add",), ("magnitude",), ("leading",), ("normalise",),
+                  ("round",), ("select",))
+
+
+class Fp16FmaPipelinedPE(wiring.Component):
+    """The FP16 FMA PE pipelined to the 4-bit PE's clock: ``L`` dot products interleaved.
+
+    The accumulation ``acc <- fma(a, b, acc)`` is a loop through the whole adder, so cutting the
+    adder into ``L`` register stages only keeps one MAC per clock if ``L`` independent
+    accumulators are in flight: the PE holds ``L`` of them (slots), and each dot product is
+    still the exact sequential FP16 FMA chain of :func:`golden.fp16.fp16_dot` in K order, one
+    RNE rounding per step, bit for bit :class:`Fp16FmaPE`'s (same adder, same steps).
+
+    Slots are addressed by beat order, round-robin: the n-th beat accepted since reset belongs
+    to slot ``n mod L``. So the stream is ``L`` dot products interleaved beat by beat (beat k of
+    the dot product in slot j is beat ``k * L + j`` of its run), each slot starting a dot
+    product with ``first`` and ending it with ``last`` on its own beats (slots need not start
+    or end together; a slot's first beat after reset must carry ``first``). Stalls and idle
+    cycles anywhere are allowed: a slot only advances on its own beats.
+
+    Pipeline (hdl.stream.Pipeline): the product stage (:class:`Fp16Multiply`, outside the
+    loop), then the loop: the adder's steps (:data:`ADD_STEPS`) grouped by ``cuts`` into ``L``
+    stages, the first reading the slot's accumulator (or -0 on ``first``), the last writing it
+    back. A beat's accumulator is written ``L`` accepted beats (or more) before the same slot's
+    next beat reads it, so no bypass is needed: the loop holds ``L - 1`` pipeline registers and
+    the accumulator register, one per slot in flight.
+
+    Parameters
+    ----------
+    cuts : tuple of tuples of str
+        The step names of each loop stage, in order, covering :data:`ADD_STEPS` exactly;
+        ``L = len(cuts)``. Default :data:`PIPELINED_CUTS`.
+
+    Attributes
+    ----------
+    i_beat : In(stream.Signature(:data:`BEAT_LAYOUT`))
+        One MAC per beat, ``first`` and ``last`` as in :class:`Fp16FmaPE`, for slot
+        ``n mod L``.
+    o_acc : Out(stream.Signature(16))
+        The slot's FP16 accumulator after each ``last`` beat, in the order of those beats; held
+        until taken (the input stalls only when another ``last`` result reaches it meanwhile).
+    slots : int
+        ``L``, the dot products in flight.
+    LATENCY : int
+        Cycles from accepting a ``last`` beat to its ``o_acc.valid``: ``L + 1`` (the product
+        stage, the ``L - 1`` loop registers, the output register) when the output is ready.
+    """
+
+    def __init__(self, cuts=PIPELINED_CUTS):
+        names = [name for name, _, _ in ADD_STEPS]
+        if not cuts or any(not group for group in cuts) or [n for g in cuts for n in g] != names:
+            raise ValueError(f"cuts must group the adder steps {names} in order, each stage "
+                             f"at least one, not {cuts!r}")
+        self._cuts = tuple(tuple(group) for group in cuts)
+        super().__init__({
+            "i_beat": In(stream.Signature(BEAT_LAYOUT)),
+            "o_acc": Out(stream.Signature(16)),
+        })
+
+    @property
+    def slots(self) -> int:
+        return len(self._cuts)
+
+    @property
+    def LATENCY(self) -> int:
+        return self.slots + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        slots = self.slots
+        steps = {name: (name, layout, fn) for name, layout, fn in ADD_STEPS}
+        tag = {"last": unsigned(1), "slot": range(slots)}
+
+        # Round-robin slot of the next accepted beat.
+        slot = Signal(range(slots))
+        with m.If(self.i_beat.valid & self.i_beat.ready):
+            m.d.sync += slot.eq(Mux(slot == slots - 1, 0, slot + 1))
+
+        m.submodules.multiply = multiply = Fp16Multiply()
+        beat = self.i_beat.payload
+        m.d.comb += [multiply.a.eq(beat.a), multiply.b.eq(beat.b)]
+        pipe = Pipeline(m, "fma", self.i_beat)
+        stage = pipe.stage("product", data.StructLayout(
+            {"product": PRODUCT_LAYOUT, "first": unsigned(1), **tag}),
+            {"product": multiply.product, "first": beat.first, "last": beat.last,
+             "slot": slot})
+
+        # The loop: the slot's accumulator (-0 to start a dot product) through the steps.
+        accs = Signal(data.ArrayLayout(16, slots))
+        x = Signal(ADDEND_LAYOUT)
+        m.d.comb += [x.product.eq(stage.product),
+                     x.c.eq(Mux(stage.first, 0x8000, accs[stage.slot]))]
+        for k, group in enumerate(self._cuts):
+            out = chain_steps(m, x, [steps[name] for name in group], prefix=f"loop{k}")
+            if k == slots - 1:
+                break
+            stage_k = pipe.stage(f"loop{k}", data.StructLayout({"data": out.shape(), **tag}),
+                                 {"data": out, "last": stage.last, "slot": stage.slot})
+            stage, x = stage_k, stage_k.data
+
+        # The last stage's result: written back to its slot and, if it ends a dot product, to
+        # the output register. Only a result for a full output register waits.
+        done = stream.Signature(data.StructLayout({"result": unsigned(16), **tag})).create()
+        pipe.connect(done, {"result": out.result, "last": stage.last, "slot": stage.slot})
+        m.d.comb += done.ready.eq(~done.payload.last | ~self.o_acc.valid | self.o_acc.ready)
+        result = Signal(16)
+        m.d.comb += self.o_acc.payload.eq(result)
+        with m.If(done.valid & done.ready):
+            m.d.sync += accs[done.payload.slot].eq(done.payload.result)
+        with m.If(self.o_acc.ready):
+            m.d.sync += self.o_acc.valid.eq(0)
+        with m.If(done.valid & done.ready & done.payload.last):
+            m.d.sync += [self.o_acc.valid.eq(1), result.eq(done.payload.result)]
+        return m

@@ -185,6 +185,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("fp16_fma_pe", "hdl.fp16_fma", "Fp16FmaPE",
             "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per step, "
             "subnormals, Inf/NaN)", _ALL, ({},), mac_pe=True),
+    _design("fp16_fma_pe_pipelined", "hdl.fp16_fma", "Fp16FmaPipelinedPE",
+            "FP16 x FP16 fused multiply-add, FP16 accumulator, each dot product bit-exact with "
+            "fp16_fma_pe; 8 dot products interleaved round-robin through an 8-stage "
+            "accumulation loop, one MAC per clock", _ALL, ({},), mac_pe=True),
     _design("fp8_mac_pe", "hdl.fp8_mac", "Fp8MacPE",
             "FP8 E4M3 x E4M3 multiply-accumulate, FP32 accumulator (exact product, one RNE "
             "rounding per step, subnormals, Inf/NaN accumulator)", _ALL, ({},), mac_pe=True),
