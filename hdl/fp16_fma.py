@@ -19,10 +19,16 @@ Datapath (the classic single-path FMA, sized for binary16):
    the product itself becomes the sticky bit. One signed add/subtract, absolute value, a
    tree leading-zero count, a left shift limited so that tiny results come out subnormal, and
    one RNE increment on ``{exponent, fraction}`` (its carry moves subnormals into normals and
-   the largest finite value into infinity).
+   the largest finite value into infinity). It is written as a chain of steps
+   (:data:`ADD_STEPS`, each a function from one struct to the next), chained combinationally
+   here and registered between them in the pipelined PE.
 3. :class:`Fp16FmaPE` registers the product between the two (the product does not depend on
    the accumulator), so one beat per cycle is accepted and the accumulator loop is the adder
    alone: the pipelining any real FMA unit has.
+4. :class:`Fp16FmaPipelinedPE` cuts that loop into :data:`PIPELINED_CUTS` stages and keeps as
+   many dot products in flight, interleaved beat by beat: one MAC per clock at a clock near
+   the 4-bit PE's, each dot product still the sequential chain of (3), bit for bit
+   (docs/synth.md, "The pipelined FP16 FMA").
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
@@ -31,10 +37,10 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import accumulate_products
+from hdl.stream import Pipeline, accumulate_products
 
-__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp16Multiply", "Fp16ProductAdd", "Fp16FmaCore",
-           "Fp16FmaPE"]
+__all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "PIPELINED_CUTS", "Fp16Multiply",
+           "Fp16ProductAdd", "Fp16FmaCore", "Fp16FmaPE", "Fp16FmaPipelinedPE"]
 
 #: Bits of the adder's window: 13 below the product, 22 product bits, 3 spare, 11 addend bits.
 WINDOW = 49
@@ -95,8 +101,188 @@ class Fp16Multiply(wiring.Component):
         return m
 
 
+#: What the adder's steps hand on besides their own result: the exponent of the window and
+#: the cases that bypass the arithmetic.
+CONTEXT_LAYOUT = data.StructLayout({
+    "base": unsigned(6),        # window bit 0 weighs 2^(base - 63)
+    "psign": unsigned(1),       # sign of the product...
+    "csign": unsigned(1),       # ...and of the addend
+    "nan": unsigned(1),         # the result is the quiet NaN
+    "inf": unsigned(1),         # otherwise the result is the infinity of sign inf_sign
+    "inf_sign": unsigned(1),
+})
+
+#: The inputs of the adder: the registered product and the addend (the accumulator).
+ADDEND_LAYOUT = data.StructLayout({"product": PRODUCT_LAYOUT, "c": unsigned(16)})
+#: After the exponent comparison: the alignment shift of the addend, its significand and the
+#: product's, and the special cases decided.
+EXPONENT_LAYOUT = data.StructLayout({
+    "ctx": CONTEXT_LAYOUT, "sig": unsigned(22), "far": unsigned(1), "zero": unsigned(1),
+    "mc": unsigned(11), "mc_tz": range(12), "shift": unsigned(6), "subtract": unsigned(1)})
+#: After the alignment: both operands in the window, the addend shifted and jammed.
+ALIGNED_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "prod": unsigned(WINDOW),
+                                    "addend": unsigned(WINDOW), "subtract": unsigned(1)})
+#: After the add: the signed sum.
+SUM_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "diff": unsigned(WINDOW + 2),
+                                "subtract": unsigned(1)})
+#: After the absolute value: magnitude and sign of the exact sum.
+MAGNITUDE_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "mag": unsigned(WINDOW + 1),
+                                      "sign": unsigned(1), "zero": unsigned(1)})
+#: After the leading-zero count: the normalising shift, limited at the subnormal scale.
+LEADING_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "mag": unsigned(WINDOW + 1),
+                                    "sign": unsigned(1), "zero": unsigned(1),
+                                    "amount": unsigned(6)})
+#: After the normalisation: the leading one at the top (or a subnormal), its exponent field.
+NORMAL_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "norm": unsigned(WINDOW + 1),
+                                   "exp_field": unsigned(7), "sign": unsigned(1),
+                                   "zero": unsigned(1)})
+#: After the rounding increment: exponent and fraction, the carry already in the exponent.
+ROUNDED_LAYOUT = data.StructLayout({"ctx": CONTEXT_LAYOUT, "rounded": unsigned(18),
+                                    "sign": unsigned(1), "zero": unsigned(1)})
+#: The rounded binary16 result.
+RESULT_LAYOUT = data.StructLayout({"result": unsigned(16)})
+
+
+def _exponents(m: Module, x) -> dict:
+    """Compare the exponents: how far to shift the addend; decide the special cases."""
+    p = x.product
+    sc, ec, mc, inf_c, nan_c = _fields(m, x.c)
+    ec_eff = Mux(ec.any(), ec, 1)
+    # r = 25 - (exponent of addend LSB - exponent of product LSB) is the right shift of the
+    # addend from ADDEND_LSB; r < 0 puts the addend so far above that the product is below its
+    # rounding point ("far"), and a zero product must not move c.
+    r = Signal(range(-32, 64))
+    m.d.comb += r.eq(p.exp - ec_eff)
+    far = (r < 0) | p.zero
+    subtract = p.sign ^ sc
+    return {
+        "sig": p.sig, "far": far, "zero": p.zero, "mc": mc, "mc_tz": trailing_zeros(m, mc),
+        "shift": Mux(far, 0, r[0:6]),
+        "subtract": subtract,
+        "ctx": {
+            # Window bit 0 weighs 2^(base - 63) with base the product's or the addend's
+            # exponent.
+            "base": Mux(far, ec_eff, p.exp),
+            "psign": p.sign,
+            "csign": sc,
+            "nan": p.nan | nan_c | (p.inf & inf_c & subtract),
+            # An infinite product wins over an infinite addend (their sum is NaN if opposite).
+            "inf": p.inf | inf_c,
+            "inf_sign": Mux(p.inf, p.sign, sc),
+        },
+    }
+
+
+def _align(m: Module, x) -> dict:
+    """Align the addend to the product in the window, bits shifted out below it jammed into a
+    sticky bit (its trailing zeros against the shift amount, no wide OR); a far product
+    becomes the sticky bit itself."""
+    lost = x.mc.any() & (x.shift > ADDEND_LSB) & (x.mc_tz < x.shift - ADDEND_LSB)
+    return {"ctx": x.ctx, "subtract": x.subtract,
+            "addend": (Cat(Const(0, ADDEND_LSB), x.mc) >> x.shift) | lost,
+            "prod": Mux(x.far, ~x.zero, x.sig << PRODUCT_LSB)}
+
+
+def _add(m: Module, x) -> dict:
+    """The signed sum in the window."""
+    return {"ctx": x.ctx, "subtract": x.subtract,
+            "diff": Mux(x.subtract, x.prod - x.addend, x.prod + x.addend)}
+
+
+def _magnitude(m: Module, x) -> dict:
+    """Magnitude and sign of the sum."""
+    negative = x.subtract & x.diff[-1]
+    mag = Signal(WINDOW + 1)
+    m.d.comb += mag.eq(Mux(negative, -x.diff, x.diff))
+    return {"ctx": x.ctx, "mag": mag, "sign": Mux(negative, x.ctx.csign, x.ctx.psign),
+            "zero": ~mag.any()}
+
+
+def _leading(m: Module, x) -> dict:
+    """The normalising shift: the leading one to the top, but never past the weight 2^-14 (the
+    subnormal scale), which is ``base`` positions from the top."""
+    padded = Cat(Const(-1, 64 - len(x.mag)), x.mag)
+    _, lz = leading_zeros(padded)
+    return {"ctx": x.ctx, "mag": x.mag, "sign": x.sign, "zero": x.zero,
+            "amount": Mux(lz < x.ctx.base, lz, x.ctx.base)}
+
+
+def _normalise(m: Module, x) -> dict:
+    norm = Signal(len(x.mag))
+    m.d.comb += norm.eq(x.mag << x.amount)
+    top = len(norm) - 1
+    return {"ctx": x.ctx, "norm": norm, "sign": x.sign, "zero": x.zero,
+            "exp_field": Mux(norm[top], x.ctx.base + 1 - x.amount, 0)}
+
+
+def _round(m: Module, x) -> dict:
+    """Round to nearest even on {exponent, fraction}: the carry renormalises by itself."""
+    norm, top = x.norm, len(x.norm) - 1
+    lsb, guard = norm[top - 10], norm[top - 11]
+    sticky = norm[:top - 11].any()
+    return {"ctx": x.ctx, "sign": x.sign, "zero": x.zero,
+            "rounded": Cat(norm[top - 10:top], x.exp_field) + (guard & (sticky | lsb))}
+
+
+def _select(m: Module, x) -> dict:
+    """The binary16 result: the rounded sum (infinity past the largest finite), or a special
+    case, or the exact zero with IEEE's sign."""
+    rounded = x.rounded
+    overflow = rounded[10:] >= 31
+    finite = Mux(overflow, Cat(Const(0, 10), Const(31, 5), x.sign),
+                 Cat(rounded[0:15], x.sign))
+    zero = Cat(Const(0, 15), x.ctx.psign & x.ctx.csign)
+    result = Signal(16)
+    with m.If(x.ctx.nan):
+        m.d.comb += result.eq(QNAN)
+    with m.Elif(x.ctx.inf):
+        m.d.comb += result.eq(Cat(Const(0, 10), Const(31, 5), x.ctx.inf_sign))
+    with m.Elif(x.zero):
+        m.d.comb += result.eq(zero)
+    with m.Else():
+        m.d.comb += result.eq(finite)
+    return {"result": result}
+
+
+#: The adder as a chain of steps, each a function of the previous step's struct (the first
+#: of an :data:`ADDEND_LAYOUT`) returning the fields of its own layout. :class:`Fp16ProductAdd`
+#: chains them combinationally; :class:`Fp16FmaPipelinedPE` registers between groups of them.
+ADD_STEPS = (
+    ("exponents", EXPONENT_LAYOUT, _exponents),
+    ("align", ALIGNED_LAYOUT, _align),
+    ("add", SUM_LAYOUT, _add),
+    ("magnitude", MAGNITUDE_LAYOUT, _magnitude),
+    ("leading", LEADING_LAYOUT, _leading),
+    ("normalise", NORMAL_LAYOUT, _normalise),
+    ("round", ROUNDED_LAYOUT, _round),
+    ("select", RESULT_LAYOUT, _select),
+)
+
+
+def _assign(target, fields: dict) -> list:
+    """Statements driving the struct view ``target`` from nested dicts of field values."""
+    out = []
+    for name, value in fields.items():
+        if isinstance(value, dict):
+            out += _assign(getattr(target, name), value)
+        else:
+            out.append(getattr(target, name).eq(value))
+    return out
+
+
+def chain_steps(m: Module, x, steps, prefix: str = "add"):
+    """``steps`` (entries of :data:`ADD_STEPS`) applied one after the other to ``x``,
+    combinationally: the last step's struct (a comb signal)."""
+    for name, layout, step in steps:
+        out = Signal(layout, name=f"{prefix}_{name}")
+        m.d.comb += _assign(out, step(m, x))
+        x = out
+    return x
+
+
 class Fp16ProductAdd(wiring.Component):
-    """``round(product + c)`` to binary16 with one RNE rounding: the accumulating half."""
+    """``round(product + c)`` to binary16 with one RNE rounding: the accumulating half
+    (the steps of :data:`ADD_STEPS`, chained)."""
 
     product: In(PRODUCT_LAYOUT)
     c: In(16)
@@ -104,70 +290,9 @@ class Fp16ProductAdd(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = self.product
-        sc, ec, mc, inf_c, nan_c = _fields(m, self.c)
-        ec_eff = Mux(ec.any(), ec, 1)
-
-        # Alignment. r = 25 - (exponent of addend LSB - exponent of product LSB) is the right
-        # shift of the addend from ADDEND_LSB; r < 0 puts the addend so far above that the
-        # product is below its rounding point ("far"), and a zero product must not move c.
-        r = Signal(range(-32, 64))
-        m.d.comb += r.eq(p.exp - ec_eff)
-        far = (r < 0) | p.zero
-        shift = Signal(6)
-        m.d.comb += shift.eq(Mux(far, 0, r[0:6]))
-        addend_lost = mc.any() & (shift > ADDEND_LSB) & (
-            trailing_zeros(m, mc) < shift - ADDEND_LSB)
-        addend = Signal(WINDOW)
-        m.d.comb += addend.eq((Cat(Const(0, ADDEND_LSB), mc) >> shift) | addend_lost)
-        prod = Signal(WINDOW)
-        m.d.comb += prod.eq(Mux(far, ~p.zero, p.sig << PRODUCT_LSB))
-        # Window bit 0 weighs 2^(base - 63) with base the product's or the addend's exponent.
-        base = Signal(6)
-        m.d.comb += base.eq(Mux(far, ec_eff, p.exp))
-
-        # Signed sum and its magnitude.
-        subtract = p.sign ^ sc
-        diff = Signal(WINDOW + 2)
-        m.d.comb += diff.eq(Mux(subtract, prod - addend, prod + addend))
-        negative = subtract & diff[-1]
-        mag = Signal(WINDOW + 1)
-        m.d.comb += mag.eq(Mux(negative, -diff, diff))
-        sign = Mux(negative, sc, p.sign)
-
-        # Normalisation: shift the leading one to the top, but never past the weight 2^-14
-        # (the subnormal scale), which is ``base`` positions from the top.
-        padded = Cat(Const(-1, 64 - len(mag)), mag)
-        _, lz = leading_zeros(padded)
-        amount = Signal(6)
-        m.d.comb += amount.eq(Mux(lz < base, lz, base))
-        norm = Signal(len(mag))
-        m.d.comb += norm.eq(mag << amount)
-        top = len(mag) - 1
-        exp_field = Signal(7)
-        m.d.comb += exp_field.eq(Mux(norm[top], base + 1 - amount, 0))
-
-        # Round to nearest even on {exponent, fraction}: the carry renormalises by itself.
-        lsb, guard = norm[top - 10], norm[top - 11]
-        sticky = norm[:top - 11].any()
-        rounded = Signal(18)
-        m.d.comb += rounded.eq(Cat(norm[top - 10:top], exp_field) + (guard & (sticky | lsb)))
-        overflow = rounded[10:] >= 31
-        finite = Mux(overflow, Cat(Const(0, 10), Const(31, 5), sign),
-                     Cat(rounded[0:15], sign))
-        zero = Cat(Const(0, 15), p.sign & sc)
-
-        nan = p.nan | nan_c | (p.inf & inf_c & subtract)
-        with m.If(nan):
-            m.d.comb += self.result.eq(QNAN)
-        with m.Elif(p.inf):
-            m.d.comb += self.result.eq(Cat(Const(0, 10), Const(31, 5), p.sign))
-        with m.Elif(inf_c):
-            m.d.comb += self.result.eq(self.c)
-        with m.Elif(~mag.any()):
-            m.d.comb += self.result.eq(zero)
-        with m.Else():
-            m.d.comb += self.result.eq(finite)
+        x = Signal(ADDEND_LAYOUT)
+        m.d.comb += [x.product.eq(self.product), x.c.eq(self.c)]
+        m.d.comb += self.result.eq(chain_steps(m, x, ADD_STEPS).result)
         return m
 
 
@@ -224,4 +349,123 @@ class Fp16FmaPE(wiring.Component):
         m.submodules.add = add = Fp16ProductAdd()
         accumulate_products(m, self.i, self.o, multiply, add, PRODUCT_LAYOUT,
                             0x8000)
+        return m
+
+
+#: The adder steps of each register stage of :class:`Fp16FmaPipelinedPE`'s accumulation loop,
+#: in order (docs/synth.md, "The pipelined FP16 FMA"): one stage per group, so as many
+#: interleaved dot products (slots) as groups.
+PIPELINED_CUTS = (("exponents",), ("align",), ("add",), ("magnitude",), ("leading",), ("normalise",),
+                  ("round",), ("select",))
+
+
+class Fp16FmaPipelinedPE(wiring.Component):
+    """The FP16 FMA PE pipelined to the 4-bit PE's clock: ``L`` dot products interleaved.
+
+    The accumulation ``acc <- fma(a, b, acc)`` is a loop through the whole adder, so cutting the
+    adder into ``L`` register stages only keeps one MAC per clock if ``L`` independent
+    accumulators are in flight: the PE holds ``L`` of them (slots), and each dot product is
+    still the exact sequential FP16 FMA chain of :func:`golden.fp16.fp16_dot` in K order, one
+    RNE rounding per step, bit for bit :class:`Fp16FmaPE`'s (same adder, same steps).
+
+    Slots are addressed by beat order, round-robin: the n-th beat accepted since reset belongs
+    to slot ``n mod L``. So the stream is ``L`` dot products interleaved beat by beat (beat k of
+    the dot product in slot j is beat ``k * L + j`` of its run), each slot starting a dot
+    product with ``first`` and ending it with ``last`` on its own beats (slots need not start
+    or end together; a slot's first beat after reset must carry ``first``). Stalls and idle
+    cycles anywhere are allowed: a slot only advances on its own beats.
+
+    Pipeline (hdl.stream.Pipeline): the product stage (:class:`Fp16Multiply`, outside the
+    loop), then the loop: the adder's steps (:data:`ADD_STEPS`) grouped by ``cuts`` into ``L``
+    stages, the first reading the slot's accumulator (or -0 on ``first``), the last writing it
+    back. A beat's accumulator is written ``L`` accepted beats (or more) before the same slot's
+    next beat reads it, so no bypass is needed: the loop holds ``L - 1`` pipeline registers and
+    the accumulator register, one per slot in flight.
+
+    Parameters
+    ----------
+    cuts : tuple of tuples of str
+        The step names of each loop stage, in order, covering :data:`ADD_STEPS` exactly;
+        ``L = len(cuts)``. Default :data:`PIPELINED_CUTS`.
+
+    Attributes
+    ----------
+    i : In(stream.Signature(:data:`BEAT_LAYOUT`))
+        One MAC per beat, ``first`` and ``last`` as in :class:`Fp16FmaPE`, for slot
+        ``n mod L``.
+    o : Out(stream.Signature(16))
+        The slot's FP16 accumulator after each ``last`` beat, in the order of those beats; held
+        until taken (the input stalls only when another ``last`` result reaches it meanwhile).
+    slots : int
+        ``L``, the dot products in flight.
+    LATENCY : int
+        Cycles from accepting a ``last`` beat to its ``o.valid``: ``L + 1`` (the product
+        stage, the ``L - 1`` loop registers, the output register) when the output is ready.
+    """
+
+    def __init__(self, cuts=PIPELINED_CUTS):
+        names = [name for name, _, _ in ADD_STEPS]
+        if not cuts or any(not group for group in cuts) or [n for g in cuts for n in g] != names:
+            raise ValueError(f"cuts must group the adder steps {names} in order, each stage "
+                             f"at least one, not {cuts!r}")
+        self._cuts = tuple(tuple(group) for group in cuts)
+        super().__init__({
+            "i": In(stream.Signature(BEAT_LAYOUT)),
+            "o": Out(stream.Signature(16)),
+        })
+
+    @property
+    def slots(self) -> int:
+        return len(self._cuts)
+
+    @property
+    def LATENCY(self) -> int:
+        return self.slots + 1
+
+    def elaborate(self, platform):
+        m = Module()
+        slots = self.slots
+        steps = {name: (name, layout, fn) for name, layout, fn in ADD_STEPS}
+        tag = {"last": unsigned(1), "slot": range(slots)}
+
+        # Round-robin slot of the next accepted beat.
+        slot = Signal(range(slots))
+        with m.If(self.i.valid & self.i.ready):
+            m.d.sync += slot.eq(Mux(slot == slots - 1, 0, slot + 1))
+
+        m.submodules.multiply = multiply = Fp16Multiply()
+        beat = self.i.payload
+        m.d.comb += [multiply.a.eq(beat.a), multiply.b.eq(beat.b)]
+        pipe = Pipeline(m, "fma", self.i)
+        stage = pipe.stage("product", data.StructLayout(
+            {"product": PRODUCT_LAYOUT, "first": unsigned(1), **tag}),
+            {"product": multiply.product, "first": beat.first, "last": beat.last,
+             "slot": slot})
+
+        # The loop: the slot's accumulator (-0 to start a dot product) through the steps.
+        accs = Signal(data.ArrayLayout(16, slots))
+        x = Signal(ADDEND_LAYOUT)
+        m.d.comb += [x.product.eq(stage.product),
+                     x.c.eq(Mux(stage.first, 0x8000, accs[stage.slot]))]
+        for k, group in enumerate(self._cuts):
+            out = chain_steps(m, x, [steps[name] for name in group], prefix=f"loop{k}")
+            if k == slots - 1:
+                break
+            stage_k = pipe.stage(f"loop{k}", data.StructLayout({"data": out.shape(), **tag}),
+                                 {"data": out, "last": stage.last, "slot": stage.slot})
+            stage, x = stage_k, stage_k.data
+
+        # The last stage's result: written back to its slot and, if it ends a dot product, to
+        # the output register. Only a result for a full output register waits.
+        done = stream.Signature(data.StructLayout({"result": unsigned(16), **tag})).create()
+        pipe.connect(done, {"result": out.result, "last": stage.last, "slot": stage.slot})
+        m.d.comb += done.ready.eq(~done.payload.last | ~self.o.valid | self.o.ready)
+        result = Signal(16)
+        m.d.comb += self.o.payload.eq(result)
+        with m.If(done.valid & done.ready):
+            m.d.sync += accs[done.payload.slot].eq(done.payload.result)
+        with m.If(self.o.ready):
+            m.d.sync += self.o.valid.eq(0)
+        with m.If(done.valid & done.ready & done.payload.last):
+            m.d.sync += [self.o.valid.eq(1), result.eq(done.payload.result)]
         return m

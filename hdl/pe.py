@@ -26,6 +26,12 @@ step. The drain reports ``overflow`` and the direction ``negative``; the clamp t
 :func:`saturate`, applied once per array column after the drain instead of in every PE.
 Operand forwarding (systolic or broadcast) is the array's business: the PE is the arithmetic
 and the accumulator only, so its area is the one to compare with an FP16 FMA PE.
+
+``r4=False`` builds the INT4-only PE (registry ``pe_int4``): the forward GEMM's products alone,
+INT4/UINT4 x INT4/UINT4, what the 4-bit PE would cost without radix-4 gradient support. Its
+``mode`` port is :data:`hdl.modes.IntMode`, which has no R4 code and no phase, so an R4 operand
+cannot be asked of it; the shifter and the shift stage go (the 9-bit product is added as it
+leaves the multiplier), so it is three stages with LATENCY 2, and the accumulator is unchanged.
 """
 
 from __future__ import annotations
@@ -35,13 +41,21 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import check_acc_width
-from hdl.modes import Mode
+from hdl.modes import IntMode, Mode
 
 #: Width of the largest product, UINT4 x R4 = 15 * 2^13 < 2^17, as a signed number.
 PRODUCT_WIDTH = 18
 #: Cycles from a product's inputs (``a``, ``b``, ``mode``, ``en``, ``last``) to its add: the
-#: drain of a tile whose last product entered in cycle t is valid in cycle t + LATENCY.
+#: drain of a tile whose last product entered in cycle t is valid in cycle t + LATENCY. The
+#: full PE's; the INT4-only PE (``r4=False``) has no shift stage and takes one cycle less
+#: (:attr:`ProcessingElement.LATENCY` gives either).
 LATENCY = 3
+
+
+def latency(r4: bool = True) -> int:
+    """:data:`LATENCY` of the full PE, or one cycle less for the INT4-only PE (``r4=False``),
+    which has no shift stage."""
+    return LATENCY if r4 else LATENCY - 1
 
 
 def drain_layout(acc_width: int) -> data.StructLayout:
@@ -77,6 +91,10 @@ class ProcessingElement(wiring.Component):
     acc_width : int
         Signed result width, 18..48 (golden.gemm.check_acc_width: the same rule as the golden
         model, so every width the RTL accepts has a golden reference).
+    r4 : bool
+        True (default): every GEMM mode, R4 operand B included. False: the INT4-only PE, the
+        modes of :data:`hdl.modes.INT_GEMM_MODES` only (``mode`` is an
+        :data:`hdl.modes.IntMode`, which cannot express R4), three stages, LATENCY 2.
 
     Attributes
     ----------
@@ -84,7 +102,7 @@ class ProcessingElement(wiring.Component):
         Operand A code (INT4 or UINT4 per ``mode.a_format``).
     b : In(4)
         Operand B code (INT4, UINT4 or R4 per ``mode.b_format``; R4 uses ``mode.phase``).
-    mode : In(:data:`hdl.modes.Mode`)
+    mode : In(:data:`hdl.modes.Mode`), or In(:data:`hdl.modes.IntMode`) when not ``r4``
         How to read ``a`` and ``b`` for this product.
     en : In(1)
         This cycle's operands are a product to accumulate (otherwise they are ignored).
@@ -96,18 +114,22 @@ class ProcessingElement(wiring.Component):
         The accumulator plus the product being added, unregistered (straight from the adder);
         a tile's result when ``done`` is set (:func:`saturate` gives the clamped value).
     done : Out(1)
-        ``drain`` is a finished tile: the last product entered :data:`LATENCY` cycles ago.
+        ``drain`` is a finished tile: the last product entered :attr:`LATENCY` cycles ago.
     LATENCY : int
-        :data:`LATENCY` (3): a product whose ``en`` is sampled in cycle t is added in cycle
-        t + ``LATENCY``; a tile's ``done`` rises then for its ``last`` product.
+        :func:`latency` of this PE (3; 2 for the INT4-only PE): a product whose ``en`` is
+        sampled in cycle t is added in cycle t + ``LATENCY``; a tile's ``done`` rises then for
+        its ``last`` product.
     """
 
-    def __init__(self, acc_width: int = 32):
+    def __init__(self, acc_width: int = 32, r4: bool = True):
         self._acc_width = check_acc_width(acc_width)
+        if not isinstance(r4, bool):
+            raise TypeError(f"r4 must be True or False, not {r4!r}")
+        self._r4 = r4
         super().__init__({
             "a": In(4),
             "b": In(4),
-            "mode": In(Mode),
+            "mode": In(Mode if r4 else IntMode),
             "en": In(1),
             "last": In(1),
             "drain": Out(drain_layout(self._acc_width)),
@@ -119,8 +141,15 @@ class ProcessingElement(wiring.Component):
         return self._acc_width
 
     @property
+    def r4(self) -> bool:
+        """The PE takes R4 operands (False: the INT4-only PE)."""
+        return self._r4
+
+    @property
     def LATENCY(self) -> int:
-        return LATENCY
+        """Cycles from a product's inputs to its add (and from a tile's last product to
+        ``done``): :func:`latency` of this PE."""
+        return latency(self._r4)
 
     def elaborate(self, platform):
         m = Module()
@@ -136,43 +165,54 @@ class ProcessingElement(wiring.Component):
         # own, and the broadcast ends at a register.
         a = Cat(self.a, self.a[3] & ~self.mode.a_format.as_value()[0]).as_signed()
         fmt = self.mode.b_format.as_value()
-        is_r4 = fmt[1]
-        e = self.b[0:3]
-        nonzero = e.any()
         # Integer B: its value, sign-extended unless UINT4. R4 B: +1, -1 or 0 (e = 0, and the
         # 0b1000 "negative zero" code) -- the multiplier then only negates.
         int_m = Cat(self.b, self.b[3] & ~fmt[0]).as_signed()
-        r4_m = Mux(nonzero, Mux(self.b[3], -1, 1), 0)
+        if self._r4:
+            is_r4 = fmt[1]
+            e = self.b[0:3]
+            nonzero = e.any()
+            r4_m = Mux(nonzero, Mux(self.b[3], -1, 1), 0)
+            shift_1 = Signal(4)
         a_1 = Signal(signed(5))
         mult_1 = Signal(signed(5))
-        shift_1 = Signal(4)
         valid_1 = Signal()
         last_1 = Signal()
         b_zero = self.b == 0
         with m.If(~b_zero):
             m.d.sync += a_1.eq(a)
         with m.If(self.a.any() | b_zero):
-            m.d.sync += [
-                mult_1.eq(Mux(is_r4, r4_m, int_m)),
-                # 2e - 1 - phase = {e - 1, ~phase} for e >= 1; the shift is 0 on the integer
-                # path.
-                shift_1.eq(Mux(is_r4 & nonzero, Cat(~self.mode.phase, e - 1), 0)),
-            ]
+            if not self._r4:
+                m.d.sync += mult_1.eq(int_m)
+            else:
+                m.d.sync += [
+                    mult_1.eq(Mux(is_r4, r4_m, int_m)),
+                    # 2e - 1 - phase = {e - 1, ~phase} for e >= 1; the shift is 0 on the
+                    # integer path.
+                    shift_1.eq(Mux(is_r4 & nonzero, Cat(~self.mode.phase, e - 1), 0)),
+                ]
         m.d.sync += [valid_1.eq(self.en), last_1.eq(self.en & self.last)]
 
         # Stage 2: the 5 x 5 signed multiply.
         scaled = Signal(signed(9))
-        shift_2 = Signal(4)
         valid_2 = Signal()
         last_2 = Signal()
-        m.d.sync += [scaled.eq(a_1 * mult_1), shift_2.eq(shift_1), valid_2.eq(valid_1),
-                     last_2.eq(last_1)]
+        m.d.sync += scaled.eq(a_1 * mult_1)
+        if self._r4:
+            shift_2 = Signal(4)
+            m.d.sync += shift_2.eq(shift_1)
+        m.d.sync += [valid_2.eq(valid_1), last_2.eq(last_1)]
 
-        # Stage 3: the shift.
-        product = Signal(signed(PRODUCT_WIDTH))
-        valid_3 = Signal()
-        last_3 = Signal()
-        m.d.sync += [product.eq(scaled << shift_2), valid_3.eq(valid_2), last_3.eq(last_2)]
+        if not self._r4:
+            # INT4-only: no shift stage; the multiplier's register is the product to add.
+            product, valid_3, last_3 = scaled, valid_2, last_2
+        else:
+            # Stage 3: the shift.
+            product = Signal(signed(PRODUCT_WIDTH))
+            valid_3 = Signal()
+            last_3 = Signal()
+            m.d.sync += [product.eq(scaled << shift_2), valid_3.eq(valid_2),
+                         last_3.eq(last_2)]
 
         # Stage 4: accumulate. Out of range = the bits from w - 1 up are not all equal.
         acc = Signal(signed(rw))
@@ -191,3 +231,11 @@ class ProcessingElement(wiring.Component):
             self.done.eq(last_3),
         ]
         return m
+
+
+class Int4ProcessingElement(ProcessingElement):
+    """The INT4-only PE, ``ProcessingElement(acc_width, r4=False)``, under a name of its own
+    (registry ``pe_int4``): INT4/UINT4 x INT4/UINT4 products, no R4 operand path."""
+
+    def __init__(self, acc_width: int = 32):
+        super().__init__(acc_width, r4=False)

@@ -154,6 +154,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "4-bit operands (INT4/UINT4 x INT4/UINT4/R4), exact 32-bit integer accumulator "
             "(sticky saturation: frozen at the first overflow, clamped once at the drain)",
             _ALL, ({"acc_width": 32},), mac_pe=True, acc_width="acc_width"),
+    _design("pe_int4", "hdl.pe", "Int4ProcessingElement",
+            "4-bit integer operands only (INT4/UINT4 x INT4/UINT4, no R4 gradient path), exact "
+            "32-bit integer accumulator (sticky saturation, as pe)",
+            _ALL, ({"acc_width": 32},), mac_pe=True, acc_width="acc_width"),
     _design("mxfp4_pe", "hdl.mx_pe", "MxProcessingElement",
             "MXFP4 operands (E2M1 x E2M1, E8M0 block scales), exact 14-bit block sums added "
             "in a 45-bit fixed-point window anchored at the largest block exponent (K <= 4096)",
@@ -181,6 +185,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
     _design("fp16_fma_pe", "hdl.fp16_fma", "Fp16FmaPE",
             "FP16 x FP16 fused multiply-add, FP16 accumulator (one RNE rounding per step, "
             "subnormals, Inf/NaN)", _ALL, ({},), mac_pe=True),
+    _design("fp16_fma_pe_pipelined", "hdl.fp16_fma", "Fp16FmaPipelinedPE",
+            "FP16 x FP16 fused multiply-add, FP16 accumulator, each dot product bit-exact with "
+            "fp16_fma_pe; 8 dot products interleaved round-robin through an 8-stage "
+            "accumulation loop, one MAC per clock", _ALL, ({},), mac_pe=True),
     _design("fp8_mac_pe", "hdl.fp8_mac", "Fp8MacPE",
             "FP8 E4M3 x E4M3 multiply-accumulate, FP32 accumulator (exact product, one RNE "
             "rounding per step, subnormals, Inf/NaN accumulator)", _ALL, ({},), mac_pe=True),

@@ -81,7 +81,8 @@ class Pipeline:
     def connect(self, downstream, payload=None) -> None:
         """Drive stream end ``downstream`` (``valid`` and ``payload`` written here, ``ready``
         read: an output port of the component, usually) from the last stage: its ``valid``,
-        and its register, or ``payload`` (a value computed from it) if given."""
+        and its register, or ``payload`` (a value computed from it, or a dict of field values
+        for a struct payload) if given."""
         if not self._valids:
             raise RuntimeError("a pipeline needs at least one stage")
         m, valids = self._m, self._valids
@@ -96,8 +97,12 @@ class Pipeline:
                 with m.If(feeding):
                     m.d.sync += held.eq(source)
                 feeding = valid
-        m.d.comb += [downstream.valid.eq(valids[-1]),
-                     downstream.payload.eq(self._loads[-1][0] if payload is None else payload)]
+        m.d.comb += downstream.valid.eq(valids[-1])
+        if isinstance(payload, dict):
+            m.d.comb += [getattr(downstream.payload, field).eq(value)
+                         for field, value in payload.items()]
+        else:
+            m.d.comb += downstream.payload.eq(self._loads[-1][0] if payload is None else payload)
 
 
 def accumulate_products(m: Module, i, o, multiply, add, product_shape,

@@ -47,6 +47,7 @@ READOUT = ("verif/hdl/test_readout.py", "verif/hdl/test_controls.py",
            "verif/hdl/test_cycle_counts.py", "verif/rtl/test_readout.py")
 TILE = ("verif/hdl/test_controls.py", "verif/rtl/test_backward_tile.py")
 MX = ("verif/hdl/test_mx_pe.py", "verif/rtl/test_mx_pe.py")
+FP16 = ("verif/hdl/test_fp16_fma.py", "verif/rtl/test_fp16_fma.py")
 STAGES = ("verif/hdl/test_cycle_counts.py", "verif/hdl/test_controls.py",
           "verif/hdl/test_r4_lane.py", "verif/hdl/test_readout.py")
 
@@ -320,6 +321,15 @@ MUTANTS: tuple[Mutant, ...] = (
            "with m.If(self.o.ready):\n            m.d.sync += self.o.valid.eq(0)",
            "with m.If(1):\n            m.d.sync += self.o.valid.eq(0)", MX,
            "o.valid falls without a handshake: a stalled result is lost"),
+    # ---------------------------------------------------------------- pipelined FP16 FMA PE
+    Mutant("fp16_pipelined_slots_swapped", "array scheduling", "hdl/fp16_fma.py",
+           "accs[done.payload.slot].eq(done.payload.result)",
+           "accs[done.payload.slot ^ (done.payload.slot < 2)].eq(done.payload.result)", FP16,
+           "slots 0 and 1 write each other's accumulator back"),
+    Mutant("fp16_pipelined_slot_without_handshake", "handshakes", "hdl/fp16_fma.py",
+           "with m.If(self.i.valid & self.i.ready):",
+           "with m.If(self.i.valid):", FP16,
+           "the round-robin slot advances on a beat that the PE stalls"),
     # ---------------------------------------------------------------- operand format table
     Mutant("modes_r4_reserved_code", "operand decode", "golden/format_table.py",
            "a_code=None, b_code=0b10", "a_code=None, b_code=0b11", PE, "R4 encoded as the reserved format code 0b11",

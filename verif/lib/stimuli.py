@@ -9,7 +9,16 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden.format_table import GEMM_MODES
+from hdl.modes import INT_GEMM_MODES, int_mode_code, mode_code
 from hdl.pe import drain_layout
+
+
+def pe_modes(r4: bool) -> tuple:
+    """The (a_format, b_format, phase) modes a processing element computes, and the function
+    that packs one for its ``mode`` port: all of them, or the integer ones of the INT4-only PE
+    (``ProcessingElement(r4=False)``)."""
+    return (GEMM_MODES, mode_code) if r4 else (INT_GEMM_MODES, int_mode_code)
 
 
 def clamped(raw: int, acc_width: int) -> tuple[int, int]:
@@ -116,6 +125,40 @@ def pe_tiles(rng, count: int, max_len: int, sigma: float, special: float = 0.1):
         ab[mask] = rng.choice(CLASS_PATTERNS, int(mask.sum()))
         tiles.append((ab[0], ab[1]))
     return tiles
+
+
+def interleave_tiles(rng, tiles, slots: int, sigma: float = 4.0):
+    """The beat stream of an interleaved MAC PE (``hdl.fp16_fma.Fp16FmaPipelinedPE``): beat
+    ``n`` belongs to slot ``n mod slots``.
+
+    ``tiles`` (lists of (a, b) patterns, as :func:`pe_tiles` gives) go to the slot with the
+    fewest beats so far; every slot is then topped up to the same length with one random
+    tile (normal(0, ``sigma``) values) so the round-robin stream has no hole. Returns the
+    beats as arrays ``a``, ``b``, ``first``, ``last`` in stream order and the tiles in the order
+    their results leave the PE (the order of their ``last`` beats).
+    """
+    lanes = [[] for _ in range(slots)]              # per slot: (a, b, first, last, tile)
+    tiles = list(tiles)
+
+    def put(j, tile):
+        a, b = tile
+        lanes[j] += [(a[k], b[k], k == 0, k == len(a) - 1, len(tiles_out))
+                     for k in range(len(a))]
+        tiles_out.append(tile)
+
+    tiles_out = []
+    for tile in tiles:
+        put(min(range(slots), key=lambda j: len(lanes[j])), tile)
+    longest = max(len(lane) for lane in lanes)
+    for j in range(slots):
+        if len(lanes[j]) < longest:
+            ab = rng.normal(0, sigma, (2, longest - len(lanes[j]))).astype(np.float16)
+            put(j, tuple(ab.view(np.uint16)))
+    stream = [lanes[j][k] for k in range(longest) for j in range(slots)]
+    a, b, first, last, tile = (np.array(col) for col in zip(*stream))
+    order = [tiles_out[t] for t, end in zip(tile, last) if end]
+    return (a.astype(np.uint16), b.astype(np.uint16), first.astype(np.uint8),
+            last.astype(np.uint8), order)
 
 
 #: E4M3 codes of every class, both signs: zeros, smallest, a mid and the largest subnormal,

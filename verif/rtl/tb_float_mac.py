@@ -2,8 +2,10 @@
 verif/rtl/test_fp16_fma.py and verif/rtl/test_fp8_mac.py).
 
 Two tests, selected by the runner with ``testcase``; the runner names the PE:
-    MAC_PE       ``fp16`` (hdl.fp16_fma, 16-bit operands and accumulator) or ``fp8``
-                 (hdl.fp8_mac, 8-bit E4M3 operands, 32-bit FP32 accumulator)
+    MAC_PE       ``fp16`` (hdl.fp16_fma, 16-bit operands and accumulator), ``fp16_pipelined``
+                 (the same numbers, L dot products interleaved: the runner interleaves the
+                 tiles, verif.lib.stimuli.interleave_tiles, and orders ``want`` by their last
+                 beats) or ``fp8`` (hdl.fp8_mac, 8-bit E4M3 operands, 32-bit FP32 accumulator)
 
 ``core_vectors`` runs on the runner's lanes wrapper, several combinational MAC cores side by
 side, so one Python step checks ``lanes`` triples.
@@ -30,7 +32,9 @@ from verif.lib.cocotb_streams import StreamSink, StreamSource, reset, run_stream
 from verif.lib.payload import pack, pack_array
 
 #: Per PE: its module, operand and accumulator widths, and the name its stream reports use.
-PES = {"fp16": ("hdl.fp16_fma", 16, 16, "Fp16FmaPE"), "fp8": ("hdl.fp8_mac", 8, 32, "Fp8MacPE")}
+PES = {"fp16": ("hdl.fp16_fma", 16, 16, "Fp16FmaPE"),
+       "fp16_pipelined": ("hdl.fp16_fma", 16, 16, "Fp16FmaPipelinedPE"),
+       "fp8": ("hdl.fp8_mac", 8, 32, "Fp8MacPE")}
 
 
 def _pe():

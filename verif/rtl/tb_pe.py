@@ -1,9 +1,11 @@
 """cocotb testbench of the generated processing-element Verilog, checked against golden.gemm.
 
-Environment: ``ACC_WIDTH``, ``SEED``. One trigger (the falling edge) per cycle: inputs are
-written there and take effect at the next rising edge; ``done``/``drain`` (from registers)
-are read at every falling edge, so a tile's result is collected ``hdl.pe.LATENCY`` cycles after
-its last product was driven, while the next tile streams in.
+Environment: ``ACC_WIDTH``, ``SEED``, ``PE_R4`` (1: the full PE, every mode; 0: the INT4-only
+PE, ``ProcessingElement(r4=False)``, its integer modes and its ``IntMode`` port). One trigger
+(the falling edge) per cycle: inputs are written there and take effect at the next rising
+edge; ``done``/``drain`` (from registers) are read at every falling edge, so a tile's result
+is collected ``hdl.pe.latency`` cycles after its last product was driven, while the next tile
+streams in.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import cocotb
 import numpy as np
 from cocotb.triggers import FallingEdge
 
-from golden.format_table import GEMM_MODES
 from golden.gemm import gemm
-from hdl.modes import mode_code
-from hdl.pe import LATENCY
+from hdl.pe import latency
 from verif.lib.budget import cycle_budget, timeout
 from verif.lib.cocotb_streams import reset
-from verif.lib.stimuli import clamped
+from verif.lib.stimuli import clamped, pe_modes
 
 
 ACC_WIDTH = int(os.environ.get("ACC_WIDTH", "32"))
 SEED = int(os.environ.get("SEED", "1"))
+R4 = bool(int(os.environ.get("PE_R4", "1")))
+#: The modes of the PE under test and the packing of its ``mode`` port.
+MODES, MODE_CODE = pe_modes(R4)
+LATENCY = latency(R4)
 #: The PE's inputs, driven low through reset.
 INPUTS = ("en", "last", "a", "b", "mode")
 
@@ -60,7 +64,8 @@ class Collector:
 
 @cocotb.test()
 async def every_code_pair(dut):
-    """All 256 code pairs in all 8 (a_format, b_format, phase) modes, one K = 1 tile each."""
+    """All 256 code pairs in every (a_format, b_format, phase) mode of the PE (8, or the
+    INT4-only PE's 4), one K = 1 tile each."""
     await reset(dut, idle=INPUTS)
     col = Collector(dut)
     a, b = np.meshgrid(np.arange(16), np.arange(16), indexing="ij")
@@ -68,10 +73,10 @@ async def every_code_pair(dut):
     dut.en.value = 1
     dut.last.value = 1
     expected = []
-    for af, bf, p in GEMM_MODES:
+    for af, bf, p in MODES:
         expected += np.diag(gemm(a[:, None], b[None, :], a_format=af, b_format=bf, phase=p,
                                  acc_width=ACC_WIDTH)).tolist()
-        dut.mode.value = mode_code(af, bf, p)
+        dut.mode.value = MODE_CODE(af, bf, p)
         for x, y in zip(a.tolist(), b.tolist()):
             dut.a.value = x
             dut.b.value = y
@@ -91,7 +96,7 @@ async def saturating_tiles(dut):
     col = Collector(dut)
     expected = []
     for _ in range(40):
-        af, bf, p = GEMM_MODES[rng.integers(len(GEMM_MODES))]
+        af, bf, p = MODES[rng.integers(len(MODES))]
         k = int(rng.integers(1, 60))
         a = np.where(rng.random(k) < 0.8, rng.choice([7, 15, 0b1000], k), rng.integers(0, 16, k))
         b = np.where(rng.random(k) < 0.8, rng.choice([0b0111, 0b1111], k, p=[2 / 3, 1 / 3]),
@@ -107,7 +112,7 @@ async def saturating_tiles(dut):
                                    (dut.last, 1)):
                     port.value = int(rng.integers(0, 2 ** bits))
                 await col.step()
-            dut.mode.value = mode_code(af, bf, p)
+            dut.mode.value = MODE_CODE(af, bf, p)
             dut.en.value = 1
             dut.last.value = int(i == k - 1)
             dut.a.value = x

@@ -24,9 +24,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import fp16_dot, fp16_fma_bits
-from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE
+from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE, Fp16FmaPipelinedPE
 from sim.cocotb_run import BUILD, run_cocotb
-from verif.lib.stimuli import CLASS_PATTERNS, pe_tiles, random_triples
+from verif.lib.stimuli import CLASS_PATTERNS, interleave_tiles, pe_tiles, random_triples
 
 LANES = 1
 
@@ -60,21 +60,20 @@ def run_core(name, simulator, triples):
                env={"MAC_PE": "fp16", "MAC_VECTORS": path, "MAC_LANES": LANES})
 
 
-def run_pe(name, simulator, rng, tiles, tb_seed):
-    a, b, first, last, want = [], [], [], [], []
-    for x, y in pe_tiles(rng, tiles, 11, 8):
-        a += list(x)
-        b += list(y)
-        first += [1] + [0] * (len(x) - 1)
-        last += [0] * (len(x) - 1) + [1]
-        want.append(fp16_dot(x.view(np.float16), y.view(np.float16)).view(np.uint16))
+def run_pe(name, simulator, rng, tiles, tb_seed, pipelined=False):
+    """The PE stream test: ``tiles`` random tiles after the edge tiles, one after the other
+    (:class:`Fp16FmaPE`), or interleaved over the slots of :class:`Fp16FmaPipelinedPE`."""
+    dut = Fp16FmaPipelinedPE() if pipelined else Fp16FmaPE()
+    a, b, first, last, order = interleave_tiles(rng, pe_tiles(rng, tiles, 11, 8),
+                                                dut.slots if pipelined else 1)
+    want = [fp16_dot(x.view(np.float16), y.view(np.float16)).view(np.uint16) for x, y in order]
     path = BUILD / name / simulator / "tiles.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, a=a, b=b, first=first, last=last, want=want)
-    run_cocotb(Fp16FmaPE(), name=name, test_module="verif.rtl.tb_float_mac",
+    run_cocotb(dut, name=name, test_module="verif.rtl.tb_float_mac",
                simulator=simulator, testcase="pe_stream",
-               env={"MAC_PE": "fp16", "MAC_TILES": path, "TB_SEED": tb_seed,
-                    "TB_STALL": 0.3})
+               env={"MAC_PE": "fp16_pipelined" if pipelined else "fp16", "MAC_TILES": path,
+                    "TB_SEED": tb_seed, "TB_STALL": 0.3})
 
 
 def class_triples():
@@ -94,6 +93,13 @@ def test_pe_stream(simulator, seed):
     run_pe("fp16_fma_pe_fast", simulator, np.random.default_rng(seed), 60, seed)
 
 
+def test_pipelined_pe_stream(simulator, seed):
+    """The pipelined PE: the edge tiles and 120 random ones interleaved over its slots, with
+    idle cycles (junk payloads) and backpressure; each slot against the sequential golden."""
+    run_pe("fp16_fma_pe_pipelined_fast", simulator, np.random.default_rng(seed), 120, seed,
+           pipelined=True)
+
+
 @pytest.mark.slow
 def test_core_million_random(simulator, seed):
     if simulator != "verilator":
@@ -107,3 +113,9 @@ def test_core_million_random(simulator, seed):
 @pytest.mark.slow
 def test_pe_stream_long(simulator, seed):
     run_pe("fp16_fma_pe_long", simulator, np.random.default_rng(seed), 2000, seed)
+
+
+@pytest.mark.slow
+def test_pipelined_pe_stream_long(simulator, seed):
+    run_pe("fp16_fma_pe_pipelined_long", simulator, np.random.default_rng(seed), 4000, seed,
+           pipelined=True)

@@ -247,12 +247,18 @@ def test_equal_throughput_is_luts_times_period_per_mac():
     def r(luts, fmax, fits=True):
         return {"luts": luts, "ff": 1, "fmax_mhz": fmax, "fits": fits}
     results = {"pe": {"ice40": r(159, 117.1)}, "fp16_fma_pe": {"ice40": r(1151, 18.8)},
+               "pe_int4": {"ice40": r(104, 117.1)},
+               "fp16_fma_pe_pipelined": {"ice40": r(1500, 80.0)},
                "readout": {"ice40": r(385, 124.5)}, "array_4x4": {"ice40": r(3289, 123.8)},
                "array_2x2": {"ice40": r(816, 124.3)},
                "array_6x6": {"ice40": r(7436, None, fits=False)},
                "mxfp4_array_4x4": {"ice40": r(8000, 100.0)}}
     table = report_mod.equal_throughput(results, ["ice40"])["ice40"]
-    assert set(table) == {"pe", "fp16_fma_pe", "array_2x2", "array_4x4", "mxfp4_array_4x4"}
+    assert set(table) == {"pe", "fp16_fma_pe", "pe_int4", "fp16_fma_pe_pipelined",
+                          "array_2x2", "array_4x4", "mxfp4_array_4x4"}
+    # The interleaved FP16 PE takes one MAC per clock like the others (its slots are dot
+    # products in flight, not MACs per clock).
+    assert table["fp16_fma_pe_pipelined"]["macs_per_clock"] == 1
     assert table["mxfp4_array_4x4"]["macs_per_clock"] == 16
     assert table["pe"]["lut_ns_per_mac"] == round(159 * 1000 / 117.1, 1) == 1357.8
     assert table["array_4x4"]["macs_per_clock"] == 16
