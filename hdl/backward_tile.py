@@ -8,7 +8,7 @@ by row through ``cols`` read-out converters into FP16. The result equals
 ``golden.gemm.readout(golden.gemm.gemm(A, r4_quantize(dY, ...), ...), exp_offset=-7 - g)``.
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -19,6 +19,7 @@ from hdl.gradient_unit import GradientUnit, grad_in_layout
 from hdl.modes import BFormat
 from hdl.params import ArrayShape
 from hdl.readout import Fp16Round
+from hdl.stream import Pipeline
 
 __all__ = ["BackwardTile", "result_row_layout"]
 
@@ -97,23 +98,21 @@ class BackwardTile(ArrayShape, wiring.Component):
         for j in range(self._cols):
             m.d.comb += array.i_b.payload.data[j].eq(grad.o_codes.payload.lanes[j].code)
 
-        # Read-out: one converter per column, one register stage, a row per clock.
+        # Read-out: one converter per column, one register stage (hdl.stream.Pipeline), a row
+        # per clock.
         c = array.o_c
-        fire = c.valid & c.ready
-        m.d.comb += c.ready.eq(~self.o_result.valid | self.o_result.ready)
+        row = Signal(data.ArrayLayout(RESULT_LAYOUT, self._cols), name="readout_row")
         for j in range(self._cols):
             rnd = Fp16Round(self._acc_width)
             m.submodules[f"readout_{j}"] = rnd
-            m.d.comb += [rnd.acc.eq(c.payload.data[j].acc), rnd.exp_offset.eq(self.exp_offset)]
-            out = self.o_result.payload.data[j]
-            with m.If(fire):
-                m.d.sync += [
-                    out.value.eq(rnd.result.value),
-                    out.overflow.eq(rnd.result.overflow),
-                    out.acc_overflow.eq(c.payload.data[j].overflow),
-                ]
-        with m.If(fire):
-            m.d.sync += [self.o_result.payload.last.eq(c.payload.last), self.o_result.valid.eq(1)]
-        with m.Elif(self.o_result.ready):
-            m.d.sync += self.o_result.valid.eq(0)
+            m.d.comb += [
+                rnd.acc.eq(c.payload.data[j].acc),
+                rnd.exp_offset.eq(self.exp_offset),
+                row[j].value.eq(rnd.result.value),
+                row[j].overflow.eq(rnd.result.overflow),
+                row[j].acc_overflow.eq(c.payload.data[j].overflow),
+            ]
+        pipe = Pipeline(m, "readout", c)
+        pipe.stage("row", result_row_layout(self._cols), {"data": row, "last": c.payload.last})
+        pipe.connect(self.o_result)
         return m
