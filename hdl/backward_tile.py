@@ -8,17 +8,18 @@ by row through ``cols`` read-out converters into FP16. The result equals
 ``golden.gemm.readout(golden.gemm.gemm(A, r4_quantize(dY, ...), ...), exp_offset=-7 - g)``.
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.gemm import READOUT_OFFSET_BITS
+from hdl import controls
 from hdl.array import OuterProductArray, a_layout
 from hdl.gradient_unit import GradientUnit, grad_in_layout
 from hdl.modes import BFormat
 from hdl.params import ArrayShape
-from hdl.r4_quantizer import SAT_COUNT_BITS
 from hdl.readout import Fp16Round
+from hdl.stream import Pipeline
 
 __all__ = ["BackwardTile", "result_row_layout"]
 
@@ -66,17 +67,10 @@ class BackwardTile(ArrayShape, wiring.Component):
             "i_a": In(stream.Signature(a_layout(rows))),
             "i_grad": In(stream.Signature(grad_in_layout(cols))),
             "o_result": Out(stream.Signature(result_row_layout(cols))),
-            "phase": In(1),
-            "scale_exp": In(signed(8)),
-            "stochastic": In(1),
-            "seed": In(32),
-            "seed_load": In(1),
+            # The gradient unit's controls (hdl.controls), less ``amax``, and the read-out's.
+            **controls.members(*controls.CONFIG),
             "exp_offset": In(signed(READOUT_OFFSET_BITS)),
-            "sat_count": Out(SAT_COUNT_BITS),
-            "sat_clear": In(1),
-            "amax_clear": In(1),
-            "next_scale_exp": Out(signed(8)),
-            "nonfinite": Out(1),
+            **controls.members(*controls.SATURATION, *controls.AMAX, exclude={"amax"}),
         })
 
     @property
@@ -92,18 +86,9 @@ class BackwardTile(ArrayShape, wiring.Component):
         m.submodules.grad = grad = self._grad
 
         wiring.connect(m, wiring.flipped(self.i_a), array.i_a)
-        wiring.connect(m, wiring.flipped(self.i_grad), grad.i_grad)
+        # The gradient stream and every control and status port the tile shares with the unit.
+        controls.connect_ports(m, self, grad, ["i_grad", *controls.shared_ports(self, grad)])
         m.d.comb += [
-            grad.phase.eq(self.phase),
-            grad.scale_exp.eq(self.scale_exp),
-            grad.stochastic.eq(self.stochastic),
-            grad.seed.eq(self.seed),
-            grad.seed_load.eq(self.seed_load),
-            grad.sat_clear.eq(self.sat_clear),
-            grad.amax_clear.eq(self.amax_clear),
-            self.sat_count.eq(grad.sat_count),
-            self.next_scale_exp.eq(grad.next_scale_exp),
-            self.nonfinite.eq(grad.nonfinite),
             # R4 codes become operand B, carrying the phase they were quantized in.
             array.i_b.valid.eq(grad.o_codes.valid),
             grad.o_codes.ready.eq(array.i_b.ready),
@@ -113,23 +98,21 @@ class BackwardTile(ArrayShape, wiring.Component):
         for j in range(self._cols):
             m.d.comb += array.i_b.payload.data[j].eq(grad.o_codes.payload.lanes[j].code)
 
-        # Read-out: one converter per column, one register stage, a row per clock.
+        # Read-out: one converter per column, one register stage (hdl.stream.Pipeline), a row
+        # per clock.
         c = array.o_c
-        fire = c.valid & c.ready
-        m.d.comb += c.ready.eq(~self.o_result.valid | self.o_result.ready)
+        row = Signal(data.ArrayLayout(RESULT_LAYOUT, self._cols), name="readout_row")
         for j in range(self._cols):
             rnd = Fp16Round(self._acc_width)
             m.submodules[f"readout_{j}"] = rnd
-            m.d.comb += [rnd.acc.eq(c.payload.data[j].acc), rnd.exp_offset.eq(self.exp_offset)]
-            out = self.o_result.payload.data[j]
-            with m.If(fire):
-                m.d.sync += [
-                    out.value.eq(rnd.result.value),
-                    out.overflow.eq(rnd.result.overflow),
-                    out.acc_overflow.eq(c.payload.data[j].overflow),
-                ]
-        with m.If(fire):
-            m.d.sync += [self.o_result.payload.last.eq(c.payload.last), self.o_result.valid.eq(1)]
-        with m.Elif(self.o_result.ready):
-            m.d.sync += self.o_result.valid.eq(0)
+            m.d.comb += [
+                rnd.acc.eq(c.payload.data[j].acc),
+                rnd.exp_offset.eq(self.exp_offset),
+                row[j].value.eq(rnd.result.value),
+                row[j].overflow.eq(rnd.result.overflow),
+                row[j].acc_overflow.eq(c.payload.data[j].overflow),
+            ]
+        pipe = Pipeline(m, "readout", c)
+        pipe.stage("row", result_row_layout(self._cols), {"data": row, "last": c.payload.last})
+        pipe.connect(self.o_result)
         return m

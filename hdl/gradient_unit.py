@@ -12,14 +12,14 @@ keep per-layer state: the host reads ``next_scale_exp`` after a layer's gradient
 it on ``scale_exp`` when the same layer comes round again.
 """
 
-from amaranth.hdl import Module, signed, unsigned
+from amaranth.hdl import Module, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl import controls
 from hdl.amax import AmaxTracker, amax_latency
 from hdl.params import check_positive_int
-from hdl.r4_quantizer import (R4_OUT_LAYOUT, SAT_COUNT_BITS, STEPS, R4Pipeline,
-                              count_saturated)
+from hdl.r4_quantizer import R4_OUT_LAYOUT, STEPS, R4Pipeline, count_saturated
 from hdl.xorshift import Xorshift32
 
 __all__ = ["GradientUnit", "grad_in_layout", "codes_out_layout"]
@@ -71,17 +71,7 @@ class GradientUnit(wiring.Component):
         super().__init__({
             "i_grad": In(stream.Signature(grad_in_layout(lanes))),
             "o_codes": Out(stream.Signature(codes_out_layout(lanes))),
-            "phase": In(1),
-            "scale_exp": In(signed(8)),
-            "stochastic": In(1),
-            "seed": In(32),
-            "seed_load": In(1),
-            "sat_count": Out(SAT_COUNT_BITS),
-            "sat_clear": In(1),
-            "amax_clear": In(1),
-            "amax": Out(15),
-            "next_scale_exp": Out(signed(8)),
-            "nonfinite": Out(1),
+            **controls.members(),     # every control and status port (hdl.controls)
         })
 
     @property

@@ -29,6 +29,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from hdl import controls
 from hdl.bits import highest_set_bit
 from hdl.params import check_positive_int
 from hdl.stream import Pipeline
@@ -43,9 +44,6 @@ R4_OUT_LAYOUT = data.StructLayout({
     "invalid": unsigned(1),
     "saturated": unsigned(1),
 })
-
-#: Bits of the saturation counters (a 16-bit tensor of 2^32 elements will not occur).
-SAT_COUNT_BITS = 32
 
 #: The steps of one quantization, in order; the pipelined lanes register after each.
 STEPS = ("fields", "normalise", "compare", "align", "decide", "code")
@@ -289,15 +287,13 @@ class R4QuantizerLane(wiring.Component):
     ``o.ready | ~o.valid``, one element per clock under no backpressure.
     """
 
-    i: In(stream.Signature(unsigned(16)))
-    o: Out(stream.Signature(R4_OUT_LAYOUT))
-    phase: In(1)
-    scale_exp: In(signed(8))
-    stochastic: In(1)
-    seed: In(32)
-    seed_load: In(1)
-    sat_count: Out(SAT_COUNT_BITS)
-    sat_clear: In(1)
+    def __init__(self):
+        super().__init__({
+            "i": In(stream.Signature(unsigned(16))),
+            "o": Out(stream.Signature(R4_OUT_LAYOUT)),
+            # The gradient unit's controls less the amax tracker's (hdl.controls).
+            **controls.members(*controls.CONFIG, *controls.SATURATION),
+        })
 
     @property
     def LATENCY(self) -> int:

@@ -16,10 +16,10 @@ from types import MappingProxyType
 
 from amaranth.hdl import Module
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In
 
 from golden.gemm import check_acc_width
 from hdl.array import OuterProductArray
+from hdl.controls import QUANTIZER_CONTROLS, connect_ports
 from hdl.gradient_unit import GradientUnit
 from hdl.params import ArrayShape, check_positive_int
 from hdl.readout import ReadoutLanes
@@ -30,9 +30,7 @@ __all__ = ["TrainingUnits", "UNIT_PORTS"]
 #: brought out. An engine that simulates the units as separate models routes by this table.
 UNIT_PORTS = {
     "array": {"i_a": "i_a", "i_b": "i_b", "o_c": "o_c"},
-    "gradient_unit": {name: name for name in (
-        "i_grad", "o_codes", "phase", "scale_exp", "stochastic", "seed", "seed_load",
-        "sat_count", "sat_clear", "amax_clear", "amax", "next_scale_exp", "nonfinite")},
+    "gradient_unit": {name: name for name in ("i_grad", "o_codes", *QUANTIZER_CONTROLS)},
     "readout": {"i_acc": "i", "o_fp16": "o", "exp_offset": "exp_offset"},
 }
 
@@ -92,16 +90,5 @@ class TrainingUnits(ArrayShape, wiring.Component):
         m = Module()
         for unit, component in self._units.items():
             m.submodules[unit] = component
-            for outer, inner in UNIT_PORTS[unit].items():
-                ours, theirs = getattr(self, outer), getattr(component, inner)
-                member = self.signature.members[outer]
-                if member.is_signature:
-                    if member.flow == In:
-                        wiring.connect(m, wiring.flipped(ours), theirs)
-                    else:
-                        wiring.connect(m, theirs, wiring.flipped(ours))
-                elif member.flow == In:
-                    m.d.comb += theirs.eq(ours)
-                else:
-                    m.d.comb += ours.eq(theirs)
+            connect_ports(m, self, component, UNIT_PORTS[unit])
         return m

@@ -15,7 +15,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.formats import DEFAULT_SEED
-from hdl.r4_quantizer import R4_OUT_LAYOUT, SAT_COUNT_BITS
+from hdl.controls import SAT_COUNT_BITS
+from hdl.r4_quantizer import R4_OUT_LAYOUT
 from verif.formal.props import (drive_free, expected_queue, fires, input_ports, internal,
                                 internal_signals)
 
