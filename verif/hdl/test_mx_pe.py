@@ -17,28 +17,11 @@ import pytest
 from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, gemm_mxfp4
 from golden.mx import MXFP4_BLOCK
 from hdl.mx_pe import LATENCY, MxProcessingElement, result_exponent
-from verif.lib.budget import cycle_budget
+from verif.lib.block_pe_sim import first_difference, run
 from verif.lib.mx_dots import (SCALE_MAX, MxResult, anchor_of, dot_beats, dot_fields,
-                               golden_dot, pack_beats, pe_model, random_dot, unpack_result)
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+                               golden_dot, pack_beats, pe_model, random_dot)
 
 NAN = 0xFF
-
-
-def run(dut, beats, count, *, rnd, stall=0.0):
-    """Stream ``beats`` into ``dut`` (idle with junk and backpressure, each with probability
-    ``stall``) and return the first ``count`` results, with the source's and sink's
-    handshake cycles."""
-    source = StreamSource(dut.i, beats, rnd=rnd, idle=stall)
-    sink = StreamSink(dut.o, count, rnd=rnd, stall=stall, as_int=True)
-
-    async def bench(ctx):
-        await run_streams(ctx, [source], [sink], where="MxProcessingElement o",
-                          budget=cycle_budget(len(beats), idle=stall, stall=stall,
-                                              latency=LATENCY))
-
-    simulate(dut, bench)
-    return [unpack_result(g, dut.acc_width) for g in sink.got], source.cycles, sink.cycles
 
 
 def run_dots(dut, dots, *, rnd, stall=0.0, junk=True):
@@ -51,15 +34,6 @@ def run_dots(dut, dots, *, rnd, stall=0.0, junk=True):
 
 def expected(dots, frac_bits=FRAC_BITS):
     return [golden_dot(a, b, sa, sb, frac_bits) for a, b, sa, sb in dots]
-
-
-def first_difference(got, want, dots, what: str) -> str:
-    for k, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            a, b, sa, sb = dots[k]
-            return (f"{what}: dot {k} (scales {list(sa)}, {list(sb)}, a {list(a)[:8]}..., "
-                    f"b {list(b)[:8]}...): got {g}, golden {w}")
-    return f"{what}: {len(got)} results for {len(want)} dot products"
 
 
 def test_every_code_pair():
