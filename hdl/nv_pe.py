@@ -28,8 +28,8 @@ from __future__ import annotations
 from amaranth.hdl import Cat, Mux, Signal, signed, unsigned
 from amaranth.lib import data
 
-from golden.gemm_nv import (BLOCK_SUM_BITS, BLOCK_VALUE_BITS, E4M3_SIG_MAX, FRAC_BITS,
-                            FRAC_BITS_MAX, SCALE_EXP_BIAS, nv_acc_width)
+from golden.gemm_nv import (BLOCK_SUM_BITS, BLOCK_VALUE_BITS, FRAC_BITS, FRAC_BITS_MAX,
+                            SCALE_EXP_BIAS, nv_acc_width)
 from golden.mx import NVFP4_BLOCK
 from hdl.mx_pe import LATENCY as MX_LATENCY
 from hdl.mx_pe import BlockWindowPE
@@ -61,25 +61,13 @@ def nv_result_exponent(anchor: int, frac_bits: int = FRAC_BITS) -> int:
 class NvProcessingElement(BlockWindowPE):
     """A seven-stage NVFP4 dot-product unit, bit-exact with :func:`golden.gemm_nv.gemm_nvfp4`.
 
-    Parameters
-    ----------
-    k_max : int
-        Longest dot product, a positive multiple of 16: it sizes the accumulator,
-        :func:`golden.gemm_nv.nv_acc_width` (k_max, frac_bits) bits (56 for the default 4096).
-    frac_bits : int
-        Window bits below the anchor block's unit, 0..:data:`golden.gemm_nv.FRAC_BITS_MAX`
-        (default :data:`golden.gemm_nv.FRAC_BITS`, 28: nothing is ever shifted out).
-
-    Attributes
-    ----------
-    i : In(stream.Signature(:data:`NV_BEAT_LAYOUT`))
-        As :class:`hdl.mx_pe.MxProcessingElement`'s, with blocks of 16 beats, E4M3 scales and
-        the anchor over their exponent fields (at least every non-NaN block's
-        ``max(ea, 1) + max(eb, 1)``).
-    o : Out(stream.Signature(:func:`hdl.mx_pe.mx_result_layout`))
-        One result per dot product, as the MXFP4 PE's; ``nan``: a block scale was 0x7F / 0xFF.
-    LATENCY : int
-        :data:`LATENCY`, 7.
+    Parameters and ports are :class:`hdl.mx_pe.MxProcessingElement`'s with NVFP4 in place of
+    MXFP4: ``k_max`` a positive multiple of 16 sizes the accumulator,
+    :func:`golden.gemm_nv.nv_acc_width` (k_max, frac_bits) bits (56 for the default 4096);
+    ``frac_bits`` is 0..33, default 28 (nothing is ever shifted out). ``i`` carries
+    :data:`NV_BEAT_LAYOUT`: blocks of 16 beats, E4M3 scales and an anchor of at least every
+    non-NaN block's ``max(ea, 1) + max(eb, 1)``; ``o`` one :func:`hdl.mx_pe.mx_result_layout`
+    result per dot product, ``nan`` for a block scale 0x7F / 0xFF. ``LATENCY`` is 7.
     """
 
     BLOCK = NVFP4_BLOCK

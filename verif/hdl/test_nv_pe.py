@@ -2,9 +2,10 @@
 """Amaranth-simulator tests of the NVFP4 PE against golden.gemm_nv (equality only).
 
 Every E2M1 code pair; every E4M3 scale code (NaN and subnormals included) as A's and as B's
-against three partners (all 65536 pairs under cocotb); every exponent difference of the window at narrow widths; random multi-block dot
-products with idle input, junk payloads and output backpressure; streams that break the
-framing or anchor contract against the PE's documented answer
+against three partners (all 65536 pairs under cocotb); every exponent difference of the
+window at three widths; random multi-block dot products with idle input, junk payloads and
+output backpressure; streams that break the framing or anchor contract against the PE's
+documented answer
 (:func:`verif.lib.nv_dots.pe_model`).
 """
 
@@ -18,19 +19,12 @@ import pytest
 from golden.gemm_nv import FRAC_BITS, FRAC_BITS_MAX, gemm_nvfp4
 from golden.mx import NVFP4_BLOCK
 from hdl.nv_pe import LATENCY, NvProcessingElement, nv_result_exponent
-from verif.lib.block_pe_sim import first_difference, run
+from verif.lib import nv_dots
+from verif.lib.block_pe_sim import check_dots, run
 from verif.lib.nv_dots import (NANS, anchor_of, dot_beats, dot_fields, golden_dot, pack_beats,
                                pe_model, random_dot)
 
 B = NVFP4_BLOCK
-
-
-def run_dots(dut, dots, *, rnd, stall=0.0, junk=True):
-    """Results of the dot products ``dots`` (a, b, scale_a, scale_b) streamed back to back."""
-    beats = []
-    for a, b, sa, sb in dots:
-        beats += dot_beats(a, b, sa, sb, rnd=rnd if junk else None)
-    return run(dut, beats, len(dots), rnd=rnd, stall=stall)[0]
 
 
 def expected(dots, frac_bits=FRAC_BITS):
@@ -47,10 +41,9 @@ def test_every_code_pair():
         dots.append((a, b, [0x38], [0xBC]))
     for x, y, s in ((7, 7, 0x77), (7, 15, 0x77), (15, 15, 0xF7), (6, 14, 0x7E)):
         dots.append((np.full(B, x), np.full(B, y), [s], [s]))
-    want = expected(dots)
+    want = check_dots(NvProcessingElement(k_max=64), dots, nv_dots, "code pairs",
+                      rnd=random.Random(1))
     assert {w.acc >> FRAC_BITS for w in want[256:260]} >= {518400, -518400}
-    got = run_dots(NvProcessingElement(k_max=64), dots, rnd=random.Random(1))
-    assert got == want, first_difference(got, want, dots, "code pairs")
 
 
 #: The other operand's scales in the scale-code sweep: a negative subnormal (significand 5),
@@ -74,10 +67,9 @@ def test_every_scale_code():
     (verif/rtl/test_nv_pe.py, slow)."""
     pairs = [(c, p) for c in range(256) for p in PARTNERS]
     dots = scale_pair_dots(np.random.default_rng(7), pairs + [(p, c) for c, p in pairs])
-    want = expected(dots)
+    want = check_dots(NvProcessingElement(k_max=32), dots, nv_dots, "scale codes",
+                      rnd=random.Random(7), junk=False)
     assert sum(w.nan for w in want) == 2 * 2 * len(PARTNERS)
-    got = run_dots(NvProcessingElement(k_max=32), dots, rnd=random.Random(7), junk=False)
-    assert got == want, first_difference(got, want, dots, "scale codes")
 
 
 def shift_dots(rng):
@@ -113,12 +105,10 @@ def test_every_shift_and_nan_scale(frac_bits):
     nan_dots = [(a[:B], b[:B], [NANS[0]], [0x38]), (a[:B], b[:B], [0x38], [NANS[1]]),
                 (a, b, [NANS[1], 0x20], [0x7E, 0x20]), (a, b, [0x7E, 0x7E], [0x20, NANS[0]])]
     dots = shift_dots(rng) + nan_dots
-    want = expected(dots, frac_bits)
+    want = check_dots(NvProcessingElement(k_max=32, frac_bits=frac_bits), dots, nv_dots,
+                      f"frac_bits {frac_bits}", rnd=random.Random(2))
     assert any(w.nan for w in want)
     assert any(w.inexact for w in want) == (frac_bits < FRAC_BITS)
-    got = run_dots(NvProcessingElement(k_max=32, frac_bits=frac_bits), dots,
-                   rnd=random.Random(2))
-    assert got == want, first_difference(got, want, dots, f"frac_bits {frac_bits}")
 
 
 def random_dots(rng, count, max_blocks):
@@ -131,11 +121,8 @@ def test_random_dots_with_stalls(frac_bits, seed):
     """Random dot products of 1..8 blocks, idle input with junk (scales and anchor junk too
     on beats that do not end a block), output backpressure, ``last`` on a data beat."""
     rng, rnd = np.random.default_rng(seed), random.Random(seed)
-    dots = random_dots(rng, 100, 8)
-    want = expected(dots, frac_bits)
-    got = run_dots(NvProcessingElement(k_max=128, frac_bits=frac_bits), dots, rnd=rnd,
-                   stall=0.3)
-    assert got == want, first_difference(got, want, dots, f"seed {seed}")
+    check_dots(NvProcessingElement(k_max=128, frac_bits=frac_bits), random_dots(rng, 100, 8),
+               nv_dots, f"seed {seed}", rnd=rnd, stall=0.3)
 
 
 @pytest.mark.slow
@@ -143,9 +130,7 @@ def test_long_random_dots(seed):
     """Full-length dot products (K = 4096, 256 blocks) and many short ones."""
     rng, rnd = np.random.default_rng(seed), random.Random(seed)
     dots = [random_dot(rng, 256, s) for s in (0, 8, 28)] + random_dots(rng, 300, 16)
-    want = expected(dots)
-    got = run_dots(NvProcessingElement(), dots, rnd=rnd, stall=0.3)
-    assert got == want, first_difference(got, want, dots, f"seed {seed}")
+    check_dots(NvProcessingElement(), dots, nv_dots, f"seed {seed}", rnd=rnd, stall=0.3)
 
 
 def test_latency_and_back_to_back_dots():

@@ -3,6 +3,8 @@ cocotb (verif/rtl/tb_mx_pe.py): what the two PEs' tests share."""
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 
 from sim.cocotb_run import BUILD, run_cocotb
@@ -27,6 +29,20 @@ def run(dut, beats, count, *, rnd, stall=0.0):
     return [unpack_result(g, dut.acc_width) for g in sink.got], source.cycles, sink.cycles
 
 
+def check_dots(dut, dots, lib, what: str, *, rnd, stall=0.0, junk=True) -> list:
+    """Stream the dot products ``dots`` (a, b, scale_a, scale_b) back to back into ``dut`` and
+    assert its results equal golden at its ``frac_bits``; returns golden's. ``lib`` is the
+    format's module, verif.lib.mx_dots or verif.lib.nv_dots (its ``dot_beats`` and
+    ``golden_dot``); with ``junk`` the beats that end no block carry junk scales and anchor."""
+    beats = []
+    for a, b, sa, sb in dots:
+        beats += lib.dot_beats(a, b, sa, sb, rnd=rnd if junk else None)
+    want = [lib.golden_dot(*dot, dut.frac_bits) for dot in dots]
+    got = run(dut, beats, len(dots), rnd=rnd, stall=stall)[0]
+    assert got == want, first_difference(got, want, dots, what)
+    return want
+
+
 def first_difference(got, want, dots, what: str) -> str:
     """The first result that differs from golden, with its dot product's scales and codes."""
     for k, (g, w) in enumerate(zip(got, want)):
@@ -37,9 +53,13 @@ def first_difference(got, want, dots, what: str) -> str:
     return f"{what}: {len(got)} results for {len(want)} dot products"
 
 
-def run_rtl(dut, beats, want, *, name: str, simulator: str, seed: int, stall: float = 0.3):
-    """Run the cocotb testbench verif/rtl/tb_mx_pe.py on ``dut``'s Verilog: ``beats`` in,
-    results equal to ``want`` (golden MxResults) out, in order."""
+def run_rtl(dut, dots, lib, *, name: str, simulator: str, seed: int, stall: float = 0.3):
+    """Run the cocotb testbench verif/rtl/tb_mx_pe.py on ``dut``'s Verilog: the dot products
+    ``dots`` in (junk on beats that end no block; ``lib`` as :func:`check_dots`), results equal
+    to golden's out, in order."""
+    rnd = random.Random(seed)
+    beats = [beat for dot in dots for beat in lib.dot_beats(*dot, rnd=rnd)]
+    want = [lib.golden_dot(*dot, dut.frac_bits) for dot in dots]
     path = BUILD / name / simulator / "dots.npz"
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, beats=np.array(beats, np.int64), acc=[w.acc for w in want],

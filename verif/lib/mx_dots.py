@@ -106,6 +106,18 @@ def random_dot(rng: np.random.Generator, blocks: int, spread: int):
     return a, b, scale_a, scale_b
 
 
+def code_pair_dots(rng: np.random.Generator, block: int = MXFP4_BLOCK,
+                   scales: int = SCALE_MAX):
+    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random pair of
+    scale codes 0..``scales``."""
+    dots = []
+    for k, (x, y) in enumerate(np.ndindex(16, 16)):
+        a, b = 8 * rng.integers(0, 2, block), 8 * rng.integers(0, 2, block)
+        a[k % block], b[k % block] = x, y
+        dots.append((a, b, rng.integers(0, scales + 1, 1), rng.integers(0, scales + 1, 1)))
+    return dots
+
+
 def random_codes(rng: np.random.Generator, blocks: int, block: int = MXFP4_BLOCK):
     """E2M1 codes (a, b) of ``blocks`` blocks of ``block``: uniform codes, or with some
     probability a block of one sign, of zeros or of the largest magnitude."""
@@ -134,18 +146,22 @@ def pe_model(fields: list[dict], *, k_max: int, frac_bits: int, acc_width: int) 
     taken modulo 2^acc_width. ``malformed``: a block that did not end with ``block_last`` on its
     32nd beat, more than k_max / 32 blocks, or a non-NaN block above the anchor.
     """
-    results, blocks, current = [], [], []
+    return [_model_dot(blocks, k_max, frac_bits, acc_width) for blocks in dot_blocks(fields)]
+
+
+def dot_blocks(fields: list[dict], block: int = MXFP4_BLOCK):
+    """The dot products of a beat stream as the PE frames them, each a list of blocks (lists
+    of beats): a block ends on ``block_last``, on ``last`` or on its ``block``-th beat, a dot
+    product on ``last``."""
+    blocks, current = [], []
     for beat in fields:
         current.append(beat)
-        end = beat["block_last"] or beat["last"] or len(current) == MXFP4_BLOCK
-        if not end:
-            continue
-        blocks.append(current)
-        current = []
-        if beat["last"]:
-            results.append(_model_dot(blocks, k_max, frac_bits, acc_width))
-            blocks = []
-    return results
+        if beat["block_last"] or beat["last"] or len(current) == block:
+            blocks.append(current)
+            current = []
+            if beat["last"]:
+                yield blocks
+                blocks = []
 
 
 def _model_dot(blocks, k_max, frac_bits, acc_width) -> MxResult:

@@ -82,16 +82,8 @@ def pe_model(fields: list[dict], *, k_max: int, frac_bits: int, acc_width: int) 
     value P * Ma * Mb shifted by ``anchor - (max(ea, 1) + max(eb, 1))``, a block above the
     anchor entering at shift 0 (malformed), the sum modulo 2^acc_width. Computed here on
     integers from the decoded fields, not through golden."""
-    results, blocks, current = [], [], []
-    for beat in fields:
-        current.append(beat)
-        if beat["block_last"] or beat["last"] or len(current) == NVFP4_BLOCK:
-            blocks.append(current)
-            current = []
-            if beat["last"]:
-                results.append(_model_dot(blocks, k_max, frac_bits, acc_width))
-                blocks = []
-    return results
+    return [_model_dot(blocks, k_max, frac_bits, acc_width)
+            for blocks in mx_dots.dot_blocks(fields, NVFP4_BLOCK)]
 
 
 def _model_dot(blocks, k_max, frac_bits, acc_width) -> MxResult:

@@ -9,35 +9,19 @@ dot products and many more short ones.
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
-from golden.gemm_mx import FRAC_BITS
-from golden.mx import MXFP4_BLOCK
 from hdl.mx_pe import MxProcessingElement
+from verif.lib import mx_dots
 from verif.lib.block_pe_sim import run_rtl
-from verif.lib.mx_dots import dot_beats, golden_dot, random_dot
+from verif.lib.mx_dots import code_pair_dots, random_dot
 
 SPREADS = (0, 2, 4, 8, 16, 30, 40, 60, 120)
 
 
-def code_pair_dots(rng):
-    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random scale pair."""
-    dots = []
-    for k, (x, y) in enumerate(np.ndindex(16, 16)):
-        a, b = 8 * rng.integers(0, 2, MXFP4_BLOCK), 8 * rng.integers(0, 2, MXFP4_BLOCK)
-        a[k % MXFP4_BLOCK], b[k % MXFP4_BLOCK] = x, y
-        dots.append((a, b, rng.integers(0, 255, 1), rng.integers(0, 255, 1)))
-    return dots
-
-
 def run(name, simulator, dots, seed, k_max):
-    rnd = random.Random(seed)
-    beats = sum((dot_beats(*d, rnd=rnd) for d in dots), [])
-    want = [golden_dot(*d, FRAC_BITS) for d in dots]
-    run_rtl(MxProcessingElement(k_max=k_max), beats, want, name=name, simulator=simulator,
+    run_rtl(MxProcessingElement(k_max=k_max), dots, mx_dots, name=name, simulator=simulator,
             seed=seed)
 
 

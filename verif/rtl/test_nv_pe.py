@@ -10,28 +10,17 @@ of 1..8 blocks over the whole exponent range (fewer under Icarus); slow (``make 
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
-from golden.gemm_nv import FRAC_BITS
 from golden.mx import NVFP4_BLOCK
 from hdl.nv_pe import NvProcessingElement
+from verif.lib import nv_dots
 from verif.lib.block_pe_sim import run_rtl
-from verif.lib.nv_dots import dot_beats, golden_dot, random_dot
+from verif.lib.mx_dots import code_pair_dots
+from verif.lib.nv_dots import random_dot
 
 B = NVFP4_BLOCK
-
-
-def code_pair_dots(rng):
-    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random scale pair."""
-    dots = []
-    for k, (x, y) in enumerate(np.ndindex(16, 16)):
-        a, b = 8 * rng.integers(0, 2, B), 8 * rng.integers(0, 2, B)
-        a[k % B], b[k % B] = x, y
-        dots.append((a, b, rng.integers(0, 127, 1), rng.integers(0, 127, 1)))
-    return dots
 
 
 def scale_pair_dots(rng, pairs):
@@ -41,10 +30,7 @@ def scale_pair_dots(rng, pairs):
 
 
 def run(name, simulator, dots, seed, k_max=4096):
-    rnd = random.Random(seed)
-    beats = sum((dot_beats(*d, rnd=rnd) for d in dots), [])
-    want = [golden_dot(*d, FRAC_BITS) for d in dots]
-    run_rtl(NvProcessingElement(k_max=k_max), beats, want, name=name, simulator=simulator,
+    run_rtl(NvProcessingElement(k_max=k_max), dots, nv_dots, name=name, simulator=simulator,
             seed=seed)
 
 
@@ -54,7 +40,7 @@ def test_nv_pe(simulator, seed):
     partners = rng.integers(0, 256, (256, 2))
     pairs = [(c, int(p)) for c, p in zip(range(256), partners[:, 0])]
     pairs += [(int(p), c) for c, p in zip(range(256), partners[:, 1])]
-    dots = code_pair_dots(rng) + scale_pair_dots(rng, pairs) + [
+    dots = code_pair_dots(rng, B, 0x7E) + scale_pair_dots(rng, pairs) + [
         random_dot(rng, int(rng.integers(1, 9)), int(rng.integers(0, 29)))
         for _ in range(count)]
     run("nvfp4_pe_fast", simulator, dots, seed)
