@@ -41,6 +41,8 @@ BLOCK_SUM_BITS = BLOCK_SUM_MAX.bit_length() + 1
 FRAC_BITS = 24
 #: Most bits kept: a shifted block sum stays below 2^53, so every step is exact in int64.
 FRAC_BITS_MAX = 53 - BLOCK_SUM_BITS
+#: The exponent a NaN block takes in the window: below every block of both formats.
+NAN_BLOCK_EXP = -4 * E8M0_BIAS
 
 
 class MxGemmResult(NamedTuple):
@@ -80,29 +82,51 @@ def gemm_mxfp4(a_codes, a_scales, b_codes, b_scales, *, frac_bits=FRAC_BITS) -> 
     MxGemmResult
     """
     frac_bits = check_int_in_range("frac_bits", frac_bits, 0, FRAC_BITS_MAX)
+    a, b, blocks = check_block_operands(a_codes, b_codes, MXFP4_BLOCK, BLOCK_SUM_BITS, frac_bits)
+    (m, k), n = a.shape, b.shape[1]
+    sa = check_scales(a_scales, "a_scales", (m, blocks))
+    sb = check_scales(b_scales, "b_scales", (blocks, n))
+    nan_block = (sa.T == E8M0_NAN)[:, :, None] | (sb == E8M0_NAN)[:, None, :]
+    block_exp = (sa.T - E8M0_BIAS)[:, :, None] + (sb - E8M0_BIAS)[:, None, :]
+    return window_sum(block_sums(a, b, MXFP4_BLOCK), block_exp, nan_block, frac_bits)
+
+
+def check_block_operands(a_codes, b_codes, block: int, sum_bits: int, frac_bits: int):
+    """E2M1 operands A (M, K) and B (K, N) of a block-scaled GEMM, checked: uint8 codes of
+    agreeing shapes, K a positive multiple of ``block`` and small enough that the window of
+    ``sum_bits``-bit block values at ``frac_bits`` fits int64. Returns (a, b, K / block)."""
     a, b = check_codes(a_codes, "a_codes"), check_codes(b_codes, "b_codes")
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"a_codes (M, K) and b_codes (K, N) must agree, not {a.shape} and "
                          f"{b.shape}")
-    (m, k), n = a.shape, b.shape[1]
-    if k == 0 or k % MXFP4_BLOCK:
-        raise ValueError(f"K must be a positive multiple of {MXFP4_BLOCK}, not {k}")
-    blocks = k // MXFP4_BLOCK
-    check_int_in_range("K", k, 1, MXFP4_BLOCK << (62 - BLOCK_SUM_BITS - frac_bits),
+    k = a.shape[1]
+    if k == 0 or k % block:
+        raise ValueError(f"K must be a positive multiple of {block}, not {k}")
+    check_int_in_range("K", k, 1, block << (62 - sum_bits - frac_bits),
                        f" for the int64 accumulator at frac_bits = {frac_bits}")
-    sa = _check_scales(a_scales, "a_scales", (m, blocks))
-    sb = _check_scales(b_scales, "b_scales", (blocks, n))
-    # Block sums P[j, m, n]: exact in float64 (|P| <= 4608), as int64.
+    return a, b, k // block
+
+
+def block_sums(a: np.ndarray, b: np.ndarray, block: int) -> np.ndarray:
+    """Exact sums P[j, m, n] of the E2M1 products of block j of checked codes A (M, K) and
+    B (K, N), int64 in units of 2^:data:`PRODUCT_UNIT_EXP` (float64 holds them exactly)."""
+    (m, k), n = a.shape, b.shape[1]
     grid = E2M1.grid()
-    av = grid[a].reshape(m, blocks, MXFP4_BLOCK).transpose(1, 0, 2).astype(np.float64)
-    bv = grid[b].reshape(blocks, MXFP4_BLOCK, n).astype(np.float64)
-    sums = (av @ bv).astype(np.int64)
-    nan_block = (sa.T == E8M0_NAN)[:, :, None] | (sb == E8M0_NAN)[:, None, :]
-    block_exp = (sa.T - E8M0_BIAS)[:, :, None] + (sb - E8M0_BIAS)[:, None, :]
-    block_exp = np.where(nan_block, -4 * E8M0_BIAS, block_exp)
+    av = grid[a].reshape(m, k // block, block).transpose(1, 0, 2).astype(np.float64)
+    bv = grid[b].reshape(k // block, block, n).astype(np.float64)
+    return (av @ bv).astype(np.int64)
+
+
+def window_sum(values, block_exp, nan_block, frac_bits: int) -> MxGemmResult:
+    """The window of docs/numerics.md §10.5 over exact block values: block j of output (m, n)
+    is worth ``values[j, m, n] * 2^(block_exp[j, m, n] + PRODUCT_UNIT_EXP)`` (int64 arrays of
+    shape (blocks, M, N); ``nan_block`` marks NaN blocks, whose exponent does not count).
+    Each block enters as floor(values * 2^(frac_bits - (E_max - E_j))), E_max the largest
+    non-NaN E_j of the output; exp = E_max + PRODUCT_UNIT_EXP - frac_bits."""
+    block_exp = np.where(nan_block, NAN_BLOCK_EXP, block_exp)
     anchor = block_exp.max(axis=0)
     shift = np.minimum(anchor - block_exp, 63)
-    wide = np.where(nan_block, 0, sums) << frac_bits
+    wide = np.where(nan_block, 0, values) << frac_bits
     lost = (wide & ((np.int64(1) << np.minimum(shift, 62)) - 1)) != 0
     nan = nan_block.any(axis=0)
     acc = np.where(nan, 0, (wide >> shift).sum(axis=0))
@@ -117,8 +141,9 @@ def mx_gemm_values(result: MxGemmResult) -> np.ndarray:
     return np.where(result.nan, np.nan, np.ldexp(result.acc.astype(np.float64), result.exp))
 
 
-def _check_scales(scales, name: str, shape: tuple) -> np.ndarray:
-    s = check_int_array(scales, 0, 255, kind=f"{name} must be an integer array of E8M0 codes",
+def check_scales(scales, name: str, shape: tuple, fmt: str = "E8M0") -> np.ndarray:
+    """8-bit block scale codes of format ``fmt`` (named in the errors) as int64 of ``shape``."""
+    s = check_int_array(scales, 0, 255, kind=f"{name} must be an integer array of {fmt} codes",
                         within=f"{name} must hold 8-bit codes 0..255")
     if s.shape != shape:
         raise ValueError(f"{name} must have shape {shape}, not {s.shape}")

@@ -42,7 +42,8 @@ from golden.mx import MXFP4_BLOCK
 from hdl.params import check_positive_int
 
 __all__ = ["MX_BEAT_LAYOUT", "mx_result_layout", "result_exponent", "check_k_max",
-           "MxProcessingElement", "E2M1_PRODUCT_WIDTH", "ANCHOR_BIAS", "LATENCY"]
+           "BlockWindowPE", "MxProcessingElement", "E2M1_PRODUCT_WIDTH", "ANCHOR_BIAS",
+           "LATENCY"]
 
 #: A signed E2M1 x E2M1 product in units of 2^-2: |a b| <= 12 * 12 = 144.
 E2M1_PRODUCT_WIDTH = 9
@@ -81,49 +82,39 @@ def result_exponent(anchor: int, frac_bits: int = FRAC_BITS) -> int:
     return anchor - ANCHOR_BIAS - 2 - frac_bits
 
 
-def check_k_max(k_max) -> int:
-    """``k_max`` as an int if it is a positive multiple of 32 (up to 2^30, golden's limit)."""
+def check_k_max(k_max, block: int = MXFP4_BLOCK) -> int:
+    """``k_max`` as an int if it is a positive multiple of ``block`` (up to 2^30)."""
     k_max = check_positive_int("k_max", k_max)
-    if k_max % MXFP4_BLOCK or k_max > 2 ** 30:
-        raise ValueError(f"k_max must be a positive multiple of {MXFP4_BLOCK} up to 2^30, "
+    if k_max % block or k_max > 2 ** 30:
+        raise ValueError(f"k_max must be a positive multiple of {block} up to 2^30, "
                          f"not {k_max}")
     return k_max
 
 
-class MxProcessingElement(wiring.Component):
-    """A five-stage MXFP4 dot-product unit, bit-exact with :func:`golden.gemm_mx.gemm_mxfp4`.
-
-    Parameters
-    ----------
-    k_max : int
-        Longest dot product, a positive multiple of 32: it sizes the accumulator,
-        :func:`golden.gemm_mx.mx_acc_width` (k_max, frac_bits) bits (45 for the default 4096).
-    frac_bits : int
-        Window bits below the anchor block's unit, 0..:data:`golden.gemm_mx.FRAC_BITS_MAX`
-        (default :data:`golden.gemm_mx.FRAC_BITS`, 24).
-
-    Attributes
-    ----------
-    i : In(stream.Signature(:data:`MX_BEAT_LAYOUT`))
-        Element pairs in K order. A block ends on the beat with ``block_last`` or ``last``,
-        or on its 32nd beat whatever the flags say; its scales and anchor are read on that
-        beat only. A well-formed dot product is whole blocks of 32 beats, ``block_last`` on
-        every 32nd beat and nowhere else, at most ``k_max`` beats and an ``anchor`` of at
-        least every non-NaN block's ``scale_a + scale_b``.
-    o : Out(stream.Signature(:func:`mx_result_layout`))
-        One result per dot product, from a register, held until taken; while it waits the
-        whole pipeline and ``i`` stall (``i.ready`` is ``o.ready | ~o.valid``).
-    LATENCY : int
-        :data:`LATENCY`: the last beat's handshake in cycle t gives ``o.valid`` in cycle
-        t + 5 (t + 5 + the cycles ``o`` was stalled meanwhile).
+class BlockWindowPE(wiring.Component):
+    """The pipeline of a block-scaled FP4 dot product in the window of docs/numerics.md §10.5,
+    whatever the block scales: a subclass names the format in class attributes and says what
+    the scales mean in :meth:`_scale_fields` and :meth:`_block_value` (MXFP4 here,
+    :class:`hdl.nv_pe.NvProcessingElement`). Parameters and ports: :class:`MxProcessingElement`.
     """
 
+    #: Elements per block, the beat layout, the block sum's and block value's signed widths,
+    #: the width of ``anchor - exponent sum``, the latency, the largest frac_bits and the
+    #: accumulator width of golden.
+    BLOCK = MXFP4_BLOCK
+    BEAT_LAYOUT = MX_BEAT_LAYOUT
+    SUM_BITS = VALUE_BITS = BLOCK_SUM_BITS
+    DIFF_BITS = 10
+    PIPELINE_LATENCY = LATENCY
+    FRAC_BITS_MAX = FRAC_BITS_MAX
+    acc_width_of = staticmethod(mx_acc_width)
+
     def __init__(self, k_max: int = 4096, frac_bits: int = FRAC_BITS):
-        self._k_max = check_k_max(k_max)
-        self._frac_bits = check_int_in_range("frac_bits", frac_bits, 0, FRAC_BITS_MAX)
-        self._acc_width = mx_acc_width(self._k_max, self._frac_bits)
+        self._k_max = check_k_max(k_max, self.BLOCK)
+        self._frac_bits = check_int_in_range("frac_bits", frac_bits, 0, self.FRAC_BITS_MAX)
+        self._acc_width = self.acc_width_of(self._k_max, self._frac_bits)
         super().__init__({
-            "i": In(stream.Signature(MX_BEAT_LAYOUT)),
+            "i": In(stream.Signature(self.BEAT_LAYOUT)),
             "o": Out(stream.Signature(mx_result_layout(self._acc_width))),
         })
 
@@ -141,7 +132,17 @@ class MxProcessingElement(wiring.Component):
 
     @property
     def LATENCY(self) -> int:
-        return LATENCY
+        return self.PIPELINE_LATENCY
+
+    def _scale_fields(self, beat):
+        """(NaN test, ``anchor`` minus the block's exponent sum) of a beat's scales: E8M0."""
+        return ((beat.scale_a == E8M0_NAN) | (beat.scale_b == E8M0_NAN),
+                beat.anchor - (beat.scale_a + beat.scale_b))
+
+    def _block_value(self, m, advance, beat, stage_2):
+        """The stage-2 signals (block sum, shift, loss mask, valid, last, bad, nan) as the
+        window stages take them: for MXFP4 the block sum is the block value."""
+        return stage_2
 
     def elaborate(self, platform):
         m = Module()
@@ -152,10 +153,10 @@ class MxProcessingElement(wiring.Component):
         take = self.i.valid & advance
 
         # Stage 1: product, framing and the block's shift before clamping.
-        count = Signal(range(MXFP4_BLOCK))
-        blocks_max = self._k_max // MXFP4_BLOCK
+        count = Signal(range(self.BLOCK))
+        blocks_max = self._k_max // self.BLOCK
         blocks = Signal(range(blocks_max + 1))
-        full = count == MXFP4_BLOCK - 1
+        full = count == self.BLOCK - 1
         ends = beat.block_last | beat.last | full
         misframed = ~(full & beat.block_last) | (blocks == blocks_max)
         with m.If(take):
@@ -167,31 +168,32 @@ class MxProcessingElement(wiring.Component):
         valid_1, ends_1, last_1, bad_1, nan_1 = (Signal(name=f"{n}_1") for n in
                                                  ("valid", "ends", "last", "bad", "nan"))
         product_1 = Signal(signed(E2M1_PRODUCT_WIDTH))
-        # anchor - (scale_a + scale_b) lies in -510..511.
-        diff_1 = Signal(signed(10))
+        # anchor - (scale_a + scale_b) lies in -510..511 (MXFP4).
+        diff_1 = Signal(signed(self.DIFF_BITS))
+        nan, diff = self._scale_fields(beat)
         with m.If(advance):
             m.d.sync += [
                 valid_1.eq(self.i.valid),
                 ends_1.eq(ends),
                 last_1.eq(beat.last),
                 bad_1.eq(misframed),
-                nan_1.eq((beat.scale_a == E8M0_NAN) | (beat.scale_b == E8M0_NAN)),
+                nan_1.eq(nan),
                 product_1.eq(_e2m1_product(beat.a, beat.b)),
-                diff_1.eq(beat.anchor - (beat.scale_a + beat.scale_b)),
+                diff_1.eq(diff),
             ]
 
         # Stage 2: the exact block sum, the clamped shift and which bits of the sum it loses.
-        # Shifts from frac_bits + 13 on all give 0 or -1 (|sum| < 2^13), so any clamp
-        # 2^k - 1 >= frac_bits + 13 is exact. Sum bit j sits at window bit j + frac_bits.
-        shift_max = 2 ** (f + BLOCK_SUM_BITS - 1).bit_length() - 1
-        block_sum = Signal(signed(BLOCK_SUM_BITS))
-        total = Signal(signed(BLOCK_SUM_BITS))
+        # Shifts from frac_bits + 13 on all give 0 or -1 (|value| < 2^13 for MXFP4), so any
+        # clamp 2^k - 1 >= frac_bits + 13 is exact. Value bit j sits at window bit j + frac_bits.
+        shift_max = 2 ** (f + self.VALUE_BITS - 1).bit_length() - 1
+        block_sum = Signal(signed(self.SUM_BITS))
+        total = Signal(signed(self.SUM_BITS))
         m.d.comb += total.eq(block_sum + product_1)
         valid_2, last_2, bad_2, nan_2 = (Signal(name=f"{n}_2") for n in
                                          ("valid", "last", "bad", "nan"))
-        sum_2 = Signal(signed(BLOCK_SUM_BITS))
+        sum_2 = Signal(signed(self.SUM_BITS))
         shift_2 = Signal(range(shift_max + 1))
-        loses_2 = Signal(BLOCK_SUM_BITS)
+        loses_2 = Signal(self.VALUE_BITS)
         above = diff_1 < 0
         with m.If(advance):
             with m.If(valid_1):
@@ -204,8 +206,10 @@ class MxProcessingElement(wiring.Component):
                 nan_2.eq(nan_1),
                 sum_2.eq(total),
                 shift_2.eq(Mux(above, 0, Mux(diff_1 > shift_max, shift_max, diff_1))),
-                loses_2.eq(Cat(*(diff_1 > j + f for j in range(BLOCK_SUM_BITS)))),
+                loses_2.eq(Cat(*(diff_1 > j + f for j in range(self.VALUE_BITS)))),
             ]
+        sum_2, shift_2, loses_2, valid_2, last_2, bad_2, nan_2 = self._block_value(
+            m, advance, beat, (sum_2, shift_2, loses_2, valid_2, last_2, bad_2, nan_2))
 
         # Stage 3: the arithmetic right shift of sum << frac_bits, and the sticky bit.
         wide = Cat(Const(0, f), sum_2).as_signed()
@@ -265,6 +269,35 @@ class MxProcessingElement(wiring.Component):
                 m.d.sync += [acc_hi.eq(hi), inexact.eq(inexact | lost_4),
                              nan.eq(any_nan), bad.eq(bad | bad_4)]
         return m
+
+
+class MxProcessingElement(BlockWindowPE):
+    """A five-stage MXFP4 dot-product unit, bit-exact with :func:`golden.gemm_mx.gemm_mxfp4`.
+
+    Parameters
+    ----------
+    k_max : int
+        Longest dot product, a positive multiple of 32: it sizes the accumulator,
+        :func:`golden.gemm_mx.mx_acc_width` (k_max, frac_bits) bits (45 for the default 4096).
+    frac_bits : int
+        Window bits below the anchor block's unit, 0..:data:`golden.gemm_mx.FRAC_BITS_MAX`
+        (default :data:`golden.gemm_mx.FRAC_BITS`, 24).
+
+    Attributes
+    ----------
+    i : In(stream.Signature(:data:`MX_BEAT_LAYOUT`))
+        Element pairs in K order. A block ends on the beat with ``block_last`` or ``last``,
+        or on its 32nd beat whatever the flags say; its scales and anchor are read on that
+        beat only. A well-formed dot product is whole blocks of 32 beats, ``block_last`` on
+        every 32nd beat and nowhere else, at most ``k_max`` beats and an ``anchor`` of at
+        least every non-NaN block's ``scale_a + scale_b``.
+    o : Out(stream.Signature(:func:`mx_result_layout`))
+        One result per dot product, from a register, held until taken; while it waits the
+        whole pipeline and ``i`` stall (``i.ready`` is ``o.ready | ~o.valid``).
+    LATENCY : int
+        :data:`LATENCY`: the last beat's handshake in cycle t gives ``o.valid`` in cycle
+        t + 5 (t + 5 + the cycles ``o`` was stalled meanwhile).
+    """
 
 
 def _e2m1_product(a, b):

@@ -162,6 +162,11 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "MXFP4 operands (E2M1 x E2M1, E8M0 block scales), exact 14-bit block sums added "
             "in a 45-bit fixed-point window anchored at the largest block exponent (K <= 4096)",
             _ALL, ({},), mac_pe=True),
+    _design("nvfp4_pe", "hdl.nv_pe", "NvProcessingElement",
+            "NVFP4 operands (E2M1 x E2M1, E4M3 block scales; FP32 tensor scales on the host), "
+            "exact 20-bit scaled block sums added in a 56-bit fixed-point window anchored at "
+            "the largest block exponent, exact for every input (K <= 4096)",
+            _ALL, ({},), mac_pe=True),
     _design("array_{rows}x{cols}", "hdl.array", "OuterProductArray",
             "R x C of the 4-bit PE, exact 32-bit integer accumulators (sticky saturation, "
             "one clamp per column)",

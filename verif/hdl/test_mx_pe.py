@@ -17,49 +17,16 @@ import pytest
 from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, gemm_mxfp4
 from golden.mx import MXFP4_BLOCK
 from hdl.mx_pe import LATENCY, MxProcessingElement, result_exponent
-from verif.lib.budget import cycle_budget
+from verif.lib import mx_dots
+from verif.lib.block_pe_sim import check_dots, run
 from verif.lib.mx_dots import (SCALE_MAX, MxResult, anchor_of, dot_beats, dot_fields,
-                               golden_dot, pack_beats, pe_model, random_dot, unpack_result)
-from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
+                               golden_dot, pack_beats, pe_model, random_dot)
 
 NAN = 0xFF
 
 
-def run(dut, beats, count, *, rnd, stall=0.0):
-    """Stream ``beats`` into ``dut`` (idle with junk and backpressure, each with probability
-    ``stall``) and return the first ``count`` results, with the source's and sink's
-    handshake cycles."""
-    source = StreamSource(dut.i, beats, rnd=rnd, idle=stall)
-    sink = StreamSink(dut.o, count, rnd=rnd, stall=stall, as_int=True)
-
-    async def bench(ctx):
-        await run_streams(ctx, [source], [sink], where="MxProcessingElement o",
-                          budget=cycle_budget(len(beats), idle=stall, stall=stall,
-                                              latency=LATENCY))
-
-    simulate(dut, bench)
-    return [unpack_result(g, dut.acc_width) for g in sink.got], source.cycles, sink.cycles
-
-
-def run_dots(dut, dots, *, rnd, stall=0.0, junk=True):
-    """Results of the dot products ``dots`` (a, b, scale_a, scale_b) streamed back to back."""
-    beats = []
-    for a, b, sa, sb in dots:
-        beats += dot_beats(a, b, sa, sb, rnd=rnd if junk else None)
-    return run(dut, beats, len(dots), rnd=rnd, stall=stall)[0]
-
-
 def expected(dots, frac_bits=FRAC_BITS):
     return [golden_dot(a, b, sa, sb, frac_bits) for a, b, sa, sb in dots]
-
-
-def first_difference(got, want, dots, what: str) -> str:
-    for k, (g, w) in enumerate(zip(got, want)):
-        if g != w:
-            a, b, sa, sb = dots[k]
-            return (f"{what}: dot {k} (scales {list(sa)}, {list(sb)}, a {list(a)[:8]}..., "
-                    f"b {list(b)[:8]}...): got {g}, golden {w}")
-    return f"{what}: {len(got)} results for {len(want)} dot products"
 
 
 def test_every_code_pair():
@@ -73,10 +40,8 @@ def test_every_code_pair():
         dots.append((a, b, [127], [127]))
     for x, y in ((7, 7), (7, 15), (15, 15), (15, 7), (6, 14)):
         dots.append((np.full(MXFP4_BLOCK, x), np.full(MXFP4_BLOCK, y), [127], [127]))
-    want = expected(dots)
+    want = check_dots(MxProcessingElement(), dots, mx_dots, "code pairs", rnd=rnd)
     assert {w.acc >> FRAC_BITS for w in want[256:]} >= {4608, -4608}
-    got = run_dots(MxProcessingElement(), dots, rnd=rnd)
-    assert got == want, first_difference(got, want, dots, "code pairs")
 
 
 def shift_dots(rng, frac_bits):
@@ -121,10 +86,9 @@ def nan_dots(rng):
 def test_every_shift_and_nan_scale(frac_bits):
     rng = np.random.default_rng(frac_bits)
     dots = shift_dots(rng, frac_bits) + nan_dots(rng)
-    want = expected(dots, frac_bits)
+    want = check_dots(MxProcessingElement(frac_bits=frac_bits), dots, mx_dots,
+                      f"frac_bits {frac_bits}", rnd=random.Random(2))
     assert any(w.inexact for w in want) and any(w.nan for w in want)
-    got = run_dots(MxProcessingElement(frac_bits=frac_bits), dots, rnd=random.Random(2))
-    assert got == want, first_difference(got, want, dots, f"frac_bits {frac_bits}")
 
 
 def random_dots(rng, count, max_blocks):
@@ -138,11 +102,8 @@ def test_random_dots_with_stalls(frac_bits, seed):
     """Random dot products of 1..8 blocks, idle input with junk (scales and anchor junk too
     on beats that do not end a block), output backpressure, ``last`` on a data beat."""
     rng, rnd = np.random.default_rng(seed), random.Random(seed)
-    dots = random_dots(rng, 100, 8)
-    want = expected(dots, frac_bits)
-    got = run_dots(MxProcessingElement(k_max=256, frac_bits=frac_bits), dots, rnd=rnd,
-                   stall=0.3)
-    assert got == want, first_difference(got, want, dots, f"seed {seed}")
+    check_dots(MxProcessingElement(k_max=256, frac_bits=frac_bits), random_dots(rng, 100, 8),
+               mx_dots, f"seed {seed}", rnd=rnd, stall=0.3)
 
 
 @pytest.mark.slow
@@ -150,9 +111,7 @@ def test_long_random_dots(seed):
     """Full-length dot products (K = 4096, 128 blocks) and many short ones."""
     rng, rnd = np.random.default_rng(seed), random.Random(seed)
     dots = [random_dot(rng, 128, s) for s in (0, 8, 40, 120)] + random_dots(rng, 300, 16)
-    want = expected(dots)
-    got = run_dots(MxProcessingElement(), dots, rnd=rnd, stall=0.3)
-    assert got == want, first_difference(got, want, dots, f"seed {seed}")
+    check_dots(MxProcessingElement(), dots, mx_dots, f"seed {seed}", rnd=rnd, stall=0.3)
 
 
 def test_latency_and_back_to_back_dots():

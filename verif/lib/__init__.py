@@ -11,6 +11,9 @@
 - :mod:`verif.lib.gemm_jobs`: GEMM jobs for the array, their beats and the golden check;
 - :mod:`verif.lib.mx_dots`: MXFP4 dot products for the MXFP4 PE: beats, golden results and
   the PE's framing model;
+- :mod:`verif.lib.nv_dots`: the same for the NVFP4 PE (blocks of 16, E4M3 scales);
+- :mod:`verif.lib.block_pe_sim`: running either block-scaled PE against golden, in the
+  Amaranth simulator and under cocotb;
 - :mod:`verif.lib.mx_tiles`: MXFP4 tiles for the MXFP4 array, their beats and the golden
   check;
 - :mod:`verif.lib.simulators`: the simulators the cocotb tests run under;

@@ -48,8 +48,9 @@ def golden_dot(a, b, scale_a, scale_b, frac_bits: int) -> MxResult:
 
 
 def dot_fields(a, b, scale_a, scale_b, *, anchor: int | None = None,
-               rnd: random.Random | None = None) -> list[dict]:
-    """The beats of a well-formed dot product as field dicts of :data:`MX_BEAT_LAYOUT`.
+               rnd: random.Random | None = None, block: int = MXFP4_BLOCK) -> list[dict]:
+    """The beats of a well-formed dot product as field dicts of :data:`MX_BEAT_LAYOUT` (or
+    of the NVFP4 PE's, with ``block`` 16 and its ``anchor``).
 
     The scales and the anchor are read on a block's last beat only: with ``rnd`` the other
     beats carry random values there (the PE must ignore them), otherwise the block's own.
@@ -58,7 +59,7 @@ def dot_fields(a, b, scale_a, scale_b, *, anchor: int | None = None,
     k = len(a)
     out = []
     for i, (x, y) in enumerate(zip(a, b)):
-        j, end = i // MXFP4_BLOCK, i % MXFP4_BLOCK == MXFP4_BLOCK - 1
+        j, end = i // block, i % block == block - 1
         beat = {"a": int(x), "b": int(y), "scale_a": int(scale_a[j]),
                 "scale_b": int(scale_b[j]), "anchor": anchor, "block_last": int(end),
                 "last": int(i == k - 1)}
@@ -69,14 +70,14 @@ def dot_fields(a, b, scale_a, scale_b, *, anchor: int | None = None,
     return out
 
 
-def pack_beats(fields: list[dict]) -> list[int]:
-    """Field dicts -> payload integers of :data:`MX_BEAT_LAYOUT`."""
-    return [pack(MX_BEAT_LAYOUT, **beat) for beat in fields]
+def pack_beats(fields: list[dict], layout=MX_BEAT_LAYOUT) -> list[int]:
+    """Field dicts -> payload integers of ``layout`` (fields wider than theirs are cut)."""
+    return [pack(layout, **beat) for beat in fields]
 
 
-def dot_beats(a, b, scale_a, scale_b, **kwargs) -> list[int]:
+def dot_beats(a, b, scale_a, scale_b, *, layout=MX_BEAT_LAYOUT, **kwargs) -> list[int]:
     """:func:`dot_fields` packed as payload integers."""
-    return pack_beats(dot_fields(a, b, scale_a, scale_b, **kwargs))
+    return pack_beats(dot_fields(a, b, scale_a, scale_b, **kwargs), layout)
 
 
 def unpack_result(bits: int, acc_width: int) -> MxResult:
@@ -95,18 +96,7 @@ def random_dot(rng: np.random.Generator, blocks: int, spread: int):
     frac_bits + 14 blocks are shifted partly and wholly out); elements are uniform codes, or
     with some probability a block of one sign, of zeros or of the largest magnitude.
     """
-    k = blocks * MXFP4_BLOCK
-    a, b = rng.integers(0, 16, k), rng.integers(0, 16, k)
-    for j in range(blocks):
-        sl = slice(j * MXFP4_BLOCK, (j + 1) * MXFP4_BLOCK)
-        kind = rng.integers(6)
-        if kind == 0:
-            a[sl] &= 7
-            b[sl] = (b[sl] & 7) | (8 * rng.integers(2))
-        elif kind == 1:
-            a[sl] = 8 * rng.integers(0, 2, MXFP4_BLOCK)
-        elif kind == 2:
-            a[sl], b[sl] = 7 | 8 * rng.integers(2), 7 | 8 * rng.integers(2)
+    a, b = random_codes(rng, blocks)
     base = int(rng.integers(spread // 2, 2 * SCALE_MAX - spread // 2 + 1))
     sums = np.clip(base + rng.integers(-(spread // 2), spread - spread // 2 + 1, blocks),
                    0, 2 * SCALE_MAX)
@@ -114,6 +104,36 @@ def random_dot(rng: np.random.Generator, blocks: int, spread: int):
                         for s in sums])
     scale_b = sums - scale_a
     return a, b, scale_a, scale_b
+
+
+def code_pair_dots(rng: np.random.Generator, block: int = MXFP4_BLOCK,
+                   scales: int = SCALE_MAX):
+    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random pair of
+    scale codes 0..``scales``."""
+    dots = []
+    for k, (x, y) in enumerate(np.ndindex(16, 16)):
+        a, b = 8 * rng.integers(0, 2, block), 8 * rng.integers(0, 2, block)
+        a[k % block], b[k % block] = x, y
+        dots.append((a, b, rng.integers(0, scales + 1, 1), rng.integers(0, scales + 1, 1)))
+    return dots
+
+
+def random_codes(rng: np.random.Generator, blocks: int, block: int = MXFP4_BLOCK):
+    """E2M1 codes (a, b) of ``blocks`` blocks of ``block``: uniform codes, or with some
+    probability a block of one sign, of zeros or of the largest magnitude."""
+    k = blocks * block
+    a, b = rng.integers(0, 16, k), rng.integers(0, 16, k)
+    for j in range(blocks):
+        sl = slice(j * block, (j + 1) * block)
+        kind = rng.integers(6)
+        if kind == 0:
+            a[sl] &= 7
+            b[sl] = (b[sl] & 7) | (8 * rng.integers(2))
+        elif kind == 1:
+            a[sl] = 8 * rng.integers(0, 2, block)
+        elif kind == 2:
+            a[sl], b[sl] = 7 | 8 * rng.integers(2), 7 | 8 * rng.integers(2)
+    return a, b
 
 
 def pe_model(fields: list[dict], *, k_max: int, frac_bits: int, acc_width: int) -> list[MxResult]:
@@ -126,18 +146,22 @@ def pe_model(fields: list[dict], *, k_max: int, frac_bits: int, acc_width: int) 
     taken modulo 2^acc_width. ``malformed``: a block that did not end with ``block_last`` on its
     32nd beat, more than k_max / 32 blocks, or a non-NaN block above the anchor.
     """
-    results, blocks, current = [], [], []
+    return [_model_dot(blocks, k_max, frac_bits, acc_width) for blocks in dot_blocks(fields)]
+
+
+def dot_blocks(fields: list[dict], block: int = MXFP4_BLOCK):
+    """The dot products of a beat stream as the PE frames them, each a list of blocks (lists
+    of beats): a block ends on ``block_last``, on ``last`` or on its ``block``-th beat, a dot
+    product on ``last``."""
+    blocks, current = [], []
     for beat in fields:
         current.append(beat)
-        end = beat["block_last"] or beat["last"] or len(current) == MXFP4_BLOCK
-        if not end:
-            continue
-        blocks.append(current)
-        current = []
-        if beat["last"]:
-            results.append(_model_dot(blocks, k_max, frac_bits, acc_width))
-            blocks = []
-    return results
+        if beat["block_last"] or beat["last"] or len(current) == block:
+            blocks.append(current)
+            current = []
+            if beat["last"]:
+                yield blocks
+                blocks = []
 
 
 def _model_dot(blocks, k_max, frac_bits, acc_width) -> MxResult:

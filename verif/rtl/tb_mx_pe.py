@@ -1,9 +1,11 @@
-"""cocotb testbench of the generated MXFP4 PE Verilog (driven by verif/rtl/test_mx_pe.py).
+"""cocotb testbench of the generated MXFP4 and NVFP4 PE Verilog (driven by
+verif/rtl/test_mx_pe.py and verif/rtl/test_nv_pe.py).
 
 Environment:
-    MX_DOTS      .npz with int64 ``beats`` (payloads of hdl.mx_pe.MX_BEAT_LAYOUT) and the golden
-                 ``acc``, ``inexact``, ``nan`` of each dot product (golden.gemm_mx)
+    MX_DOTS      .npz with int64 ``beats`` (payloads of the PE's beat layout) and the golden
+                 ``acc``, ``inexact``, ``nan`` of each dot product (golden.gemm_mx, gemm_nv)
     ACC_WIDTH    the PE's accumulator width
+    PE_LATENCY   the PE's LATENCY (default hdl.mx_pe.LATENCY), for the cycle budget
     TB_SEED, TB_STALL  seed of the gap/backpressure generator and the idle/stall probability
 
 The beats go in through verif.lib's stream source (idle cycles with junk payloads), the results
@@ -40,9 +42,9 @@ async def random_dots(dut):
     sink = StreamSink(dut, "o", len(want), rnd=rnd, stall=stall)
     # Not ``registered``: i.ready is o.ready | ~o.valid, so it follows the sink's ready at once.
     await run_streams(dut, [StreamSource(dut, "i", beats, rnd=rnd, idle=stall)], [sink],
-                      where="MxProcessingElement o",
+                      where="PE o",
                       budget=cycle_budget(len(beats), idle=stall, stall=stall,
-                                          latency=LATENCY))
+                                          latency=int(os.environ.get("PE_LATENCY", LATENCY))))
     got = [unpack_result(g, acc_width) for g in sink.got]
     assert got == want, next(f"dot {k}: got {g}, golden {w} (TB_SEED={tb_seed})"
                              for k, (g, w) in enumerate(zip(got, want)) if g != w)

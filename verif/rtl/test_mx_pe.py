@@ -9,42 +9,20 @@ dot products and many more short ones.
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pytest
 
-from golden.gemm_mx import FRAC_BITS
-from golden.mx import MXFP4_BLOCK
 from hdl.mx_pe import MxProcessingElement
-from sim.cocotb_run import BUILD, run_cocotb
-from verif.lib.mx_dots import dot_beats, golden_dot, random_dot
+from verif.lib import mx_dots
+from verif.lib.block_pe_sim import run_rtl
+from verif.lib.mx_dots import code_pair_dots, random_dot
 
 SPREADS = (0, 2, 4, 8, 16, 30, 40, 60, 120)
 
 
-def code_pair_dots(rng):
-    """Each of the 256 E2M1 code pairs alone in a block of +-0 codes, at a random scale pair."""
-    dots = []
-    for k, (x, y) in enumerate(np.ndindex(16, 16)):
-        a, b = 8 * rng.integers(0, 2, MXFP4_BLOCK), 8 * rng.integers(0, 2, MXFP4_BLOCK)
-        a[k % MXFP4_BLOCK], b[k % MXFP4_BLOCK] = x, y
-        dots.append((a, b, rng.integers(0, 255, 1), rng.integers(0, 255, 1)))
-    return dots
-
-
 def run(name, simulator, dots, seed, k_max):
-    dut = MxProcessingElement(k_max=k_max)
-    rnd = random.Random(seed)
-    beats = sum((dot_beats(*d, rnd=rnd) for d in dots), [])
-    want = [golden_dot(*d, FRAC_BITS) for d in dots]
-    path = BUILD / name / simulator / "dots.npz"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, beats=np.array(beats, np.int64), acc=[w.acc for w in want],
-             inexact=[w.inexact for w in want], nan=[w.nan for w in want])
-    run_cocotb(dut, name=name, test_module="verif.rtl.tb_mx_pe", simulator=simulator,
-               env={"MX_DOTS": path, "ACC_WIDTH": dut.acc_width, "TB_SEED": seed,
-                    "TB_STALL": 0.3})
+    run_rtl(MxProcessingElement(k_max=k_max), dots, mx_dots, name=name, simulator=simulator,
+            seed=seed)
 
 
 def test_mx_pe(simulator, seed):
