@@ -47,6 +47,7 @@ READOUT = ("verif/hdl/test_readout.py", "verif/hdl/test_controls.py",
            "verif/hdl/test_cycle_counts.py", "verif/rtl/test_readout.py")
 TILE = ("verif/hdl/test_controls.py", "verif/rtl/test_backward_tile.py")
 MX = ("verif/hdl/test_mx_pe.py", "verif/rtl/test_mx_pe.py")
+NV = ("verif/hdl/test_nv_pe.py", "verif/rtl/test_nv_pe.py")
 FP16 = ("verif/hdl/test_fp16_fma.py", "verif/rtl/test_fp16_fma.py")
 STAGES = ("verif/hdl/test_cycle_counts.py", "verif/hdl/test_controls.py",
           "verif/hdl/test_r4_lane.py", "verif/hdl/test_readout.py")
@@ -310,6 +311,12 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("mx_pe_block_sum_kept", "array scheduling", "hdl/mx_pe.py",
            "block_sum.eq(Mux(ends_1, 0, total))", "block_sum.eq(total)", MX,
            "a block sum carries into the next block"),
+    Mutant("nv_pe_scale_significand_lsb_dropped", "operand decode", "hdl/nv_pe.py",
+           "sig_a_1.eq(sig_a)", "sig_a_1.eq(sig_a & 0b1110)", NV,
+           "A's E4M3 scale loses its significand's last bit"),
+    Mutant("nv_pe_subnormal_scale_exponent", "operand decode", "hdl/nv_pe.py",
+           "Mux(normal, e, 1)", "e", NV,
+           "a subnormal E4M3 scale is read at exponent 0 instead of 1"),
     Mutant("mx_pe_no_beat_count", "array scheduling", "hdl/mx_pe.py",
            "ends = beat.block_last | beat.last | full", "ends = beat.block_last | beat.last",
            MX, "a block without block_last grows past 32 beats"),
