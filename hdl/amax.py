@@ -67,7 +67,8 @@ def amax_latency(lanes: int) -> int:
 class AmaxTracker(wiring.Component):
     """Tracks max |x| over the FP16 beats of stream ``i`` since the last ``clear``.
 
-    ``i`` is a tap: it is always ready (the tracker never stalls the stream it watches).
+    ``i`` is a tap, declared ``always_ready``: its ``ready`` is the constant 1 (the tracker
+    never stalls the stream it watches).
     ``clear`` starts a new tensor; a beat in the same cycle belongs to the new tensor.
     ``amax``, ``nonfinite`` and ``scale_exp`` (the exponent for the next iteration of the
     same layer, of ``amax``) are registered together: in cycle t + ``LATENCY`` they describe
@@ -83,7 +84,7 @@ class AmaxTracker(wiring.Component):
     def __init__(self, lanes: int = 1):
         self._lanes = check_positive_int("lanes", lanes)
         super().__init__({
-            "i": In(stream.Signature(data.ArrayLayout(unsigned(16), lanes))),
+            "i": In(stream.Signature(data.ArrayLayout(unsigned(16), lanes), always_ready=True)),
             "clear": In(1),
             "amax": Out(15),
             "scale_exp": Out(signed(8)),
@@ -103,7 +104,6 @@ class AmaxTracker(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.comb += self.i.ready.eq(1)
         tap = stream.Signature(1).create(path=("tap",))
         m.d.comb += tap.valid.eq(self.i.valid | self.clear)
         pipe = Pipeline(m, "amax", tap)
