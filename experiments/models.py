@@ -26,7 +26,7 @@ HPARAMS = {
 DATASET_HPARAMS = {
     "digits": HPARAMS,
     "fashion-mnist": {"mlp": {"epochs": 10, "lr": 0.05, "batch": 64, "pact_alpha": 4.0},
-                      "cnn": {"epochs": 4, "lr": 0.05, "batch": 64, "pact_alpha": 4.0}},
+                      "cnn": {"epochs": 6, "lr": 0.05, "batch": 64, "pact_alpha": 4.0}},
     "mnist1d": {"mlp": {"epochs": 100, "lr": 0.05, "batch": 32, "pact_alpha": 4.0},
                 "cnn": {"epochs": 40, "lr": 0.02, "batch": 32, "pact_alpha": 4.0}},
 }
