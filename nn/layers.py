@@ -64,11 +64,13 @@ def split_precision(precision) -> tuple[str, str]:
     ValueError for anything else, saying why for a name shaped like a mix: a pair that is a
     plain precision already (``"q4+r4grad"`` is ``"q4"``), or one that is not built.
     """
+    if not isinstance(precision, str):
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     if precision in MIXES:
         return MIXES[precision]
     if precision in _GRAD_OF:
         return precision, _GRAD_OF[precision]
-    fwd, plus, grad = precision.partition("+") if isinstance(precision, str) else ("", "", "")
+    fwd, plus, grad = precision.partition("+")
     if plus and grad.endswith("grad"):
         same = [p for p, gf in _GRAD_OF.items() if (p, gf) == (fwd, grad[:-4])]
         why = (f"that is precision {same[0]!r} itself" if same else
