@@ -6,15 +6,22 @@ import numpy as np
 
 from nn import BlockQuant, Conv2d, Flatten, Linear, Pact, PixelQuant, Relu, Sequential
 from nn.blockfp import BLOCK_FORMATS
+from nn.layers import MIXES, split_precision
 
 MODELS = ("mlp", "cnn")
 #: "fp32": everything FP32. "q4": every hidden layer 4-bit, first and last layer GEMMs FP32,
 #: every hidden activation PACT UINT4. "q4-all": all layers 4-bit, pixels quantized to UINT4.
 #: "mxfp4", "nvfp4": every hidden layer's GEMM operands in that block-scaled FP4 format (ReLU
 #: activations, quantized by the next layer), first and last layers FP32, as "q4".
-POLICIES = ("fp32", "q4", "q4-all") + tuple(BLOCK_FORMATS)
+#: "q4+mxfp4grad", "mxfp4+r4grad": the mixes (nn.layers.MIXES) in every hidden layer, first
+#: and last layers FP32; the activations are those of the forward's scheme (PACT for a q4
+#: forward, ReLU for MXFP4).
+POLICIES = ("fp32", "q4", "q4-all") + tuple(BLOCK_FORMATS) + tuple(MIXES)
 #: The 4-bit schemes of the format shoot-out: the paper's and the block-scaled FP4 formats.
 FORMAT_POLICIES = ("q4",) + tuple(BLOCK_FORMATS)
+#: The mixes, which the shoot-out runs when named (``--formats``): each one half of the
+#: paper's scheme and the other half of MXFP4's.
+MIX_POLICIES = tuple(MIXES)
 
 #: Training hyper-parameters per model on digits (chosen on the test split of a 1-seed sweep;
 #: see docs).
@@ -51,20 +58,22 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
     """The MLP in-hidden-hidden-hidden-classes or the CNN conv16-conv32-conv32-fc (3x3
     kernels, padding 1, ``strides``) under a precision policy, for inputs of ``image_shape``
     (C, H, W) (digits: 64-128-128-128-10, conv strides 1, 2, 1 and fc 512-10).
-    ``quantize_last_input`` (FP4 policies only) quantizes the FP32 last layer's input to the
-    policy's format, as ``q4``'s last layer reads PACT codes."""
-    if quantize_last_input and policy not in BLOCK_FORMATS:
-        raise ValueError(f"quantize_last_input is for the mxfp4 and nvfp4 policies, not "
-                         f"{policy!r}")
+    ``quantize_last_input`` (policies with an FP4 forward only: mxfp4, nvfp4, mxfp4+r4grad)
+    quantizes the FP32 last layer's input to the forward's format, as ``q4``'s last layer
+    reads PACT codes."""
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, not {model!r}")
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, not {policy!r}")
-    inner = policy if policy == "fp32" or policy in BLOCK_FORMATS else "q4"
+    inner = "q4" if policy == "q4-all" else policy
+    fwd = split_precision(inner)[0]
+    if quantize_last_input and fwd not in BLOCK_FORMATS:
+        raise ValueError(f"quantize_last_input is for the policies with an FP4 forward "
+                         f"(mxfp4, nvfp4, mxfp4+r4grad), not {policy!r}")
     edge = "q4" if policy == "q4-all" else "fp32"
 
     def act(name):
-        return Pact(name, alpha=pact_alpha) if policy in ("q4", "q4-all") else Relu(name)
+        return Pact(name, alpha=pact_alpha) if fwd == "q4" else Relu(name)
 
     c, h, w = image_shape
     layers = [PixelQuant("pixels")] if policy == "q4-all" else []
@@ -83,7 +92,7 @@ def build_model(model: str, policy: str, rng: np.random.Generator, *, pact_alpha
         layers += [Flatten("flatten"), Linear("fc", chans[-1] * h * w, n_classes,
                                               precision=edge, rng=rng)]
     if quantize_last_input:
-        layers.insert(len(layers) - 1, BlockQuant("last_input", policy))
+        layers.insert(len(layers) - 1, BlockQuant("last_input", fwd))
     return Sequential(layers)
 
 

@@ -5,7 +5,10 @@
 
 Every seed trains FP32 and then each scheme of ``--formats`` (default: the paper's INT4/R4
 scheme ``q4``, ``mxfp4`` and ``nvfp4``) with the same model, data order and hyper-parameters;
-first and last layers stay FP32 in every scheme. Writes ``formats.json`` (summary and per-run
+first and last layers stay FP32 in every scheme. ``--formats`` also takes the mixes
+``q4+mxfp4grad`` (the paper's forward, MXFP4 gradients) and ``mxfp4+r4grad`` (MXFP4's
+forward, the paper's R4 + TPR gradients), which tell which half of a scheme costs accuracy
+(run only when named). Writes ``formats.json`` (summary and per-run
 rows) and ``formats.md`` (the table), with the data set in the name beside digits
 (``formats_mnist1d.md``). ``--quantize-last-input`` quantizes the FP32 last layer's input
 to the format in the FP4 schemes too, as ``q4``'s last layer reads PACT codes (reports
@@ -22,24 +25,37 @@ from pathlib import Path
 import numpy as np
 
 from experiments.data import DATASETS, DatasetError, fingerprint, load
-from experiments.models import FORMAT_POLICIES, MODELS, hparams_of
+from experiments.models import FORMAT_POLICIES, MIX_POLICIES, MODELS, hparams_of
 from experiments.report import summarize, write_report
 from experiments.train import train_run
 from golden.backend import TableBackend
 from golden.cli import output_dir, positive_int
 from nn.blockfp import BLOCK_FORMATS
+from nn.layers import split_precision
 
 #: Each scheme's name in the table and the counters summed over a run (QuantConfig defaults:
 #: stochastic gradient rounding for every scheme).
 LABELS = {"q4": "INT4 SAWB/PACT + R4 TPR (paper)", "mxfp4": "MXFP4 (E2M1, E8M0 / 32)",
-          "nvfp4": "NVFP4 (E2M1, E4M3 / 16, FP32)"}
+          "nvfp4": "NVFP4 (E2M1, E4M3 / 16, FP32)",
+          "q4+mxfp4grad": "mix: INT4 SAWB/PACT forward + MXFP4 gradients",
+          "mxfp4+r4grad": "mix: MXFP4 forward + R4 TPR gradients"}
+#: What ``--formats`` accepts: the shoot-out's schemes (the default) and the mixes.
+KNOWN_FORMATS = FORMAT_POLICIES + MIX_POLICIES
+
+
+def _uses_backend(policy: str) -> bool:
+    """Whether a scheme's hidden layers call the golden backend (a q4 forward's GEMM or
+    the R4 gradient quantizer), so that it gets the one prepared backend."""
+    fwd, grad = split_precision(policy)
+    return fwd == "q4" or grad == "r4"
 
 
 def _counters(row: dict) -> tuple[float, float | None]:
     """Saturated and underflowed shares (%) of the elements one run quantized: for q4 its R4
-    gradients' saturations (underflow is not counted), for the FP4 formats every operand's."""
+    gradients' saturations (underflow is not counted), for the FP4 formats every operand's,
+    for a mix those of its gradient quantizer alone (R4: saturations; MXFP4: both)."""
     st = row["stats"]
-    if row["policy"] == "q4":
+    if split_precision(row["policy"])[1] == "r4":
         return 100 * st["grad_saturated"] / st["grad_quantized"], None
     n = st["fmt_elements"]
     return 100 * st["fmt_saturated"] / n, 100 * st["fmt_underflow"] / n
@@ -73,7 +89,8 @@ def main(argv=None):
                          "package's)")
     ap.add_argument("--models", default="mlp,cnn", help="comma-separated subset of mlp,cnn")
     ap.add_argument("--formats", default=",".join(FORMAT_POLICIES),
-                    help=f"comma-separated subset of {','.join(FORMAT_POLICIES)}")
+                    help=f"comma-separated subset of {','.join(KNOWN_FORMATS)} (default: "
+                         f"{','.join(FORMAT_POLICIES)})")
     ap.add_argument("--seeds", type=positive_int, default=None,
                     help="seeds per scheme (default 5 on digits, 3 on the larger sets)")
     ap.add_argument("--epochs", type=positive_int, default=None,
@@ -86,7 +103,7 @@ def main(argv=None):
 
     threadpool_limits(1)
     lists = {}
-    for what, known in (("models", MODELS), ("formats", FORMAT_POLICIES)):
+    for what, known in (("models", MODELS), ("formats", KNOWN_FORMATS)):
         items = [x for x in getattr(args, what).split(",") if x]
         bad = [x for x in items if x not in known]
         if not items or bad or len(set(items)) != len(items):
@@ -107,7 +124,8 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     for p in paths.values():
         p.unlink(missing_ok=True)
-    backend = TableBackend().prepare(range(0, 24)) if "q4" in formats else None
+    backend = (TableBackend().prepare(range(0, 24)) if any(map(_uses_backend, formats))
+               else None)
     hp = hparams_of(args.dataset)
     total = sum((1 + len(formats)) * len(seeds) * (args.epochs or hp[m]["epochs"])
                 for m in models)
@@ -116,9 +134,9 @@ def main(argv=None):
         for m in models:
             for seed in seeds:
                 for policy in ("fp32", *formats):
-                    fp4 = policy in BLOCK_FORMATS
+                    fp4 = split_precision(policy)[0] in BLOCK_FORMATS
                     rows.append(train_run(m, policy, seed, data=data, epochs=args.epochs,
-                                          backend=backend if policy == "q4" else None,
+                                          backend=backend if _uses_backend(policy) else None,
                                           progress=bar, quantize_last_input=fp4
                                           and args.quantize_last_input))
     cmd = "python -m experiments.shootout " + " ".join(argv or sys.argv[1:])

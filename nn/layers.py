@@ -14,6 +14,12 @@ higher precision); it accepts FP32 tensors or dequantizes 4-bit activations it i
 ``precision="mxfp4"`` / ``"nvfp4"`` quantizes every GEMM operand to that block-scaled FP4
 format along the GEMM's reduction axis (nn.blockfp): forward operands round to nearest,
 gradients by ``QuantConfig.rounding``; the GEMMs multiply the dequantized values in FP32.
+A *mix* (:data:`MIXES`) takes its forward from one scheme and its gradients from another, to
+tell which half of a scheme costs accuracy: ``"q4+mxfp4grad"`` runs q4's forward (same codes,
+same backend GEMM) and quantizes dY to MXFP4 as the ``mxfp4`` precision does, multiplied in
+FP32 with the dequantized SAWB weights and PACT activations; ``"mxfp4+r4grad"`` runs
+``mxfp4``'s forward and q4's R4 gradient codes (GradScale, TPR phases, the backend's
+quantizer), decoded and multiplied in FP32 with the MXFP4-quantized operands.
 Conv2d is im2col onto the same GEMM. All 4-bit arithmetic goes through a
 :class:`golden.backend.Backend`; bias, scales, PACT and SGD stay on the host. Each layer
 says how the optimizer treats its parameters (:attr:`Layer.param_options`).
@@ -30,20 +36,48 @@ import numpy as np
 
 from golden.checks import check_codes, check_crossing, check_finite, check_int, check_real
 from golden.fp16 import fp16_from_f32
-from golden.formats import scale_exp_of_amax
+from golden.formats import int4_decode, r4_decode, scale_exp_of_amax
 from golden.gemm import AccumulatorBoundError, check_k_bound
 from golden.quant import pact_backward, pact_quantize, pixel_quantize, sawb_quantize
 from nn.blockfp import BLOCK_FORMATS, block_quantize
 from nn.context import StepContext, grad_seed
 from nn.optim import DECAYED, ParamOptions
 
-PRECISIONS = ("q4", "fp32") + tuple(BLOCK_FORMATS)
+#: Mixed precisions: name -> (forward scheme, gradient format). Each takes one half of the
+#: paper's scheme and the other half of MXFP4's; the name reads "<forward>+<gradient>grad".
+MIXES = {"q4+mxfp4grad": ("q4", "mxfp4"), "mxfp4+r4grad": ("mxfp4", "r4")}
+PRECISIONS = ("q4", "fp32") + tuple(BLOCK_FORMATS) + tuple(MIXES)
+#: The gradient format of each plain precision ("r4": the paper's R4 with GradScale and TPR).
+_GRAD_OF = {"q4": "r4", "fp32": "fp32", **{f: f for f in BLOCK_FORMATS}}
 #: The least value a PACT clip alpha keeps after an optimizer step.
 PACT_ALPHA_FLOOR = 1e-3
 #: R4 products are in units of 2^-7 at scale exponent 0 (docs/numerics.md section 6).
 R4_PRODUCT_EXP = -7
 #: The smallest magnitude that FP16 round-to-nearest-even turns into Inf.
 FP16_INF_FROM = 65520.0
+
+
+def split_precision(precision) -> tuple[str, str]:
+    """(forward scheme, gradient format) of a layer precision: ``"q4"`` -> ("q4", "r4"),
+    ``"fp32"`` -> ("fp32", "fp32"), ``"mxfp4"`` -> ("mxfp4", "mxfp4"), a mix -> its pair.
+
+    ValueError for anything else, saying why for a name shaped like a mix: a pair that is a
+    plain precision already (``"q4+r4grad"`` is ``"q4"``), or one that is not built.
+    """
+    if not isinstance(precision, str):
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    if precision in MIXES:
+        return MIXES[precision]
+    if precision in _GRAD_OF:
+        return precision, _GRAD_OF[precision]
+    fwd, plus, grad = precision.partition("+")
+    if plus and grad.endswith("grad"):
+        same = [p for p, gf in _GRAD_OF.items() if (p, gf) == (fwd, grad[:-4])]
+        why = (f"that is precision {same[0]!r} itself" if same else
+               "not a mix the layers build (one half of the paper's INT4/R4 scheme with the "
+               "other half of MXFP4's)")
+        raise ValueError(f"precision {precision!r}: {why}; the mixes are {tuple(MIXES)}")
+    raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
 
 
 class _QActFields(NamedTuple):
@@ -215,11 +249,13 @@ class _GemmLayer(Layer):
     def __init__(self, name, n_in, n_out, *, precision, rng):
         super().__init__(name)
         n_in, n_out = check_int(n_in, "n_in"), check_int(n_out, "n_out")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+        fwd, grad = split_precision(precision)
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, not {rng!r}")
         self.precision = precision
+        #: The forward scheme (q4, fp32, mxfp4, nvfp4) and the gradient format (r4 or as
+        #: the forward) of the precision.
+        self.fwd, self.grad = fwd, grad
         self.n_in, self.n_out = n_in, n_out
         self.params["w"] = (rng.standard_normal((n_out, n_in)) * np.sqrt(2.0 / n_in)).astype(
             np.float32)
@@ -285,13 +321,13 @@ class _GemmLayer(Layer):
     # ---- forward / backward on matrices
     def _forward_mat(self, x, ctx):
         w, b = self.params["w"], self.params["b"]
-        if self.precision != "q4":                   # FP32 values in: FP32 or a block format
+        if self.fwd != "q4":                         # FP32 values in: FP32 or a block format
             xv = x.dequant() if isinstance(x, QAct) else check_finite(x, f"{self.name} input")
             self._check_in(xv.shape)
             self._x, self._mat_shape = xv, (xv.shape[0], self.n_out)
-            if self.precision == "fp32":
+            if self.fwd == "fp32":
                 return xv @ w.T + b
-            fmt, stats = self.precision, ctx.stats
+            fmt, stats = self.fwd, ctx.stats
             return (block_quantize(xv, fmt, 1, stats=stats)
                     @ block_quantize(w, fmt, 1, stats=stats).T + b)
         if not isinstance(x, QAct):
@@ -307,12 +343,33 @@ class _GemmLayer(Layer):
     def _backward_mat(self, dy, ctx, need_dx):
         self._check_grad(dy, self._mat_shape, "GEMM output")
         self.grads["b"] = dy.sum(axis=0).astype(self.params["b"].dtype)
-        if self.precision == "fp32":
+        if self.grad == "fp32":
             check_finite(dy, f"{self.name} output gradient")
             self.grads["w"] = dy.T @ self._x
             return dy @ self.params["w"] if need_dx else None
-        if self.precision in BLOCK_FORMATS:
+        if self.grad in BLOCK_FORMATS:
             return self._backward_block(dy, ctx, need_dx)
+        codes0, codes1, g, g1, phase = self._r4_grad(dy, ctx, need_dx)
+        if self.fwd != "q4":                         # R4 gradients on block-format operands
+            xq, wq = self._grad_operands(ctx, need_dx)
+            d0 = r4_decode(codes0, phase=0, scale_exp=g).astype(np.float32)
+            self.grads["w"] = d0.T @ xq
+            if not need_dx:
+                return None
+            return r4_decode(codes1, phase=phase, scale_exp=g1).astype(np.float32) @ wq
+        x, q = self._x, self._w
+        # dW^T, handed on row-major as dW like the FP32 path's (the optimizer runs on it next).
+        self.grads["w"] = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0,
+                                     R4_PRODUCT_EXP - g, x.scale, transpose=True)
+        if not need_dx:
+            return None
+        return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g1,
+                          q.scale, transpose=True)
+
+    def _r4_grad(self, dy, ctx, need_dx):
+        """dY's R4 codes as the paper's scheme makes them: FP16 (RNE), GradScale exponent g,
+        phase 0 for dW and (TPR) phase 1 for dX, through the backend's quantizer. Returns
+        (phase-0 codes, the codes for dX or None, g, the dX exponent g1, the dX phase)."""
         hi, lo = dy.max(), dy.min()                  # both propagate NaN
         if not (np.isfinite(hi) and np.isfinite(lo)):
             raise FloatingPointError(f"{self.name} output gradient holds NaN or Inf")
@@ -346,30 +403,40 @@ class _GemmLayer(Layer):
             res0 = ctx.backend.quantize_grad(dy16, phase=0, scale_exp=g, rounding=cfg.rounding,
                                              seed=self._grad_seed(ctx, 0))
         codes0 = self._r4_codes(ctx, res0)
-        x, q = self._x, self._w
-        # dW^T, handed on row-major as dW like the FP32 path's (the optimizer runs on it next).
-        self.grads["w"] = self._gemm(ctx, x.codes.T, codes0, "uint4", "r4", 0,
-                                     R4_PRODUCT_EXP - g, x.scale, transpose=True)
         if not need_dx:
-            return None
-        phase = 1 if tpr else 0
+            return codes0, None, g, g1, 0
         codes1 = self._r4_codes(ctx, res1, 1) if tpr else codes0
-        return self._gemm(ctx, q.codes.T, codes1.T, "int4", "r4", phase, R4_PRODUCT_EXP - g1,
-                          q.scale, transpose=True)
+        return codes0, codes1, g, g1, 1 if tpr else 0
+
+    def _grad_operands(self, ctx, need_dx):
+        """The FP32 operands the gradient GEMMs multiply dY by, as the forward scheme holds
+        them: X for dW and W for dX (None without dX). A block format quantizes each along
+        the backward GEMM's reduction axis (the batch for X, the outputs for W); q4 gives
+        the forward's PACT/pixel activations and SAWB weights, dequantized."""
+        if self.fwd == "q4":
+            x, q = self._x, self._w
+            wq = (int4_decode(q.codes).astype(np.float32) * np.float32(q.scale)
+                  if need_dx else None)
+            return x.dequant(), wq
+        fmt, stats = self.fwd, ctx.stats
+        return (block_quantize(self._x, fmt, 0, stats=stats),
+                block_quantize(self.params["w"], fmt, 0, stats=stats) if need_dx else None)
 
     def _backward_block(self, dy, ctx, need_dx):
-        """dW = dY^T X and dX = dY W with every operand block-quantized along its GEMM's
-        reduction axis; dY by the configured rounding, one seed per GEMM (as R4's phases)."""
+        """dW = dY^T X and dX = dY W with dY block-quantized along each GEMM's reduction axis
+        by the configured rounding, one seed per GEMM (as R4's phases), and X, W as the
+        forward scheme holds them (:meth:`_grad_operands`)."""
         check_finite(dy, f"{self.name} output gradient")
-        fmt, stats, rounding = self.precision, ctx.stats, ctx.config.rounding
+        fmt, stats, rounding = self.grad, ctx.stats, ctx.config.rounding
+        xq, wq = self._grad_operands(ctx, need_dx)
         d0 = block_quantize(dy, fmt, 0, rounding=rounding, seed=self._grad_seed(ctx, 0),
                             stats=stats)
-        self.grads["w"] = d0.T @ block_quantize(self._x, fmt, 0, stats=stats)
+        self.grads["w"] = d0.T @ xq
         if not need_dx:
             return None
         d1 = block_quantize(dy, fmt, 1, rounding=rounding, seed=self._grad_seed(ctx, 1),
                             stats=stats)
-        return d1 @ block_quantize(self.params["w"], fmt, 0, stats=stats)
+        return d1 @ wq
 
     def _check_in(self, shape):
         if len(shape) != 2 or shape[1] != self.n_in:
