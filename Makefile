@@ -1,6 +1,6 @@
 # fourbit — every target depends on the virtualenv, so a fresh clone sets itself up on first use.
 # Run `make help` for the list. Variables: SIM=verilator|icarus, WAVES=1, ROWS/COLS/ACC_WIDTH, JOBS
-# (pytest workers; training runs side by side in train and train-ablations),
+# (pytest workers; training runs side by side in train, train-formats and train-ablations),
 # for train-rtl MODEL=mlp|cnn, EPOCHS, SEED (ROWS/COLS default to 8 there), for mutate SEEDS, MUTANTS,
 # for train / train-ablations / train-formats DATASET=digits|fashion-mnist|mnist1d (DATA_DIR:
 # Fashion-MNIST's files), for train FORMAT=q4|mxfp4|nvfp4.
@@ -88,7 +88,7 @@ train: $(STAMP)  ## 4-bit vs FP32 training (DATASET=digits|fashion-mnist|mnist1d
 	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(JOBS) --format $(FORMAT)
 
 train-formats: $(STAMP) ## format shoot-out: FP32 vs INT4/R4 (paper) vs MXFP4 vs NVFP4 (DATASET; digits ~10 min) -> build/reports/formats*.md
-	$(VPY) -m experiments.shootout $(TRAIN_ARGS)
+	$(VPY) -m experiments.shootout $(TRAIN_ARGS) --jobs $(JOBS)
 
 train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (digits ~30 min) -> build/reports
 	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(JOBS) --ablations --ablation-seeds 3 $(if $(filter fashion-mnist,$(DATASET)),--models mlp)

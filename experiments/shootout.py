@@ -27,8 +27,7 @@ import numpy as np
 from experiments.data import DATASETS, DatasetError, fingerprint, load
 from experiments.models import FORMAT_POLICIES, MIX_POLICIES, MODELS, hparams_of
 from experiments.report import summarize, write_report
-from experiments.train import train_run
-from golden.backend import TableBackend
+from experiments.pool import run_all
 from golden.cli import output_dir, positive_int
 from nn.blockfp import BLOCK_FORMATS
 from nn.layers import split_precision
@@ -95,6 +94,9 @@ def main(argv=None):
                     help="seeds per scheme (default 5 on digits, 3 on the larger sets)")
     ap.add_argument("--epochs", type=positive_int, default=None,
                     help="override every model's epochs")
+    ap.add_argument("--jobs", type=positive_int, default=1,
+                    help="training runs side by side in this many processes (default 1; "
+                         "a run's result does not depend on it)")
     ap.add_argument("--quantize-last-input", action="store_true",
                     help="FP4 schemes: quantize the last layer's input to the format too")
     args = ap.parse_args(argv)
@@ -124,21 +126,18 @@ def main(argv=None):
     args.out.mkdir(parents=True, exist_ok=True)
     for p in paths.values():
         p.unlink(missing_ok=True)
-    backend = (TableBackend().prepare(range(0, 24)) if any(map(_uses_backend, formats))
-               else None)
     hp = hparams_of(args.dataset)
-    total = sum((1 + len(formats)) * len(seeds) * (args.epochs or hp[m]["epochs"])
-                for m in models)
-    rows = []
+    tasks = []
+    for m in models:
+        for seed in seeds:
+            for policy in ("fp32", *formats):
+                fp4 = split_precision(policy)[0] in BLOCK_FORMATS
+                tasks.append(dict(model=m, policy=policy, seed=seed, epochs=args.epochs,
+                                  backend="table" if _uses_backend(policy) else None,
+                                  quantize_last_input=fp4 and args.quantize_last_input))
+    total = sum(args.epochs or hp[t["model"]]["epochs"] for t in tasks)
     with tqdm(total=total, unit="epoch", desc=f"formats {args.dataset}") as bar:
-        for m in models:
-            for seed in seeds:
-                for policy in ("fp32", *formats):
-                    fp4 = split_precision(policy)[0] in BLOCK_FORMATS
-                    rows.append(train_run(m, policy, seed, data=data, epochs=args.epochs,
-                                          backend=backend if _uses_backend(policy) else None,
-                                          progress=bar, quantize_last_input=fp4
-                                          and args.quantize_last_input))
+        rows = run_all(tasks, jobs=args.jobs, data=data, data_dir=args.data_dir, bar=bar)
     cmd = "python -m experiments.shootout " + " ".join(argv or sys.argv[1:])
     text = table(rows, models, formats)
     write_report(paths["json"], json.dumps(
