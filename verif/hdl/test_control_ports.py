@@ -3,7 +3,7 @@
 for connecting them."""
 
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Fragment, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
@@ -15,19 +15,31 @@ from hdl.r4_quantizer import R4QuantizerLane
 from hdl.training_units import TrainingUnits
 
 
-@pytest.mark.parametrize("component", [R4QuantizerLane(), GradientUnit(3), BackwardTile(2, 3),
-                                       TrainingUnits(2, 3)], ids=type)
-def test_every_control_port_is_the_declared_member(component):
+def _elaborated(*components):
+    """Elaborate ``components`` (their sub-units too): a unit built only for its signature
+    would otherwise warn, from its own module, that it was never used."""
+    for c in components:
+        Fragment.get(c, None)
+
+
+@pytest.mark.parametrize("make", [R4QuantizerLane, lambda: GradientUnit(3),
+                                  lambda: BackwardTile(2, 3), lambda: TrainingUnits(2, 3)],
+                         ids=["lane", "gradient_unit", "backward_tile", "training_units"])
+def test_every_control_port_is_the_declared_member(make):
+    component = make()
     names = [n for n in component.signature.members if n in controls.QUANTIZER_CONTROLS]
     assert names, "no control port at all"
     for name in names:
         assert component.signature.members[name] == controls.QUANTIZER_CONTROLS[name], name
+    _elaborated(component)
 
 
 def test_shared_ports_are_inputs_then_outputs_of_both():
-    assert controls.shared_ports(BackwardTile(2, 3), GradientUnit(3)) == [
+    tile, unit = BackwardTile(2, 3), GradientUnit(3)
+    assert controls.shared_ports(tile, unit) == [
         "phase", "scale_exp", "stochastic", "seed", "seed_load", "sat_clear", "amax_clear",
         "sat_count", "next_scale_exp", "nonfinite"]     # BackwardTile has no amax port
+    _elaborated(tile, unit)
 
 
 class _Box(wiring.Component):
