@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import Pipeline, accumulate_products
+from hdl.stream import FloatMacPE, Pipeline
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "PIPELINED_CUTS", "Fp16Multiply",
            "Fp16ProductAdd", "Fp16FmaCore", "Fp16FmaPE", "Fp16FmaPipelinedPE"]
@@ -318,7 +318,7 @@ class Fp16FmaCore(wiring.Component):
         return m
 
 
-class Fp16FmaPE(wiring.Component):
+class Fp16FmaPE(FloatMacPE):
     """Stream-fed FP16 MAC: ``acc <- fma(a, b, acc)`` per accepted beat, FP16 accumulator.
 
     A beat with ``first`` adds its product to -0 (the identity of IEEE addition, so the tile
@@ -336,20 +336,8 @@ class Fp16FmaPE(wiring.Component):
         Cycles from accepting a ``last`` beat to ``o.valid``.
     """
 
-    i: In(stream.Signature(BEAT_LAYOUT))
-    o: Out(stream.Signature(16))
-
-    @property
-    def LATENCY(self) -> int:
-        return 2
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.multiply = multiply = Fp16Multiply()
-        m.submodules.add = add = Fp16ProductAdd()
-        accumulate_products(m, self.i, self.o, multiply, add, PRODUCT_LAYOUT,
-                            0x8000)
-        return m
+    BEAT_LAYOUT, ACC_BITS, PRODUCT_LAYOUT, START = BEAT_LAYOUT, 16, PRODUCT_LAYOUT, 0x8000
+    MULTIPLY, PRODUCT_ADD = Fp16Multiply, Fp16ProductAdd
 
 
 #: The adder steps of each register stage of :class:`Fp16FmaPipelinedPE`'s accumulation loop,

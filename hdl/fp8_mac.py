@@ -32,7 +32,7 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp8 import NEG_ZERO, QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import accumulate_products
+from hdl.stream import FloatMacPE
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp8Multiply", "Fp8ProductAdd", "Fp8MacCore",
            "Fp8MacPE"]
@@ -184,7 +184,7 @@ class Fp8MacCore(wiring.Component):
         return m
 
 
-class Fp8MacPE(wiring.Component):
+class Fp8MacPE(FloatMacPE):
     """Stream-fed FP8 MAC: ``acc <- round(acc + a * b)`` per accepted beat, E4M3 operands,
     FP32 accumulator.
 
@@ -203,17 +203,5 @@ class Fp8MacPE(wiring.Component):
         Cycles from accepting a ``last`` beat to ``o.valid``.
     """
 
-    i: In(stream.Signature(BEAT_LAYOUT))
-    o: Out(stream.Signature(32))
-
-    @property
-    def LATENCY(self) -> int:
-        return 2
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.multiply = multiply = Fp8Multiply()
-        m.submodules.add = add = Fp8ProductAdd()
-        accumulate_products(m, self.i, self.o, multiply, add, PRODUCT_LAYOUT,
-                            NEG_ZERO)
-        return m
+    BEAT_LAYOUT, ACC_BITS, PRODUCT_LAYOUT, START = BEAT_LAYOUT, 32, PRODUCT_LAYOUT, NEG_ZERO
+    MULTIPLY, PRODUCT_ADD = Fp8Multiply, Fp8ProductAdd
