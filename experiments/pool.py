@@ -9,7 +9,8 @@ a pool of ``jobs`` processes runs them, each worker loading the data set and pre
 backend once. A run's row does not depend on ``jobs``: every run is seeded by its own ``seed``
 and does its arithmetic single-threaded (one BLAS thread per worker), so only its epoch times
 change with the load. The progress bar ticks once per finished epoch of any run. An exception
-in a run stops the pool and is raised here. docs/training.md, "Data sets", has the wall times.
+in a run (or an interrupt) ends the runs in flight and is raised here. docs/training.md, "Data
+sets", has the wall times.
 """
 
 from __future__ import annotations
@@ -108,8 +109,12 @@ def run_all(tasks, *, jobs: int, data, data_dir=None, bar=None) -> list[dict]:
                     for f in done:
                         f.result()          # a failed run raises here and stops the pool
             except BaseException:
-                for f in futures:
-                    f.cancel()
+                # Stop now: cancel what has not started and end the runs in flight (leaving
+                # the with-block alone would wait for them, minutes on the larger sets).
+                procs = list((getattr(pool, "_processes", None) or {}).values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                for proc in procs:
+                    proc.terminate()
                 raise
             _drain(q, bar)
             return [f.result() for f in futures]

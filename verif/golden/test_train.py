@@ -222,3 +222,28 @@ def test_runs_in_worker_processes_give_the_rows_of_runs_in_turn():
         run_all([dict(tasks[0], seed=-1)], jobs=2, data=data)
     with pytest.raises(ValueError, match="jobs must be a positive integer"):
         run_all(tasks, jobs=0, data=data)
+
+
+def test_a_failing_run_ends_the_runs_in_flight():
+    """With ``--jobs`` a run that fails stops the command at once: the runs in flight are
+    ended, not waited for (here one that would never end), and the error is raised."""
+    import threading
+
+    from experiments.pool import run_all
+
+    data = load_digits_split()
+    endless = dict(model="mlp", policy="fp32", seed=1, epochs=10 ** 6, backend=None)
+    failing = dict(endless, seed=-1, epochs=1)
+    raised = []
+
+    def call():
+        try:
+            run_all([endless, failing], jobs=2, data=data)
+        except TypeError as err:
+            raised.append(err)
+
+    caller = threading.Thread(target=call, daemon=True)
+    caller.start()
+    caller.join(timeout=180)
+    assert not caller.is_alive(), "run_all waited for the endless run after the failure"
+    assert raised and "seed must be a non-negative integer" in str(raised[0])
