@@ -82,16 +82,18 @@ synth: $(STAMP)  ## area / Fmax of 4-bit vs FP16 designs on iCE40 and ECP5 -> bu
 synth-check: $(STAMP) ## fail if a design grew past its area or fell below its Fmax floor (synth/baselines/*.json)
 	$(VPY) -m pytest -m synth verif/synth
 
+# Training runs side by side: JOBS, at least one (JOBS=0 means no pytest workers).
+TRAIN_JOBS = $(if $(filter 0,$(JOBS)),1,$(JOBS))
 TRAIN_ARGS = --out build/reports --dataset $(DATASET) $(if $(DATA_DIR),--data-dir '$(DATA_DIR)')
 
 train: $(STAMP)  ## 4-bit vs FP32 training (DATASET=digits|fashion-mnist|mnist1d, FORMAT=q4|mxfp4|nvfp4) -> build/reports/train*.json + plot
-	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(JOBS) --format $(FORMAT)
+	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(TRAIN_JOBS) --format $(FORMAT)
 
 train-formats: $(STAMP) ## format shoot-out: FP32 vs INT4/R4 (paper) vs MXFP4 vs NVFP4 (DATASET; digits ~10 min) -> build/reports/formats*.md
-	$(VPY) -m experiments.shootout $(TRAIN_ARGS) --jobs $(JOBS)
+	$(VPY) -m experiments.shootout $(TRAIN_ARGS) --jobs $(TRAIN_JOBS)
 
 train-ablations: $(STAMP) ## train plus the ablation table, 3 seeds each (digits ~30 min) -> build/reports
-	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(JOBS) --ablations --ablation-seeds 3 $(if $(filter fashion-mnist,$(DATASET)),--models mlp)
+	$(VPY) -m experiments.train $(TRAIN_ARGS) --jobs $(TRAIN_JOBS) --ablations --ablation-seeds 3 $(if $(filter fashion-mnist,$(DATASET)),--models mlp)
 
 fashion-mnist:   ## install Fashion-MNIST (Debian package dataset-fashion-mnist; needs root)
 	@if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then \
