@@ -37,7 +37,8 @@ from amaranth.lib.wiring import In, Out
 
 from golden.fp16 import QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import FloatMacPE, Pipeline
+from hdl.float_mac import FloatMacCore, FloatMacPE
+from hdl.stream import Pipeline
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "ADD_STEPS", "PIPELINED_CUTS", "Fp16Multiply",
            "Fp16ProductAdd", "Fp16FmaCore", "Fp16FmaPE", "Fp16FmaPipelinedPE"]
@@ -296,26 +297,10 @@ class Fp16ProductAdd(wiring.Component):
         return m
 
 
-class Fp16FmaCore(wiring.Component):
+class Fp16FmaCore(FloatMacCore):
     """Combinational ``round(a * b + c)``: the two halves chained, for verification."""
 
-    a: In(16)
-    b: In(16)
-    c: In(16)
-    result: Out(16)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.multiply = multiply = Fp16Multiply()
-        m.submodules.add = add = Fp16ProductAdd()
-        m.d.comb += [
-            multiply.a.eq(self.a),
-            multiply.b.eq(self.b),
-            add.product.eq(multiply.product),
-            add.c.eq(self.c),
-            self.result.eq(add.result),
-        ]
-        return m
+    OPERAND_BITS, ACC_BITS, MULTIPLY, PRODUCT_ADD = 16, 16, Fp16Multiply, Fp16ProductAdd
 
 
 class Fp16FmaPE(FloatMacPE):

@@ -27,12 +27,12 @@ binary32 adder, since the product is exact in binary32):
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from golden.fp8 import NEG_ZERO, QNAN
 from hdl.bits import leading_zeros, trailing_zeros
-from hdl.stream import FloatMacPE
+from hdl.float_mac import FloatMacCore, FloatMacPE
 
 __all__ = ["PRODUCT_LAYOUT", "BEAT_LAYOUT", "Fp8Multiply", "Fp8ProductAdd", "Fp8MacCore",
            "Fp8MacPE"]
@@ -162,26 +162,10 @@ class Fp8ProductAdd(wiring.Component):
         return m
 
 
-class Fp8MacCore(wiring.Component):
+class Fp8MacCore(FloatMacCore):
     """Combinational ``round(c + a * b)``: the two halves chained, for verification."""
 
-    a: In(8)
-    b: In(8)
-    c: In(32)
-    result: Out(32)
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.multiply = multiply = Fp8Multiply()
-        m.submodules.add = add = Fp8ProductAdd()
-        m.d.comb += [
-            multiply.a.eq(self.a),
-            multiply.b.eq(self.b),
-            add.product.eq(multiply.product),
-            add.c.eq(self.c),
-            self.result.eq(add.result),
-        ]
-        return m
+    OPERAND_BITS, ACC_BITS, MULTIPLY, PRODUCT_ADD = 8, 32, Fp8Multiply, Fp8ProductAdd
 
 
 class Fp8MacPE(FloatMacPE):

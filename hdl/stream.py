@@ -16,10 +16,8 @@ This rule and the port-naming rule are in the README, "Gateware conventions".
 from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
-__all__ = ["FloatMacPE", "Pipeline", "accumulate_products", "hold", "shift_out"]
+__all__ = ["Pipeline", "accumulate_products", "hold", "shift_out"]
 
 
 class Pipeline:
@@ -183,30 +181,3 @@ def shift_out(m: Module, chain, pending: Signal, valid: Signal, last: Signal, lo
         m.d.sync += [pending.eq(pending - 1), valid.eq(~last), last.eq(pending == 2)]
         m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
 
-
-class FloatMacPE(wiring.Component):
-    """The stream-fed floating-point MAC PEs (:class:`hdl.fp16_fma.Fp16FmaPE`,
-    :class:`hdl.fp8_mac.Fp8MacPE`): :func:`accumulate_products` around a format's multiplier
-    and product adder, which a subclass names with its format's facts.
-
-    A subclass sets ``BEAT_LAYOUT`` (``a``, ``b``, ``first``, ``last``), ``ACC_BITS`` (the
-    accumulator's encoding width), ``MULTIPLY`` and ``PRODUCT_ADD`` (the component classes),
-    ``PRODUCT_LAYOUT`` (the registered product) and ``START`` (the encoding of -0). Ports:
-    ``i`` (``BEAT_LAYOUT`` beats) and ``o`` (the accumulator at each tile's end); ``LATENCY``
-    2, from a ``last`` beat's handshake to ``o.valid``.
-    """
-
-    def __init__(self):
-        super().__init__({"i": In(stream.Signature(self.BEAT_LAYOUT)),
-                          "o": Out(stream.Signature(self.ACC_BITS))})
-
-    @property
-    def LATENCY(self) -> int:
-        return 2
-
-    def elaborate(self, platform):
-        m = Module()
-        m.submodules.multiply = multiply = self.MULTIPLY()
-        m.submodules.add = add = self.PRODUCT_ADD()
-        accumulate_products(m, self.i, self.o, multiply, add, self.PRODUCT_LAYOUT, self.START)
-        return m
