@@ -23,6 +23,7 @@ from hdl.modes import AFormat, BFormat
 from hdl.params import ArrayShape, check_positive_int
 from hdl.pe import LATENCY as PE_LATENCY
 from hdl.pe import ProcessingElement, drain_layout, saturate
+from hdl.stream import hold
 
 
 def a_layout(rows: int) -> data.StructLayout:
@@ -157,18 +158,8 @@ class OuterProductArray(ArrayShape, wiring.Component):
         issue = a_full & b_full & ~(a_reg.last & busy)
         m.d.sync += busy.eq(end_3 | end_2 | end_1 | (issue & a_reg.last)
                             | (out_valid & ~(fire & out_last)))
-        m.d.comb += [
-            self.i_a.ready.eq(~a_full | issue),
-            self.i_b.ready.eq(~b_full | issue),
-        ]
-        with m.If(self.i_a.valid & self.i_a.ready):
-            m.d.sync += [a_reg.eq(self.i_a.payload), a_full.eq(1)]
-        with m.Elif(issue):
-            m.d.sync += a_full.eq(0)
-        with m.If(self.i_b.valid & self.i_b.ready):
-            m.d.sync += [b_reg.eq(self.i_b.payload), b_full.eq(1)]
-        with m.Elif(issue):
-            m.d.sync += b_full.eq(0)
+        hold(m, self.i_a, a_reg, a_full, issue)
+        hold(m, self.i_b, b_reg, b_full, issue)
         m.d.sync += [end_1.eq(issue & a_reg.last), end_2.eq(end_1), end_3.eq(end_2)]
 
         for i in range(rows):

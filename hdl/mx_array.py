@@ -24,6 +24,7 @@ from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
 from hdl.mx_pe import LATENCY as PE_LATENCY
 from hdl.mx_pe import MxProcessingElement, check_k_max, mx_result_layout
 from hdl.params import ArrayShape, check_positive_int
+from hdl.stream import hold
 
 __all__ = ["a_layout", "b_layout", "anchor_layout", "c_layout", "MxOuterProductArray",
            "LATENCY"]
@@ -165,23 +166,9 @@ class MxOuterProductArray(ArrayShape, wiring.Component):
         issue = beat_valid & head.i.ready
         capture = head.o.valid & ~out_valid
 
-        m.d.comb += [
-            self.i_a.ready.eq(~a_full | issue),
-            self.i_b.ready.eq(~b_full | issue),
-            self.i_anchor.ready.eq(~anchor_full | (issue & a_reg.last)),
-        ]
-        with m.If(self.i_a.valid & self.i_a.ready):
-            m.d.sync += [a_reg.eq(self.i_a.payload), a_full.eq(1)]
-        with m.Elif(issue):
-            m.d.sync += a_full.eq(0)
-        with m.If(self.i_b.valid & self.i_b.ready):
-            m.d.sync += [b_reg.eq(self.i_b.payload), b_full.eq(1)]
-        with m.Elif(issue):
-            m.d.sync += b_full.eq(0)
-        with m.If(self.i_anchor.valid & self.i_anchor.ready):
-            m.d.sync += [anchor_reg.eq(self.i_anchor.payload), anchor_full.eq(1)]
-        with m.Elif(issue & a_reg.last):
-            m.d.sync += anchor_full.eq(0)
+        hold(m, self.i_a, a_reg, a_full, issue)
+        hold(m, self.i_b, b_reg, b_full, issue)
+        hold(m, self.i_anchor, anchor_reg, anchor_full, issue & a_reg.last)
 
         for i in range(rows):
             for j in range(cols):

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-__all__ = ["Pipeline", "accumulate_products"]
+__all__ = ["Pipeline", "accumulate_products", "hold"]
 
 
 class Pipeline:
@@ -144,3 +144,20 @@ def accumulate_products(m: Module, i, o, multiply, add, product_shape,
             m.d.sync += acc.eq(add.result)
             with m.If(stage_last):
                 m.d.sync += o.valid.eq(1)
+
+
+def hold(m: Module, upstream, reg: Signal, full: Signal, release) -> None:
+    """A one-beat holding register ``reg`` (with its flag ``full``) behind the stream
+    ``upstream``, as the arrays hold their operand beats until every operand of a step is in.
+
+    ``upstream.ready`` is ``~full | release``: the register takes a beat when it is empty or
+    when its beat leaves in the same cycle; ``release`` (the consumer taking the held beat,
+    a function of registers only, so ``ready`` never depends on ``upstream.valid``) empties it
+    otherwise. A beat is never lost or taken twice: it is stored on its handshake and leaves
+    on one ``release``. Reset empties it.
+    """
+    m.d.comb += upstream.ready.eq(~full | release)
+    with m.If(upstream.valid & upstream.ready):
+        m.d.sync += [reg.eq(upstream.payload), full.eq(1)]
+    with m.Elif(release):
+        m.d.sync += full.eq(0)

@@ -103,13 +103,14 @@ MUTANTS: tuple[Mutant, ...] = (
            "with m.If(last_3):\n            m.d.sync += acc.eq(total)", PE,
            "the accumulator is not cleared at a tile end"),
     # ---------------------------------------------------------------- array scheduling
-    Mutant("array_a_ready_only_when_empty", "array scheduling", "hdl/array.py",
-           "self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)", ARRAY,
-           "i_a.ready only when its input register is empty: results right, half the "
+    Mutant("hold_ready_only_when_empty", "array scheduling", "hdl/stream.py",
+           "upstream.ready.eq(~full | release)", "upstream.ready.eq(~full)", ARRAY,
+           "an array's operand register is ready only when empty: results right, half the "
            "throughput (issue 15's third survivor)"),
-    Mutant("array_b_ready_only_when_empty", "array scheduling", "hdl/array.py",
-           "self.i_b.ready.eq(~b_full | issue)", "self.i_b.ready.eq(~b_full)", ARRAY,
-           "i_b.ready only when its input register is empty"),
+    Mutant("hold_never_released", "array scheduling", "hdl/stream.py",
+           "with m.Elif(release):\n        m.d.sync += full.eq(0)",
+           "with m.Elif(0):\n        m.d.sync += full.eq(0)", ARRAY,
+           "an operand register stays full after its beat entered the PEs"),
     Mutant("array_last_beat_not_held", "array scheduling", "hdl/array.py",
            "issue = a_full & b_full & ~(a_reg.last & busy)", "issue = a_full & b_full",
            ARRAY, "a tile's last beat enters while the result chain is busy"),
