@@ -23,7 +23,7 @@ from hdl.modes import AFormat, BFormat
 from hdl.params import ArrayShape, check_positive_int
 from hdl.pe import LATENCY as PE_LATENCY
 from hdl.pe import ProcessingElement, drain_layout, saturate
-from hdl.stream import hold
+from hdl.stream import hold, shift_out
 
 
 def a_layout(rows: int) -> data.StructLayout:
@@ -187,12 +187,7 @@ class OuterProductArray(ArrayShape, wiring.Component):
                 self.o_c.payload.data[j].acc.eq(saturate(chain[0][j], self._acc_width)),
                 self.o_c.payload.data[j].overflow.eq(chain[0][j].overflow),
             ]
-        with m.If(end_3):
-            m.d.sync += [pending.eq(rows), out_valid.eq(1), out_last.eq(rows == 1)]
-        with m.Elif(fire):
-            m.d.sync += [pending.eq(pending - 1), out_valid.eq(~out_last),
-                         out_last.eq(pending == 2)]
-            m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
+        shift_out(m, chain, pending, out_valid, out_last, load=end_3, fire=fire)
         return m
 
 

@@ -24,7 +24,7 @@ from golden.gemm_mx import FRAC_BITS, FRAC_BITS_MAX, mx_acc_width
 from hdl.mx_pe import LATENCY as PE_LATENCY
 from hdl.mx_pe import MxProcessingElement, check_k_max, mx_result_layout
 from hdl.params import ArrayShape, check_positive_int
-from hdl.stream import hold
+from hdl.stream import hold, shift_out
 
 __all__ = ["a_layout", "b_layout", "anchor_layout", "c_layout", "MxOuterProductArray",
            "LATENCY"]
@@ -192,10 +192,5 @@ class MxOuterProductArray(ArrayShape, wiring.Component):
             self.o_c.payload.last.eq(out_last),
             self.o_c.payload.data.eq(chain[0]),
         ]
-        with m.If(capture):
-            m.d.sync += [pending.eq(rows), out_valid.eq(1), out_last.eq(rows == 1)]
-        with m.Elif(fire):
-            m.d.sync += [pending.eq(pending - 1), out_valid.eq(~out_last),
-                         out_last.eq(pending == 2)]
-            m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
+        shift_out(m, chain, pending, out_valid, out_last, load=capture, fire=fire)
         return m

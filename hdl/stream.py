@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Module, Mux, Signal
 
-__all__ = ["Pipeline", "accumulate_products", "hold"]
+__all__ = ["Pipeline", "accumulate_products", "hold", "shift_out"]
 
 
 class Pipeline:
@@ -161,3 +161,23 @@ def hold(m: Module, upstream, reg: Signal, full: Signal, release) -> None:
         m.d.sync += [reg.eq(upstream.payload), full.eq(1)]
     with m.Elif(release):
         m.d.sync += full.eq(0)
+
+
+def shift_out(m: Module, chain, pending: Signal, valid: Signal, last: Signal, load, fire) -> None:
+    """Send the rows of the register ``chain`` one per handshake, head first, as the arrays
+    drain a finished tile: ``chain[0]`` is on the output stream while ``valid``.
+
+    ``load`` (the caller fills the chain in that cycle) sets ``pending`` to ``len(chain)``,
+    ``valid`` and ``last`` (on a one-row chain); each ``fire`` (the output handshake) shifts
+    the chain by one row toward its head and counts ``pending`` down, ``last`` marking the
+    final row and ``valid`` falling after it. ``valid`` and ``last`` are registered (the
+    flags of ``pending != 0`` and ``pending == 1``). ``load`` must not come while rows of the
+    previous tile are pending: the caller's scheduling guarantees it.
+    """
+    rows = len(chain)
+    with m.If(load):
+        m.d.sync += [pending.eq(rows), valid.eq(1), last.eq(rows == 1)]
+    with m.Elif(fire):
+        m.d.sync += [pending.eq(pending - 1), valid.eq(~last), last.eq(pending == 2)]
+        m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
+
