@@ -168,16 +168,19 @@ _MUTANTS = {
                        "busy forgets the cycle in which a tile enters the result chain, so "
                        "the next tile's last beat can issue and overwrite rows still stalled "
                        "on o_c", depth=20),
-    "ready": Mutant((("self.i_a.ready.eq(~a_full | issue)",
-                      "self.i_a.ready.eq(~a_full | issue & self.i_b.valid)"),),
-                    "i_a.ready also needs i_b.valid"),
-    "stable": Mutant((("with m.Elif(fire):", "with m.Elif(out_valid):"),),
+    "ready": Mutant((("hold(m, self.i_a, a_reg, a_full, issue)",
+                      "hold(m, self.i_a, a_reg, a_full, issue & self.i_b.valid)"),),
+                    "i_a's register is released only with i_b.valid, so i_a.ready depends "
+                    "on i_b.valid"),
+    "stable": Mutant((("load=end_3, fire=fire)", "load=end_3, fire=out_valid)"),),
                      "the result chain shifts on o_c.valid alone, also while stalled",
                      depth=12),
     "order": Mutant((("chain[i].eq(chain[i + 1])", "chain[i].eq(chain[i])"),),
-                    "the result chain does not shift: row 0 is sent R times", depth=12),
-    "rate": Mutant((("self.i_a.ready.eq(~a_full | issue)", "self.i_a.ready.eq(~a_full)"),),
-                   "i_a.ready only while its input register is empty (issue 15: half rate)"),
+                    "the result chain does not shift: row 0 is sent R times", depth=12,
+                    module="hdl.stream"),
+    "rate": Mutant((("upstream.ready.eq(~full | release)", "upstream.ready.eq(~full)"),),
+                   "an operand register is ready only while empty (issue 15: half rate)",
+                   module="hdl.stream"),
     "reset": Mutant((("out_valid = Signal()", "out_valid = Signal(reset_less=True)"),),
                     "o_c.valid is a reset-less register", depth=12),
 }

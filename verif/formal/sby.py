@@ -40,11 +40,14 @@ class Mutant:
     """A deliberate bug: each ``(old, new)`` replaces text that occurs exactly once in the
     source of the proof's module; ``what`` says what the bug does. The proof's harness must
     fail on it within ``depth`` cycles of BMC (a counterexample trace, not just a failed
-    induction step)."""
+    induction step). With ``module`` the edits change that module instead (a helper the
+    proof's module imports, such as ``hdl.stream``), and the proof's module is rebuilt
+    against the mutated copy."""
 
     edits: tuple[tuple[str, str], ...]
     what: str
     depth: int = 10
+    module: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,10 +70,26 @@ class Proof:
     mutants: tuple[Mutant, ...]
 
 
-def load_module(module: str, edits=()) -> types.ModuleType:
-    """The module ``module``, or with ``edits`` a fresh copy built from its edited source."""
+def load_module(module: str, edits=(), edited: str | None = None) -> types.ModuleType:
+    """The module ``module``, or with ``edits`` a fresh copy built from its edited source.
+
+    With ``edited`` (another module's name) the edits change that module instead, and
+    ``module`` is a fresh copy whose imports of ``edited`` see the mutated copy.
+    """
     if not edits:
         return importlib.import_module(module)
+    if edited is not None and edited != module:
+        importlib.import_module(edited)
+        original = sys.modules[edited]
+        sys.modules[edited] = _copy(edited, edits)
+        try:
+            return _copy(module, ())
+        finally:
+            sys.modules[edited] = original
+    return _copy(module, edits)
+
+
+def _copy(module: str, edits) -> types.ModuleType:
     path = Path(importlib.util.find_spec(module).origin)
     source = path.read_text()
     for old, new in edits:
@@ -134,7 +153,7 @@ def run(proof: Proof, workdir: Path, *, mutant: Mutant | None = None, index: int
     base.mkdir(parents=True)
     command, env = [_tool(_SBY), "-f", f"{tag}.sby"], toolchain_env()
     start = time.monotonic()
-    harness = proof.harness(load_module(proof.module, edits))
+    harness = proof.harness(load_module(proof.module, edits, mutant and mutant.module))
     (base / f"{tag}.il").write_text(rtlil.convert(harness, ports=[]))
     mode, depth = ("bmc", mutant.depth) if mutant else (proof.mode, proof.depth)
     (base / f"{tag}.sby").write_text(_sby_text(tag, mode, depth))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import pytest
 
@@ -46,3 +47,12 @@ def test_a_mutant_whose_text_is_gone_is_a_clear_error(tmp_path):
     stale = Mutant((("no such line", "x"),), "stale")
     with pytest.raises(ValueError, match="occurs 0 times"):
         load_module(_readout_ready().module, stale.edits)
+
+
+def test_a_mutant_of_an_imported_helper_reaches_the_proofs_module():
+    import hdl.stream
+    edits = (("upstream.ready.eq(~full | release)", "upstream.ready.eq(~full)"),)
+    mutated = load_module("hdl.array", edits, "hdl.stream")
+    assert mutated.hold is not hdl.stream.hold
+    assert mutated.hold.__module__ == "hdl.stream_mutant"
+    assert sys.modules["hdl.stream"] is hdl.stream  # the real module is back
