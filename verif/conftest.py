@@ -16,9 +16,21 @@ def pytest_addoption(parser):
                      help="base seed for randomised tests (default: a fresh one, logged)")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "fast_suite_on(simulator): in the fast suite the test runs under that "
+        "simulator only (when present); its runs under the others are marked slow, so "
+        "make sim runs them")
+
+
 def pytest_generate_tests(metafunc):
     if "simulator" in metafunc.fixturenames:
-        metafunc.parametrize("simulator", simulators_under_test())
+        present = simulators_under_test()
+        marker = metafunc.definition.get_closest_marker("fast_suite_on")
+        fast = marker.args[0] if marker and marker.args[0] in present else None
+        metafunc.parametrize("simulator", [
+            pytest.param(sim, marks=pytest.mark.slow) if fast and sim != fast else sim
+            for sim in present])
 
 
 @pytest.fixture

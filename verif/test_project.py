@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +179,22 @@ def test_bench_out_must_be_a_folder(tmp_path, capsys):
     with pytest.raises(SystemExit):
         bench.main(["--out", str(tmp_path / "file")])
     assert "argument --out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("sim,fast,slow", [("all", ["icarus"], ["verilator"]),
+                                           ("verilator", ["verilator"], [])])
+def test_baselines_run_under_icarus_alone_in_the_fast_suite(monkeypatch, sim, fast, slow):
+    """fast_suite_on("icarus") (the FP16 / FP8 baselines): under Icarus in the fast suite,
+    under the other simulators only with the slow tests; with Icarus absent, as any test."""
+    if "icarus" not in toolchain.available_simulators() and sim == "all":
+        pytest.skip("Icarus not installed")
+
+    def ids(marks):
+        env = {**os.environ, "SIM": sim}
+        out = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             "-m", marks, "verif/rtl/test_fp8_mac.py::test_pe_stream"],
+            cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True)
+        return re.findall(r"test_pe_stream\[(\w+)\]", out.stdout)
+    assert ids("not slow") == fast
+    assert ids("slow") == slow

@@ -28,6 +28,10 @@ from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE, Fp16FmaPipelinedPE
 from sim.cocotb_run import BUILD, run_cocotb
 from verif.lib.stimuli import CLASS_PATTERNS, interleave_tiles, pe_tiles, random_triples
 
+#: A baseline, not the 4-bit datapath: the fast suite runs it under Icarus (no 30 s Verilator
+#: build per design); ``make sim`` runs it under Verilator too.
+pytestmark = pytest.mark.fast_suite_on("icarus")
+
 LANES = 1
 
 

@@ -29,6 +29,10 @@ from hdl.fp8_mac import Fp8MacCore, Fp8MacPE
 from sim.cocotb_run import BUILD, run_cocotb
 from verif.lib.stimuli import E4M3_CLASS_CODES, FP32_EDGE_ACCS, fp8_pe_tiles, random_f32_accs
 
+#: A baseline, not the 4-bit datapath: the fast suite runs it under Icarus (no 30 s Verilator
+#: build per design); ``make sim`` runs it under Verilator too.
+pytestmark = pytest.mark.fast_suite_on("icarus")
+
 LANES = 1
 #: Accumulators whose every code pair the fast suite checks under Verilator.
 FAST_EXHAUSTIVE_ACCS = [0x80000000]
