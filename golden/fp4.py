@@ -23,6 +23,8 @@ from golden.formats import DEFAULT_SEED, xorshift32_stream
 ROUNDINGS = FORMATS[ElemFormat.E2M1].roundings
 #: E2M1 magnitudes of codes 0..7 (codes 8..15 are their negatives).
 E2M1_MAGNITUDES = np.array([0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 6.0])
+#: E2M1 values of codes 0..15, the decode table (code 8 is -0.0).
+E2M1_VALUES = np.concatenate([E2M1_MAGNITUDES, -E2M1_MAGNITUDES])
 E2M1_MAX = 6.0
 #: E8M0: value 2^(code - 127) for codes 0..254; 0xFF is NaN. There is no zero.
 E8M0_BIAS = 127
@@ -81,9 +83,7 @@ def stochastic_draws(rounding: str, seed, shape) -> np.ndarray | None:
 
 def e2m1_decode(codes) -> np.ndarray:
     """E2M1 codes -> float64 values +-{0, 0.5, 1, 1.5, 2, 3, 4, 6}; code 8 is -0.0."""
-    c = check_codes(codes)
-    mag = E2M1_MAGNITUDES[c & 7]
-    return np.where(c >> 3 == 1, -mag, mag)
+    return np.asarray(E2M1_VALUES[check_codes(codes)])     # 0-d in, 0-d array out
 
 
 def e2m1_quantize(x, *, rounding="nearest", seed=None) -> np.ndarray:
@@ -113,16 +113,85 @@ def e2m1_quantize(x, *, rounding="nearest", seed=None) -> np.ndarray:
 
 
 def e2m1_round(v, unit, rounding, draws) -> np.ndarray:
-    """E2M1 codes of ``v / unit`` (float64 arrays that broadcast, ``unit`` > 0 or 0), rounded
-    as :func:`e2m1_quantize` says. A zero ``unit`` stands for a zero quotient: +-0 by v's
-    sign. Callers validate; the products of :func:`round_to_grid` must be exact."""
-    nan = np.isnan(v)
-    mag = np.where(nan, 0.0, np.minimum(np.abs(v), np.finfo(np.float64).max))
-    safe_unit = np.where(unit > 0, unit, 1.0)
-    idx = round_to_grid(mag, safe_unit, E2M1_MAGNITUDES, rounding=rounding, draws=draws)
-    idx = np.where(unit > 0, idx, 0)
-    sign = np.signbit(v) & ~nan
-    return ((sign.astype(np.uint8) << 3) | idx.astype(np.uint8)).astype(np.uint8)
+    """E2M1 codes of ``v / unit`` (arrays that broadcast: FP32 values ``v`` held as float64 or
+    float32, float64 ``unit`` > 0 or 0), rounded as :func:`e2m1_quantize` says. A zero ``unit``
+    stands for a zero quotient: +-0 by v's sign. Callers validate; the products of
+    :func:`round_to_grid` must be exact.
+
+    The element index is :func:`round_to_grid`'s on E2M1_MAGNITUDES, bit for bit, computed by
+    :func:`_e2m1_index` (verif/golden/test_blockfp.py compares the two)."""
+    shape = np.broadcast_shapes(np.shape(v), np.shape(unit))
+    v = np.broadcast_to(v, shape or (1,))           # 0-d in: a numpy.uint8 scalar out
+    with np.errstate(invalid="ignore"):             # float32 signalling NaNs are data
+        mag = np.abs(v, dtype=np.float64)            # a new array, rounded in place below
+    sign = np.signbit(v)
+    if mag.size and not np.isfinite(mag.max()):      # NaN -> +0; +-Inf -> largest float64
+        nan = np.isnan(mag)
+        sign &= ~nan
+        mag = np.where(nan, 0.0, np.minimum(mag, np.finfo(np.float64).max))
+    zero_unit = ~(unit > 0)
+    if zero_unit.any():
+        unit = np.where(zero_unit, 1.0, unit)
+    idx = _e2m1_index(mag, unit, rounding, draws)
+    if zero_unit.any():
+        idx = np.where(zero_unit, 0, idx).astype(np.uint8)
+    idx |= sign.view(np.uint8) << 3
+    return idx if shape else idx[0]
+
+
+# E2M1 rounding by the binade of the quotient q = mag / unit, read off its float64 bits: for
+# q >= 0, row = bits >> 51 is (biased exponent b, first mantissa bit m) = 2 b + m, and the
+# rows of a grid interval share its lower point and neighbours. By q = 1.m x 2^(b - 1023):
+#   q       [0, .5)  [.5, 1)  [1, 1.5)  [1.5, 2)  [2, 3)  [3, 4)  [4, 6)  [6, +inf]
+#   row     < 2044  2044-2045  2046      2047     2048    2049    2050    > 2050
+#   lower      0         1        2         3        4       5       6        7
+# (subnormal q and +0 fall in row 0, +inf in row 4094). The top point never rounds up: its
+# rows' midpoint and threshold offset are +inf and its step 0, so no comparison passes.
+_ROW = np.arange(4096)
+_E2M1_LOWER = np.select([_ROW < 2044, _ROW < 2046, _ROW <= 2050], [0, 1, _ROW - 2044],
+                        7).astype(np.uint8)
+_E2M1_TOP = _E2M1_LOWER == E2M1_MAGNITUDES.size - 1
+_E2M1_LO = E2M1_MAGNITUDES[_E2M1_LOWER]
+_E2M1_HI = E2M1_MAGNITUDES[np.minimum(_E2M1_LOWER + 1, E2M1_MAGNITUDES.size - 1)]
+_E2M1_MID = np.where(_E2M1_TOP, np.inf, (_E2M1_LO + _E2M1_HI) / 2)
+_E2M1_ODD = (_E2M1_LOWER % 2).astype(np.int64)                   # ties round up from odd
+_E2M1_BASE = np.where(_E2M1_TOP, np.inf, _E2M1_LO)
+_E2M1_STEP = np.where(_E2M1_TOP, 0.0, _E2M1_HI - _E2M1_LO)
+
+
+def _e2m1_index(mag, unit, rounding, draws) -> np.ndarray:
+    """``round_to_grid(mag, unit, E2M1_MAGNITUDES, ...)`` as uint8, for ``mag`` a fresh
+    float64 array (finite, >= 0, the broadcast shape; it is overwritten) and ``unit`` > 0.
+
+    The lower index comes from the same float64 quotient ``mag / unit``, read off its exponent
+    and first mantissa bit (the table above) instead of a binary search. The decisions compare
+    the same exact values as round_to_grid (mag against (lo + hi) / 2 unit, that is 2 mag
+    against (lo + hi) unit; draws (hi - lo) unit against (mag - lo unit) 2^16), so the indices
+    are equal bit for bit.
+    """
+    with np.errstate(over="ignore"):                 # saturating magnitudes may overflow
+        row = (mag / unit).view(np.int64)            # the quotient's bits; q >= 0
+        np.right_shift(row, 51, out=row)
+        idx = _E2M1_LOWER.take(row)
+        if rounding == "nearest":
+            mid = _E2M1_MID.take(row)
+            mid *= unit
+            # Up iff mag > mid, or mag == mid from an odd index. Non-negative floats order as
+            # their bit patterns, so that is bits(mag) + odd > bits(mid) (mag < +inf: no carry).
+            bits = mag.view(np.int64)
+            bits += _E2M1_ODD.take(row)
+            up = bits > mid.view(np.int64)
+        else:
+            base = _E2M1_BASE.take(row)
+            base *= unit
+            mag -= base
+            mag *= 2.0 ** 16
+            step = _E2M1_STEP.take(row)
+            step *= unit
+            step *= draws
+            up = step < mag
+    idx += up
+    return idx
 
 
 # --------------------------------------------------------------------------- E8M0

@@ -20,8 +20,8 @@ from typing import NamedTuple
 import numpy as np
 
 from golden.checks import check_block_axis, check_codes, check_float32, check_rounding
-from golden.fp4 import (E2M1_MAX, E4M3_MAGNITUDES, E4M3_MAX, E4M3_NAN, E8M0_BIAS, E8M0_NAN,
-                        ROUNDINGS, e2m1_decode, e2m1_round, e4m3_decode, e8m0_decode,
+from golden.fp4 import (E2M1_MAX, E2M1_VALUES, E4M3_MAGNITUDES, E4M3_MAX, E4M3_NAN, E8M0_BIAS,
+                        E8M0_NAN, ROUNDINGS, e2m1_decode, e2m1_round, e4m3_decode, e8m0_decode,
                         round_to_grid, stochastic_draws)
 
 #: OCP MX v1.0: k = 32 elements per block; emax of E2M1 (its largest binade, 4..6, is 2^2).
@@ -65,10 +65,17 @@ def _quantize_blocks(x, axis, block_size, rounding, seed):
     seed = check_rounding(rounding, seed, ROUNDINGS)
     v = check_float32(x)
     axis, block_size = check_block_axis(v.shape, axis, block_size)
+    return _blocked(v, axis, block_size, rounding, seed)
+
+
+def _blocked(v, axis, block_size, rounding, seed):
+    """:func:`_quantize_blocks` after its checks, for FP32 values ``v`` held as float64 or as
+    float32 (the blocks keep the dtype; amax is float64)."""
     draws = stochastic_draws(rounding, seed, v.shape)
     blocks = _blocks(v, axis, block_size)
-    finite = np.isfinite(blocks).all(axis=-1)
-    amax = np.where(finite, np.abs(np.where(np.isfinite(blocks), blocks, 0)).max(axis=-1), 0)
+    amax = np.abs(blocks).max(axis=-1).astype(np.float64)   # NaN or Inf: a non-finite block
+    finite = np.isfinite(amax)
+    amax[~finite] = 0
     return (axis, blocks, None if draws is None else _blocks(draws, axis, block_size),
             finite, amax)
 
@@ -87,13 +94,19 @@ def mxfp4_quantize(x, *, axis=-1, block_size=MXFP4_BLOCK, rounding="nearest", se
     not divide the axis, a bad rounding name or seed; TypeError for a non-float input.
     """
     axis, blocks, draws, finite, amax = _quantize_blocks(x, axis, block_size, rounding, seed)
-    _, exp = np.frexp(amax)                          # amax = f * 2^exp, 0.5 <= f < 1
-    shared = np.where(amax > 0, np.maximum(exp - 1 - E2M1_EMAX, -E8M0_BIAS), -E8M0_BIAS)
-    unit = np.ldexp(1.0, shared)[..., None]
+    shared, unit = _mx_scales(amax)
     codes = e2m1_round(blocks, unit, rounding, draws)
     codes = np.where(finite[..., None], codes, 0).astype(np.uint8)
     scales = np.where(finite, shared + E8M0_BIAS, E8M0_NAN).astype(np.uint8)
     return MxTensor(_unblocks(codes, axis), np.moveaxis(scales, -1, axis))
+
+
+def _mx_scales(amax):
+    """Shared exponents (int) of MXFP4 blocks with ``amax`` and their units 2^shared (float64,
+    a trailing axis of 1 added to broadcast over the block)."""
+    _, exp = np.frexp(amax)                          # amax = f * 2^exp, 0.5 <= f < 1
+    shared = np.where(amax > 0, np.maximum(exp - 1 - E2M1_EMAX, -E8M0_BIAS), -E8M0_BIAS)
+    return shared, np.ldexp(1.0, shared)[..., None]
 
 
 def mxfp4_dequantize(codes, scales, *, axis=-1, block_size=MXFP4_BLOCK) -> np.ndarray:
@@ -127,13 +140,20 @@ def nvfp4_quantize(x, *, axis=-1, block_size=NVFP4_BLOCK, rounding="nearest", se
     Returns :class:`NvTensor`. Errors as :func:`mxfp4_quantize`.
     """
     axis, blocks, draws, finite, amax = _quantize_blocks(x, axis, block_size, rounding, seed)
-    s = nvfp4_tensor_scale(blocks)
-    scale_codes = round_to_grid(amax, 6 * np.float64(s), E4M3_MAGNITUDES)
-    unit = (E4M3_MAGNITUDES[scale_codes] * np.float64(s))[..., None]
+    s, scale_codes, unit = _nv_scales(blocks, finite, amax)
     codes = e2m1_round(blocks, unit, rounding, draws)
     codes = np.where(finite[..., None], codes, 0).astype(np.uint8)
     scales = np.where(finite, scale_codes, E4M3_NAN).astype(np.uint8)
     return NvTensor(_unblocks(codes, axis), np.moveaxis(scales, -1, axis), s)
+
+
+def _nv_scales(blocks, finite, amax):
+    """Tensor scale S, E4M3 block scale codes and units s_block * S (float64, a trailing axis of
+    1 added) of NVFP4 ``blocks`` with ``finite`` mask and ``amax``. With every block finite the
+    tensor's amax is the largest block amax, so S needs no second pass over the elements."""
+    s = nvfp4_tensor_scale(amax if finite.all() else blocks)
+    scale_codes = round_to_grid(amax, 6 * np.float64(s), E4M3_MAGNITUDES)
+    return s, scale_codes, (E4M3_MAGNITUDES[scale_codes] * np.float64(s))[..., None]
 
 
 def nvfp4_dequantize(codes, scales, tensor_scale, *, axis=-1,
@@ -156,3 +176,48 @@ def _dequantize(codes, scales, axis, block_size, scale_decode):
                          f"blocks of {block_size} along axis {axis}, not {np.shape(scales)}")
     scale = np.moveaxis(scale_decode(scales), axis, -1)[..., None]
     return _unblocks(e2m1_decode(_blocks(c, axis, block_size)) * scale, axis)
+
+
+#: Elements per chunk of :func:`_quantize_values`: its float64 temporaries stay in cache.
+_CHUNK = 1 << 15
+
+
+def _quantize_values(x, fmt: str, axis: int, rounding: str, seed):
+    """Codes, dequantized values and counts of the float32 array ``x`` in ``fmt`` ("mxfp4" or
+    "nvfp4", default block size; arguments unchecked, nn.blockfp checks them), bit for bit:
+
+    - codes: those of :func:`mxfp4_quantize` / :func:`nvfp4_quantize` with the same arguments;
+    - values: ``mxfp4_dequantize(...)`` / ``nvfp4_dequantize(...)`` of them cast to float32, with
+      the same strides;
+    - saturated: how many elements have code magnitude 6 (codes 7, 15) and |x| > |value|;
+    - underflow: how many elements have value 0 and x != 0.
+
+    One pass instead of the round trip, chunk by chunk so that the float64 temporaries stay in
+    cache: each value is the element's E2M1 value times its block's unit (2^shared, or
+    s_block * S), the exact float64 product the dequantizers form, rounded once to FP32;
+    non-finite blocks are NaN. verif/golden/test_blockfp.py checks it against the round trip.
+    """
+    block_size = MXFP4_BLOCK if fmt == "mxfp4" else NVFP4_BLOCK
+    if x.dtype != np.float32:
+        raise TypeError(f"x must be float32, not {x.dtype}")
+    axis, blocks, draws, finite, amax = _blocked(x, axis % x.ndim, block_size, rounding, seed)
+    unit = _mx_scales(amax)[1] if fmt == "mxfp4" else _nv_scales(blocks, finite, amax)[2]
+    codes = np.empty(blocks.shape, np.uint8)
+    values = np.empty(blocks.shape, np.float32)
+    b, c, val = (a.reshape(-1, block_size) for a in (blocks, codes, values))
+    u, fin = unit.reshape(-1, 1), finite.reshape(-1)
+    d = None if draws is None else draws.reshape(-1, block_size)
+    step = max(1, _CHUNK // block_size)
+    saturated = underflow = 0
+    for k in range(0, b.shape[0], step):
+        rs = slice(k, k + step)
+        cr, vr, xr = c[rs], val[rs], b[rs]
+        cr[...] = e2m1_round(xr, u[rs], rounding, None if d is None else d[rs])
+        vr[...] = E2M1_VALUES[cr] * u[rs]
+        if not fin[rs].all():
+            cr[~fin[rs]] = 0
+            vr[~fin[rs]] = np.nan
+        top = (cr & 7) == 7
+        saturated += int(np.count_nonzero(np.abs(xr[top]) > np.abs(vr[top])))
+        underflow += int(np.count_nonzero((vr == 0) & (xr != 0)))
+    return _unblocks(codes, axis), _unblocks(values, axis), saturated, underflow

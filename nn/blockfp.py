@@ -17,13 +17,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.mx import (MXFP4_BLOCK, NVFP4_BLOCK, mxfp4_dequantize, mxfp4_quantize,
-                       nvfp4_dequantize, nvfp4_quantize)
+from golden.mx import MXFP4_BLOCK, NVFP4_BLOCK, _quantize_values
 
 #: The block-scaled formats a layer can take as its precision, with their block sizes.
 BLOCK_FORMATS = {"mxfp4": MXFP4_BLOCK, "nvfp4": NVFP4_BLOCK}
-#: E2M1 code magnitude of 6, the largest value: a saturated element carries it.
-_E2M1_MAX_CODE = 7
 
 
 def _count(stats, key: str, n: int) -> None:
@@ -53,17 +50,10 @@ def block_quantize(v: np.ndarray, fmt: str, axis: int, *, rounding: str = "neare
     pad = (-n) % BLOCK_FORMATS[fmt]
     if pad:
         v = np.pad(v, [(0, pad) if a == axis else (0, 0) for a in range(2)])
-    if fmt == "mxfp4":
-        t = mxfp4_quantize(v, axis=axis, rounding=rounding, seed=seed)
-        out = mxfp4_dequantize(t.codes, t.scales, axis=axis)
-    else:
-        t = nvfp4_quantize(v, axis=axis, rounding=rounding, seed=seed)
-        out = nvfp4_dequantize(t.codes, t.scales, t.tensor_scale, axis=axis)
-    out = out.astype(np.float32)
+    # mxfp4_quantize / nvfp4_quantize, then the matching dequantize as FP32, in one pass
+    _, out, saturated, underflow = _quantize_values(v, fmt, axis, rounding, seed)
     if stats is not None:
         _count(stats, "fmt_elements", n * v.shape[1 - axis])
-        mag, qmag = np.abs(v), np.abs(out)
-        _count(stats, "fmt_saturated",
-               int(np.count_nonzero(((t.codes & 7) == _E2M1_MAX_CODE) & (mag > qmag))))
-        _count(stats, "fmt_underflow", int(np.count_nonzero((out == 0) & (v != 0))))
+        _count(stats, "fmt_saturated", saturated)
+        _count(stats, "fmt_underflow", underflow)
     return out[:, :n] if axis == 1 else out[:n]

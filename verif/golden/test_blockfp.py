@@ -13,7 +13,11 @@ from experiments import shootout
 from experiments.models import build_model
 from nn import Conv2d, Linear, Pact, QuantConfig, Relu, StepContext
 from nn.blockfp import block_quantize
+from golden import mx
 from golden.backend import TableBackend
+from golden.fp4 import (E2M1_MAGNITUDES, E4M3_MAGNITUDES, e2m1_decode, e2m1_quantize, e2m1_round,
+                        round_to_grid, stochastic_draws)
+from golden.mx import mxfp4_dequantize, mxfp4_quantize, nvfp4_dequantize, nvfp4_quantize
 
 SEED = 20261202
 
@@ -157,3 +161,107 @@ def test_shootout_with_quantized_last_input_names_its_reports(tmp_path):
     report = json.loads((tmp_path / "formats_lastq.json").read_text())
     assert report["quantize_last_input"] is True
     assert [r["quantize_last_input"] for r in report["runs"]] == [False, True]
+
+
+# --------------------------------------------------------------------------- fast path = reference
+
+
+def _reference_e2m1_round(v, unit, rounding, draws):
+    """golden.fp4.e2m1_round as it was before its E2M1 fast path: round_to_grid's search."""
+    with np.errstate(invalid="ignore"):             # signalling NaNs (FP16 patterns)
+        v = np.asarray(v, dtype=np.float64)
+    nan = np.isnan(v)
+    mag = np.where(nan, 0.0, np.minimum(np.abs(v), np.finfo(np.float64).max))
+    safe_unit = np.where(unit > 0, unit, 1.0)
+    idx = round_to_grid(mag, safe_unit, E2M1_MAGNITUDES, rounding=rounding, draws=draws)
+    idx = np.where(unit > 0, idx, 0)
+    sign = np.signbit(v) & ~nan
+    return ((sign.astype(np.uint8) << 3) | idx.astype(np.uint8)).astype(np.uint8)
+
+
+def _hard_elements() -> np.ndarray:
+    """FP32 elements for unit 1 and 3/4: every FP16 pattern (NaN, Inf, subnormals, -0), each
+    grid point and midpoint times the unit with its FP32 neighbours, and saturating values."""
+    fp16 = np.arange(1 << 16, dtype=np.uint16).view(np.float16).astype(np.float32)
+    points = np.concatenate([E2M1_MAGNITUDES, (E2M1_MAGNITUDES[:-1] + E2M1_MAGNITUDES[1:]) / 2,
+                             [6.5, 7, 7.99, 8, 1e30]])
+    pts = np.concatenate([points, points * 0.75]).astype(np.float32)
+    near = np.concatenate([pts, np.nextafter(pts, np.float32(0)),
+                           np.nextafter(pts, np.float32(np.inf))])
+    big = np.array([np.finfo(np.float32).max, np.finfo(np.float32).tiny, 2.0 ** -149],
+                   np.float32)
+    x = np.concatenate([fp16, near, big])
+    return np.concatenate([x, -x])
+
+
+@pytest.mark.parametrize("rounding", ["nearest", "stochastic"])
+def test_e2m1_fast_rounding_equals_the_grid_search_reference(rounding):
+    """Every hard element against units 2^e (MXFP4) and s_block * S (NVFP4, not powers of two)
+    that put it in every binade of the grid, and 0; random FP32 too, draws including 0 and
+    2^16 - 1."""
+    rng = np.random.default_rng(SEED)
+    x = np.concatenate([_hard_elements(), (rng.standard_normal(1 << 14)
+                        * np.exp2(rng.integers(-140, 120, 1 << 14))).astype(np.float32)])
+    s = np.float64(np.float32(rng.random() * 1e-3))
+    units = np.concatenate([np.exp2([-127.0, -30, -3, -1, 0, 1, 2, 5, 14, 60, 125]),
+                            E4M3_MAGNITUDES[[1, 7, 9, 13, 56, 100, 126]] * s,
+                            [E4M3_MAGNITUDES[45] * 2.0 ** -149, 0.0]])
+    v, unit = np.broadcast_arrays(x[None, :], units[:, None])
+    draws = None
+    if rounding == "stochastic":
+        draws = rng.integers(0, 1 << 16, v.shape)
+        draws[:, ::7], draws[:, 3::7] = 0, (1 << 16) - 1
+    for held in (np.float64, np.float32):
+        with np.errstate(invalid="ignore"):
+            got = e2m1_round(v.astype(held), unit, rounding, draws)
+        assert np.array_equal(got, _reference_e2m1_round(v, unit, rounding, draws)), held
+    # The element quantizer and its decode: one element, one unit, the default stream.
+    assert np.array_equal(e2m1_quantize(x, rounding=rounding),
+                          _reference_e2m1_round(x, 1.0, rounding, stochastic_draws(
+                              rounding, None, x.shape)))
+    assert np.array_equal(e2m1_decode(np.arange(16)).view(np.int64),
+                          (np.where(np.arange(16) >= 8, -1, 1)
+                           * E2M1_MAGNITUDES[np.arange(16) % 8]).view(np.int64))
+
+
+def _round_trip(v, fmt, axis, rounding, seed):
+    """block_quantize's results the long way: public quantize, dequantize, float32, counts."""
+    if fmt == "mxfp4":
+        t = mxfp4_quantize(v, axis=axis, rounding=rounding, seed=seed)
+        out = mxfp4_dequantize(t.codes, t.scales, axis=axis)
+    else:
+        t = nvfp4_quantize(v, axis=axis, rounding=rounding, seed=seed)
+        out = nvfp4_dequantize(t.codes, t.scales, t.tensor_scale, axis=axis)
+    out = out.astype(np.float32)
+    sat = np.count_nonzero(((t.codes & 7) == 7) & (np.abs(v) > np.abs(out)))
+    return t.codes, out, sat, np.count_nonzero((out == 0) & (v != 0))
+
+
+@pytest.mark.parametrize("fmt", ["mxfp4", "nvfp4"])
+@pytest.mark.parametrize("rounding,seed", [("nearest", None), ("stochastic", 7),
+                                           ("stochastic", 0xFFFFFFFF)])
+def test_block_fast_path_equals_the_round_trip_bit_for_bit(fmt, rounding, seed, monkeypatch):
+    """golden.mx._quantize_values against quantize -> dequantize -> float32 with the
+    reference element rounding: codes, value bits (signed zeros, NaN), strides and counts, on
+    random tensors with zero, tied, tiny, huge, NaN and Inf blocks, both axes, several chunks."""
+    rng = np.random.default_rng(SEED)
+    for shape, axis in [((64, 96), 1), ((96, 40), 0), ((1184, 64), 0), ((3, 4096), 1)]:
+        v = (rng.standard_normal(shape) * np.exp2(rng.integers(-20, 20, shape)))
+        v = v.astype(np.float32)
+        lead = [slice(None)] * 2
+        lead[1 - axis] = 1
+        v[tuple(lead)] = 0
+        lead[1 - axis] = 2                           # ties: MXFP4 unit 1, midpoints
+        v[tuple(lead)] = np.resize([6, 0.25, -0.75, 1.25, -1.75, 2.5, -3.5, 5], shape[axis])
+        v.flat[5] = np.float32(2.0 ** -140)
+        v.flat[-3] = -0.0
+        if shape[0] > 90:
+            v.flat[7], v.flat[-40], v.flat[200] = np.nan, np.inf, -np.inf
+            v.flat[300:310] = np.float32(3e38)
+        got = mx._quantize_values(v, fmt, axis, rounding, seed)
+        with monkeypatch.context() as m:
+            m.setattr(mx, "e2m1_round", _reference_e2m1_round)
+            want = _round_trip(v, fmt, axis, rounding, seed)
+        assert np.array_equal(got[0], want[0]), (shape, axis)
+        assert np.array_equal(got[1].view(np.uint32), want[1].view(np.uint32)), (shape, axis)
+        assert got[1].strides == want[1].strides and got[2:] == want[2:], (shape, axis)
