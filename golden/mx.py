@@ -178,11 +178,11 @@ def _dequantize(codes, scales, axis, block_size, scale_decode):
     return _unblocks(e2m1_decode(_blocks(c, axis, block_size)) * scale, axis)
 
 
-#: Elements per chunk of :func:`_quantize_values`: its float64 temporaries stay in cache.
+#: Elements per chunk of :func:`quantize_values`: its float64 temporaries stay in cache.
 _CHUNK = 1 << 15
 
 
-def _quantize_values(x, fmt: str, axis: int, rounding: str, seed):
+def quantize_values(x, fmt: str, axis: int, rounding: str, seed):
     """Codes, dequantized values and counts of the float32 array ``x`` in ``fmt`` ("mxfp4" or
     "nvfp4", default block size; arguments unchecked, nn.blockfp checks them), bit for bit:
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden.mx import MXFP4_BLOCK, NVFP4_BLOCK, _quantize_values
+from golden.mx import MXFP4_BLOCK, NVFP4_BLOCK, quantize_values
 
 #: The block-scaled formats a layer can take as its precision, with their block sizes.
 BLOCK_FORMATS = {"mxfp4": MXFP4_BLOCK, "nvfp4": NVFP4_BLOCK}
@@ -51,7 +51,7 @@ def block_quantize(v: np.ndarray, fmt: str, axis: int, *, rounding: str = "neare
     if pad:
         v = np.pad(v, [(0, pad) if a == axis else (0, 0) for a in range(2)])
     # mxfp4_quantize / nvfp4_quantize, then the matching dequantize as FP32, in one pass
-    _, out, saturated, underflow = _quantize_values(v, fmt, axis, rounding, seed)
+    _, out, saturated, underflow = quantize_values(v, fmt, axis, rounding, seed)
     if stats is not None:
         _count(stats, "fmt_elements", n * v.shape[1 - axis])
         _count(stats, "fmt_saturated", saturated)

@@ -241,7 +241,7 @@ def _round_trip(v, fmt, axis, rounding, seed):
 @pytest.mark.parametrize("rounding,seed", [("nearest", None), ("stochastic", 7),
                                            ("stochastic", 0xFFFFFFFF)])
 def test_block_fast_path_equals_the_round_trip_bit_for_bit(fmt, rounding, seed, monkeypatch):
-    """golden.mx._quantize_values against quantize -> dequantize -> float32 with the
+    """golden.mx.quantize_values against quantize -> dequantize -> float32 with the
     reference element rounding: codes, value bits (signed zeros, NaN), strides and counts, on
     random tensors with zero, tied, tiny, huge, NaN and Inf blocks, both axes, several chunks."""
     rng = np.random.default_rng(SEED)
@@ -258,7 +258,7 @@ def test_block_fast_path_equals_the_round_trip_bit_for_bit(fmt, rounding, seed, 
         if shape[0] > 90:
             v.flat[7], v.flat[-40], v.flat[200] = np.nan, np.inf, -np.inf
             v.flat[300:310] = np.float32(3e38)
-        got = mx._quantize_values(v, fmt, axis, rounding, seed)
+        got = mx.quantize_values(v, fmt, axis, rounding, seed)
         with monkeypatch.context() as m:
             m.setattr(mx, "e2m1_round", _reference_e2m1_round)
             want = _round_trip(v, fmt, axis, rounding, seed)
