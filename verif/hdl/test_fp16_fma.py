@@ -14,8 +14,7 @@ from amaranth.sim import Simulator
 from golden.fp16 import fma_bits, fp16_dot
 from hdl.fp16_fma import Fp16FmaCore, Fp16FmaPE, Fp16FmaPipelinedPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import (StreamSink, StreamSource, run_streams, simulate,
-                                    tile_latencies)
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 from verif.lib.stimuli import interleave_tiles, pe_tiles
 
 #: +-0, subnormals, normals, largest finite, Inf and NaN: one of each class and sign.
@@ -64,16 +63,6 @@ def test_pe_tiles_with_stalls(seed):
     simulate(dut, testbench)
     got = sink.got
     assert got == want
-
-
-def test_pe_latency(seed):
-    """Tiles of 1, 3 and 2 beats at full rate: each result ``LATENCY`` (2) cycles after the
-    handshake of its tile's ``last`` beat."""
-    dut = Fp16FmaPE()
-    beats = [{"a": 0x3C00, "b": 0x3C00, "first": k == 0, "last": k == n - 1}
-             for n in (1, 3, 2) for k in range(n)]
-    assert tile_latencies(dut, beats, seed) == [dut.LATENCY] * 3
-    assert dut.LATENCY == 2, "Fp16FmaPE.LATENCY differs from the docs"
 
 
 def dot_bits(a, b) -> int:

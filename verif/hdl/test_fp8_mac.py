@@ -16,8 +16,7 @@ from amaranth.sim import Simulator
 from golden.fp8 import fp8_dot, fp8_mac_bits
 from hdl.fp8_mac import Fp8MacCore, Fp8MacPE
 from verif.lib.budget import cycle_budget
-from verif.lib.sim_streams import (StreamSink, StreamSource, run_streams, simulate,
-                                    tile_latencies)
+from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
 from verif.lib.stimuli import E4M3_CLASS_CODES, FP32_EDGE_ACCS, fp8_pe_tiles, random_f32_accs
 
 #: Accumulators of the exhaustive runs: -0 (a tile's first beat), one, the smallest
@@ -81,11 +80,3 @@ def test_pe_tiles_with_stalls(seed):
     assert sink.got == want
 
 
-def test_pe_latency(seed):
-    """Tiles of 1, 3 and 2 beats at full rate: each result ``LATENCY`` (2) cycles after the
-    handshake of its tile's ``last`` beat."""
-    dut = Fp8MacPE()
-    beats = [{"a": 0x38, "b": 0x38, "first": k == 0, "last": k == n - 1}
-             for n in (1, 3, 2) for k in range(n)]
-    assert tile_latencies(dut, beats, seed) == [dut.LATENCY] * 3
-    assert dut.LATENCY == 2, "Fp8MacPE.LATENCY differs from the docs"
