@@ -16,32 +16,11 @@ from golden.gemm_mx import FRAC_BITS
 from golden.mx import MXFP4_BLOCK
 from hdl.mx_array import LATENCY, MxOuterProductArray, a_layout
 from sim.mx_array_payload import pack_a, pack_anchors, pack_b, tile_anchors, unpack_c
+from verif.lib.block_array_sim import run_tiles
 from verif.lib.budget import cycle_budget
 from verif.lib.mx_dots import MxResult, pe_model
-from verif.lib.mx_tiles import check_tiles, random_tile, tile_beats
+from verif.lib.mx_tiles import random_tile
 from verif.lib.sim_streams import StreamSink, StreamSource, run_streams, simulate
-
-
-def run_tiles(dut, tiles, *, rnd: random.Random, stall: float, what: str):
-    """Stream ``tiles`` back to back (each input idle and the output stalled with probability
-    ``stall``), check every output against golden; returns the sources' and the sink's
-    handshake cycles."""
-    a_beats, b_beats, anchors = tile_beats(tiles)
-    n_out = len(tiles) * dut.rows
-    sources = [StreamSource(dut.i_a, a_beats, rnd=rnd, idle=stall),
-               StreamSource(dut.i_b, b_beats, rnd=rnd, idle=stall),
-               StreamSource(dut.i_anchor, anchors, rnd=rnd, idle=stall)]
-    sink = StreamSink(dut.o_c, n_out, rnd=rnd, stall=stall, as_int=True)
-    budget = cycle_budget(len(a_beats) + n_out, idle=stall, stall=stall,
-                          latency=len(tiles) * (dut.rows + LATENCY))
-
-    async def bench(ctx):
-        await run_streams(ctx, sources, [sink], budget=budget, where=f"{what}: o_c")
-
-    simulate(dut, bench)
-    check_tiles(sink.got, tiles, rows=dut.rows, cols=dut.cols, acc_width=dut.acc_width,
-                frac_bits=dut.frac_bits, what=what)
-    return [s.cycles for s in sources], sink.cycles
 
 
 @pytest.mark.parametrize("rows,cols,count", [(1, 1, 12), (2, 3, 8), (3, 2, 8)])
