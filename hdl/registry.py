@@ -177,12 +177,10 @@ DESIGNS = MappingProxyType({d.name: d for d in (
             "R x C of the MXFP4 PE (codes and block scales broadcast along rows and columns, "
             "per-output anchors from the host), 45-bit windows (K <= 4096)", _ALL,
             rows="rows", cols="cols"),
-    # Verilog and lint only: with "synth" in its flows synth.run would take it for a composed
-    # top (a largest-square search on every family); the MXFP4 array is measured by name there.
     _design("nvfp4_array_{rows}x{cols}", "hdl.mx_array", "NvOuterProductArray",
             "R x C of the NVFP4 PE (codes and E4M3 block scales broadcast along rows and "
             "columns, per-output anchors from the host; FP32 tensor scales on the host), "
-            "56-bit windows, exact for every input (K <= 4096)",
+            "56-bit windows, exact for every input (K <= 4096)", _ALL,
             rows="rows", cols="cols"),
     _design("r4_quantizer", "hdl.r4_quantizer", "R4QuantizerLane",
             "FP16 -> R4 gradient quantizer lane", _ALL, ({},)),

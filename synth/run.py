@@ -22,7 +22,7 @@ from hdl import registry
 from synth.flow import FAMILIES, LARGER, MEASURED, REPO, measure, tool_versions
 from synth.report import (equal_throughput, markdown, plot, plot_throughput, ratios_of,
                           write_baselines)
-from synth.search import (ACC_WIDTH, ARRAY, MX_ARRAY, array, array_name, largest_array,
+from synth.search import (ACC_WIDTH, ARRAY, BLOCK_ARRAYS, array, array_name, largest_array,
                           largest_square)
 
 #: Registry entries measured as they are (no size parameter).
@@ -32,8 +32,9 @@ ARRAY_SIZES = (2, 4, 8)
 #: Sized registry entries other than the array (the composed top): measured at the largest
 #: square size that places, and at :data:`COMPOSED_SIDE` on the larger part if that is less.
 COMPOSED = tuple(d.name for d in registry.designs("synth")
-                 if d.sized and d.name not in (ARRAY, MX_ARRAY))
-#: MXFP4 arrays measured (no device search: each PE is about 2.7x the 4-bit one).
+                 if d.sized and d.name not in (ARRAY, *BLOCK_ARRAYS))
+#: Block-scaled FP4 arrays measured (no device search: each MXFP4 PE is about 2.7x the 4-bit
+#: one, each NVFP4 PE about 5x), at this side.
 MX_ARRAY_SIZES = (4,)
 #: The size the issue asks the composed top at (8x8: the array size of the training runs).
 COMPOSED_SIDE = 8
@@ -122,8 +123,9 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
     composed: dict[str, dict] = {name: {} for name in COMPOSED}
     warnings: list[str] = []
     jobs = _designs(log) + [(array_name(n), lambda n=n: array(n)[1]) for n in ARRAY_SIZES]
-    jobs += [(registry.instance_name(MX_ARRAY, rows=n, cols=n),
-              lambda n=n: registry.build(MX_ARRAY, rows=n, cols=n)[1]) for n in MX_ARRAY_SIZES]
+    jobs += [(registry.instance_name(name, rows=n, cols=n),
+              lambda name=name, n=n: registry.build(name, rows=n, cols=n)[1])
+             for name in BLOCK_ARRAYS for n in MX_ARRAY_SIZES]
     for family in families:
         log(f"synth: {family}: {len(jobs)} designs ({FAMILIES[family]['device']})")
         for k, (vname, factory) in enumerate(jobs, 1):

@@ -13,9 +13,11 @@ from hdl import registry
 from synth.flow import FAMILIES, measure
 
 ARRAY = "array_{rows}x{cols}"
-#: The MXFP4 array: R x C MACs per clock like :data:`ARRAY`, but not the array the device
-#: search sizes.
+#: The block-scaled FP4 arrays (MXFP4, NVFP4): R x C MACs per clock like :data:`ARRAY`, but
+#: not the array the device search sizes.
 MX_ARRAY = "mxfp4_array_{rows}x{cols}"
+NV_ARRAY = "nvfp4_array_{rows}x{cols}"
+BLOCK_ARRAYS = (MX_ARRAY, NV_ARRAY)
 
 #: Accumulator width of every array measured.
 ACC_WIDTH = 32
@@ -39,8 +41,8 @@ def is_array(name: str) -> bool:
 
 
 def is_mac_array(name: str) -> bool:
-    """An array of one-MAC-per-clock PEs (4-bit or MXFP4): R x C MACs per clock."""
-    return registry.parse(name)[0].name in (ARRAY, MX_ARRAY)
+    """An array of one-MAC-per-clock PEs (4-bit, MXFP4, NVFP4): R x C MACs per clock."""
+    return registry.parse(name)[0].name in (ARRAY, *BLOCK_ARRAYS)
 
 
 def side_estimate(results: dict, family: str, log) -> int:
