@@ -15,7 +15,9 @@ sets", has the wall times.
 
 from __future__ import annotations
 
+import os
 import queue as queue_mod
+import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from golden.backend import NumpyBackend, TableBackend
@@ -65,6 +67,7 @@ def _init(dataset, data_dir, q):
     from experiments.data import load
 
     threadpool_limits(1)
+    q.put(("pid", os.getpid()))         # so that the parent can end this worker's run
     _worker.update(data=load(dataset, data_dir), backends={}, ticks=_Ticks(q))
 
 
@@ -101,30 +104,36 @@ def run_all(tasks, *, jobs: int, data, data_dir=None, bar=None) -> list[dict]:
         with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init,
                                  initargs=(data.name, data_dir, q)) as pool:
             futures = [pool.submit(_run_in_worker, t) for t in tasks]
-            pending = set(futures)
+            pending, pids = set(futures), set()
             try:
                 while pending:
                     done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-                    _drain(q, bar)
+                    _drain(q, bar, pids)
                     for f in done:
                         f.result()          # a failed run raises here and stops the pool
             except BaseException:
                 # Stop now: cancel what has not started and end the runs in flight (leaving
                 # the with-block alone would wait for them, minutes on the larger sets).
-                procs = list((getattr(pool, "_processes", None) or {}).values())
                 pool.shutdown(wait=False, cancel_futures=True)
-                for proc in procs:
-                    proc.terminate()
+                _drain(q, None, pids)
+                for pid in pids:
+                    try:
+                        os.kill(pid, signal.SIGTERM)
+                    except ProcessLookupError:
+                        pass
                 raise
-            _drain(q, bar)
+            _drain(q, bar, pids)
             return [f.result() for f in futures]
 
 
-def _drain(q, bar) -> None:
+def _drain(q, bar, pids: set) -> None:
+    """Forward the workers' progress to ``bar`` and collect their process ids in ``pids``."""
     while True:
         try:
             kind, value = q.get_nowait()
         except queue_mod.Empty:
             return
-        if bar is not None:
+        if kind == "pid":
+            pids.add(value)
+        elif bar is not None:
             getattr(bar, kind if kind == "update" else "set_postfix_str")(value)

@@ -226,13 +226,18 @@ def test_runs_in_worker_processes_give_the_rows_of_runs_in_turn():
 
 def test_a_failing_run_ends_the_runs_in_flight():
     """With ``--jobs`` a run that fails stops the command at once: the runs in flight are
-    ended, not waited for (here one that would never end), and the error is raised."""
+    ended, not waited for (here one that would never end) nor left running, and the error is
+    raised."""
+    import multiprocessing
     import threading
+    import time
 
     from experiments.pool import run_all
 
     data = load_digits_split()
-    endless = dict(model="mlp", policy="fp32", seed=1, epochs=10 ** 6, backend=None)
+    # One epoch of minutes (the reference backend, batch 1): no epoch ends within the test.
+    endless = dict(model="cnn", policy="q4", seed=1, epochs=10 ** 6, batch=1,
+                   backend="reference")
     failing = dict(endless, seed=-1, epochs=1)
     raised = []
 
@@ -247,3 +252,7 @@ def test_a_failing_run_ends_the_runs_in_flight():
     caller.join(timeout=180)
     assert not caller.is_alive(), "run_all waited for the endless run after the failure"
     assert raised and "seed must be a non-negative integer" in str(raised[0])
+    deadline = time.monotonic() + 3            # ended at once, not at their next tick
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not multiprocessing.active_children(), "a worker still runs the endless run"
