@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import queue as queue_mod
-import signal
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from golden.backend import NumpyBackend, TableBackend
@@ -114,13 +113,13 @@ def run_all(tasks, *, jobs: int, data, data_dir=None, bar=None) -> list[dict]:
             except BaseException:
                 # Stop now: cancel what has not started and end the runs in flight (leaving
                 # the with-block alone would wait for them, minutes on the larger sets).
+                # The workers are ended through their Process handles (never a stale pid); a
+                # worker that has not reported yet has no run to end and leaves on shutdown.
                 pool.shutdown(wait=False, cancel_futures=True)
                 _drain(q, None, pids)
-                for pid in pids:
-                    try:
-                        os.kill(pid, signal.SIGTERM)
-                    except ProcessLookupError:
-                        pass
+                for proc in mp.active_children():
+                    if proc.pid in pids:
+                        proc.terminate()
                 raise
             _drain(q, bar, pids)
             return [f.result() for f in futures]

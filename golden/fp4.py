@@ -129,6 +129,7 @@ def e2m1_round(v, unit, rounding, draws) -> np.ndarray:
         nan = np.isnan(mag)
         sign &= ~nan
         mag = np.where(nan, 0.0, np.minimum(mag, np.finfo(np.float64).max))
+    unit = np.asarray(unit, dtype=np.float64)
     zero_unit = ~(unit > 0)
     if zero_unit.any():
         unit = np.where(zero_unit, 1.0, unit)

@@ -73,7 +73,8 @@ def _blocked(v, axis, block_size, rounding, seed):
     float32 (the blocks keep the dtype; amax is float64)."""
     draws = stochastic_draws(rounding, seed, v.shape)
     blocks = _blocks(v, axis, block_size)
-    amax = np.abs(blocks).max(axis=-1).astype(np.float64)   # NaN or Inf: a non-finite block
+    with np.errstate(invalid="ignore"):                     # float32 signalling NaNs are data
+        amax = np.abs(blocks).max(axis=-1).astype(np.float64)   # NaN or Inf: non-finite
     finite = np.isfinite(amax)
     amax[~finite] = 0
     return (axis, blocks, None if draws is None else _blocks(draws, axis, block_size),
@@ -184,7 +185,8 @@ _CHUNK = 1 << 15
 
 def quantize_values(x, fmt: str, axis: int, rounding: str, seed):
     """Codes, dequantized values and counts of the float32 array ``x`` in ``fmt`` ("mxfp4" or
-    "nvfp4", default block size; arguments unchecked, nn.blockfp checks them), bit for bit:
+    "nvfp4", default block size; arguments unchecked: nn.blockfp.block_quantize checks them),
+    bit for bit:
 
     - codes: those of :func:`mxfp4_quantize` / :func:`nvfp4_quantize` with the same arguments;
     - values: ``mxfp4_dequantize(...)`` / ``nvfp4_dequantize(...)`` of them cast to float32, with

@@ -129,7 +129,10 @@ class BlockOuterProductArray(ArrayShape, wiring.Component):
     FAMILY: ArrayFamily
 
     def __init__(self, rows: int, cols: int, k_max: int, frac_bits: int):
-        family = self.FAMILY
+        family = getattr(self, "FAMILY", None)
+        if not isinstance(family, ArrayFamily):
+            raise TypeError("BlockOuterProductArray is built through a subclass that sets "
+                            "FAMILY: MxOuterProductArray or NvOuterProductArray")
         self._rows = check_positive_int("rows", rows)
         self._cols = check_positive_int("cols", cols)
         self._k_max = check_k_max(k_max, family.block)

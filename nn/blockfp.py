@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden.checks import check_rounding
+from golden.fp4 import ROUNDINGS
 from golden.mx import MXFP4_BLOCK, NVFP4_BLOCK, quantize_values
 
 #: The block-scaled formats a layer can take as its precision, with their block sizes.
@@ -38,10 +40,11 @@ def block_quantize(v: np.ndarray, fmt: str, axis: int, *, rounding: str = "neare
     ``stats``, if given, counts ``fmt_elements`` (elements quantized), ``fmt_saturated``
     (elements whose magnitude exceeded the block's largest value, 6 x scale, and were clamped
     to it) and ``fmt_underflow`` (nonzero elements that became 0). ValueError for an unknown
-    format or a non-2-D input.
+    format, rounding or seed (golden.checks.check_rounding) or a non-2-D input.
     """
     if fmt not in BLOCK_FORMATS:
         raise ValueError(f"fmt must be one of {tuple(BLOCK_FORMATS)}, not {fmt!r}")
+    seed = check_rounding(rounding, seed, ROUNDINGS)
     v = np.asarray(v, dtype=np.float32)
     if v.ndim != 2 or axis not in (0, 1):
         raise ValueError(f"block_quantize takes a 2-D array and axis 0 or 1, not shape "

@@ -74,18 +74,27 @@ def load_module(module: str, edits=(), edited: str | None = None) -> types.Modul
     """The module ``module``, or with ``edits`` a fresh copy built from its edited source.
 
     With ``edited`` (another module's name) the edits change that module instead, and
-    ``module`` is a fresh copy whose imports of ``edited`` see the mutated copy.
+    ``module`` is a fresh copy whose ``from <edited> import name`` statements bind the mutated
+    copy's names (the form the hdl modules use; a ValueError if the copy binds none of them).
+    ``module`` and its imports are loaded for real first, so no other module is imported while
+    the mutated copy stands in ``sys.modules``.
     """
     if not edits:
         return importlib.import_module(module)
     if edited is not None and edited != module:
-        importlib.import_module(edited)
-        original = sys.modules[edited]
-        sys.modules[edited] = _copy(edited, edits)
+        importlib.import_module(module)
+        original = importlib.import_module(edited)
+        mutated = _copy(edited, edits)
+        sys.modules[edited] = mutated
         try:
-            return _copy(module, ())
+            copy = _copy(module, ())
         finally:
             sys.modules[edited] = original
+        if not any(getattr(value, "__module__", None) == mutated.__name__
+                   for value in vars(copy).values()):
+            raise ValueError(f"mutant of {edited}: {module} binds none of its names (import "
+                             f"them with 'from {edited} import ...')")
+        return copy
     return _copy(module, edits)
 
 

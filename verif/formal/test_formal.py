@@ -56,3 +56,9 @@ def test_a_mutant_of_an_imported_helper_reaches_the_proofs_module():
     assert mutated.hold is not hdl.stream.hold
     assert mutated.hold.__module__ == "hdl.stream_mutant"
     assert sys.modules["hdl.stream"] is hdl.stream  # the real module is back
+
+
+def test_a_helper_mutant_that_reaches_nothing_is_a_clear_error():
+    edits = (("upstream.ready.eq(~full | release)", "upstream.ready.eq(~full)"),)
+    with pytest.raises(ValueError, match="binds none of its names"):
+        load_module("hdl.pe", edits, "hdl.stream")      # hdl.pe imports nothing from it

@@ -75,6 +75,27 @@ def test_bad_formats_and_axes_are_errors(fmt, axis, match):
         block_quantize(np.zeros((2, 32), np.float32), fmt, axis)
 
 
+@pytest.mark.parametrize("rounding,seed,match", [
+    ("stochastik", None, "rounding must be one of"), ("Nearest", None, "rounding must be one of"),
+    ("nearest", 7, "seed is only meaningful"), ("stochastic", 0, "seed")])
+def test_bad_roundings_and_seeds_are_errors(rounding, seed, match):
+    with pytest.raises(ValueError, match=match):
+        block_quantize(np.zeros((2, 32), np.float32), "mxfp4", 1, rounding=rounding, seed=seed)
+
+
+def test_signalling_nans_and_python_float_units_are_taken_quietly():
+    """A float32 signalling NaN is data (its block is NaN, no warning); e2m1_round takes a
+    Python float unit as the float64 it stands for."""
+    v = np.zeros((1, 32), np.float32)
+    v.view(np.uint32)[0, 3] = 0x7F800001                   # signalling NaN
+    with np.errstate(all="raise"):
+        out = block_quantize(v, "mxfp4", 1)
+    assert np.isnan(out).all()
+    x = np.array([0.25, 0.75, 5.0, -7.0])
+    assert np.array_equal(e2m1_round(x, 1.0, "nearest", None),
+                          e2m1_round(x, np.float64(1.0), "nearest", None))
+
+
 @pytest.mark.parametrize("fmt", ["mxfp4", "nvfp4"])
 def test_linear_quantizes_each_operand_along_its_gemms_reduction_axis(fmt):
     """Y = q(X, features) q(W, inputs)^T + b; dW = q(dY, batch)^T q(X, batch);

@@ -109,3 +109,9 @@ def test_parameters_exposed():
     default = NvOuterProductArray()
     assert (default.acc_width, default.frac_bits, default.LATENCY) == (56, 28, 9)
     assert len(default.i_anchor.payload.as_value()) == 4 * 4 * 5
+
+
+def test_the_generic_array_needs_a_family():
+    from hdl.mx_array import BlockOuterProductArray
+    with pytest.raises(TypeError, match="through a subclass that sets FAMILY"):
+        BlockOuterProductArray(2, 2, 64, 8)

@@ -34,7 +34,8 @@ from verif.lib.stimuli import E4M3_CLASS_CODES, FP32_EDGE_ACCS, fp8_pe_tiles, ra
 pytestmark = pytest.mark.fast_suite_on("icarus")
 
 LANES = 1
-#: Accumulators whose every code pair the fast suite checks under Verilator.
+#: Accumulators whose every code pair the Verilator run checks (``make sim``; the fast suite
+#: runs this file under Icarus, on a subset).
 FAST_EXHAUSTIVE_ACCS = [0x80000000]
 
 
