@@ -27,6 +27,9 @@ def pytest_generate_tests(metafunc):
     if "simulator" in metafunc.fixturenames:
         present = simulators_under_test()
         marker = metafunc.definition.get_closest_marker("fast_suite_on")
+        if marker and len(marker.args) != 1:
+            raise TypeError(f"{metafunc.definition.nodeid}: fast_suite_on takes one "
+                            f"simulator name, not {marker.args!r}")
         fast = marker.args[0] if marker and marker.args[0] in present else None
         metafunc.parametrize("simulator", [
             pytest.param(sim, marks=pytest.mark.slow) if fast and sim != fast else sim
