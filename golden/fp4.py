@@ -131,10 +131,11 @@ def e2m1_round(v, unit, rounding, draws) -> np.ndarray:
         mag = np.where(nan, 0.0, np.minimum(mag, np.finfo(np.float64).max))
     unit = np.asarray(unit, dtype=np.float64)
     zero_unit = ~(unit > 0)
-    if zero_unit.any():
+    any_zero = bool(zero_unit.any())
+    if any_zero:
         unit = np.where(zero_unit, 1.0, unit)
     idx = _e2m1_index(mag, unit, rounding, draws)
-    if zero_unit.any():
+    if any_zero:
         idx = np.where(zero_unit, 0, idx).astype(np.uint8)
     idx |= sign.view(np.uint8) << 3
     return idx if shape else idx[0]

@@ -180,4 +180,3 @@ def shift_out(m: Module, chain, pending: Signal, valid: Signal, last: Signal, lo
     with m.Elif(fire):
         m.d.sync += [pending.eq(pending - 1), valid.eq(~last), last.eq(pending == 2)]
         m.d.sync += [chain[i].eq(chain[i + 1]) for i in range(rows - 1)]
-

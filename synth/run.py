@@ -35,7 +35,7 @@ COMPOSED = tuple(d.name for d in registry.designs("synth")
                  if d.sized and d.name not in (ARRAY, *BLOCK_ARRAYS))
 #: Block-scaled FP4 arrays measured (no device search: each MXFP4 PE is about 2.7x the 4-bit
 #: one, each NVFP4 PE about 5x), at this side.
-MX_ARRAY_SIZES = (4,)
+BLOCK_ARRAY_SIZES = (4,)
 #: The size the issue asks the composed top at (8x8: the array size of the training runs).
 COMPOSED_SIDE = 8
 
@@ -125,7 +125,7 @@ def run(out: Path, *, families=MEASURED, place: bool = True, log=print) -> dict:
     jobs = _designs(log) + [(array_name(n), lambda n=n: array(n)[1]) for n in ARRAY_SIZES]
     jobs += [(registry.instance_name(name, rows=n, cols=n),
               lambda name=name, n=n: registry.build(name, rows=n, cols=n)[1])
-             for name in BLOCK_ARRAYS for n in MX_ARRAY_SIZES]
+             for name in BLOCK_ARRAYS for n in BLOCK_ARRAY_SIZES]
     for family in families:
         log(f"synth: {family}: {len(jobs)} designs ({FAMILIES[family]['device']})")
         for k, (vname, factory) in enumerate(jobs, 1):
